@@ -1,0 +1,172 @@
+/*
+ * arena.c - the two memfds an agent shares: meta (index) and data (values).
+ *
+ * Data: on 2 MiB hugetlb pages when enough are reserved.  A hugetlb memfd
+ * larger than the reserved pool can be created and sized, but mapping it
+ * fails with ENOMEM: that is where "auto" falls back to ordinary shared memory
+ * with one warning, and "on" refuses to start.  Either way every page is
+ * backed before the agent says it is ready (MAP_POPULATE, and fallocate for
+ * shmem), so a memory shortage is a start-up error and never a SIGBUS in a
+ * client later.  Both memfds are sealed against growing and shrinking, so a
+ * client cannot truncate them under the agent either.
+ *
+ * Meta: ordinary shmem, and once laid out sealed with F_SEAL_FUTURE_WRITE:
+ * the agent keeps its writable mapping, nobody can make a new writable one,
+ * so clients receive an index they can only read.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/memfd.h>
+
+#include "agent.h"
+#include "log.h"
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+#define HUGE_2M (2ull << 20)
+
+static int map_populated(int fd, uint64_t size, void **out)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+/* A hugetlb data memfd, or -errno (ENOMEM: not enough pages reserved). */
+static int data_huge(struct mmc_arena *a, uint64_t size)
+{
+	int fd = memfd_create("mmc-data", MFD_CLOEXEC | MFD_ALLOW_SEALING |
+			      MFD_HUGETLB | MFD_HUGE_2MB);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = map_populated(fd, size, &a->data);
+	if (ret)
+		goto fail;
+	a->data_fd = fd;
+	a->hugepages = true;
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+static int data_shmem(struct mmc_arena *a, uint64_t size)
+{
+	int fd = memfd_create("mmc-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0 || fallocate(fd, 0, 0, (off_t)size) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = map_populated(fd, size, &a->data);
+	if (ret)
+		goto fail;
+	a->data_fd = fd;
+	a->hugepages = false;
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+static int seal(int fd, int seals)
+{
+	return fcntl(fd, F_ADD_SEALS, seals) < 0 ? -errno : 0;
+}
+
+int mmc_arena_create(struct mmc_arena *a, uint64_t data_size, size_t meta_size,
+		     enum mmc_hugepages hp)
+{
+	int ret = -EINVAL;
+
+	memset(a, 0, sizeof(*a));
+	a->meta_fd = a->data_fd = -1;
+	if (hp != MMC_HUGEPAGES_OFF) {
+		uint64_t hsize = (data_size + HUGE_2M - 1) & ~(HUGE_2M - 1);
+
+		ret = data_huge(a, hsize);
+		if (!ret) {
+			data_size = hsize;
+		} else if (hp == MMC_HUGEPAGES_ON) {
+			log_err("hugepages=on but %llu MiB of 2 MiB hugepages could not be "
+				"mapped (%s); reserve them with: echo %llu > "
+				"/proc/sys/vm/nr_hugepages",
+				(unsigned long long)(hsize >> 20), strerror(-ret),
+				(unsigned long long)(hsize / HUGE_2M));
+			return ret;
+		} else {
+			log_warn("arena on 4 KiB pages: %llu hugepages of 2 MiB are not "
+				 "reserved (%s); reserve them with: echo %llu > "
+				 "/proc/sys/vm/nr_hugepages",
+				 (unsigned long long)(hsize / HUGE_2M), strerror(-ret),
+				 (unsigned long long)(hsize / HUGE_2M));
+		}
+	}
+	if (!a->hugepages) {
+		ret = data_shmem(a, data_size);
+		if (ret) {
+			log_err("cannot back a %llu MiB arena: %s",
+				(unsigned long long)(data_size >> 20), strerror(-ret));
+			return ret;
+		}
+	}
+	a->data_size = data_size;
+	ret = seal(a->data_fd, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+	if (ret)
+		goto fail;
+
+	a->meta_fd = memfd_create("mmc-meta", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (a->meta_fd < 0 || ftruncate(a->meta_fd, (off_t)meta_size) < 0 ||
+	    fallocate(a->meta_fd, 0, 0, (off_t)meta_size) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = map_populated(a->meta_fd, meta_size, &a->meta);
+	if (ret)
+		goto fail;
+	a->meta_size = meta_size;
+	return 0;
+fail:
+	log_err("arena set-up failed: %s", strerror(-ret));
+	mmc_arena_destroy(a);
+	return ret;
+}
+
+int mmc_arena_seal_meta(struct mmc_arena *a)
+{
+	return seal(a->meta_fd, F_SEAL_GROW | F_SEAL_SHRINK |
+		    F_SEAL_FUTURE_WRITE | F_SEAL_SEAL);
+}
+
+void mmc_arena_destroy(struct mmc_arena *a)
+{
+	if (a->data)
+		munmap(a->data, a->data_size);
+	if (a->meta)
+		munmap(a->meta, a->meta_size);
+	if (a->data_fd >= 0)
+		close(a->data_fd);
+	if (a->meta_fd >= 0)
+		close(a->meta_fd);
+	memset(a, 0, sizeof(*a));
+	a->meta_fd = a->data_fd = -1;
+}

@@ -1,0 +1,66 @@
+/*
+ * config.h - mmc-agent's configuration: defaults, the INI file, flags.
+ *
+ * The agent reads one INI file (libinih) and then applies command-line flags
+ * on top.  Every key is documented in conf/mmc-agent.conf; unknown keys and
+ * bad values are errors with the file name and line, never silently ignored,
+ * because a typo in a watermark should not become a surprise in production.
+ */
+#ifndef MMC_AGENT_CONFIG_H
+#define MMC_AGENT_CONFIG_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define MMC_CONFIG_DEFAULT_PATH "/etc/mmc/mmc-agent.conf"
+#define MMC_CONFIG_MAX_IDS 64
+#define MMC_CONFIG_PATH_MAX 108   /* sun_path */
+
+enum mmc_hugepages { MMC_HUGEPAGES_AUTO = 0, MMC_HUGEPAGES_ON, MMC_HUGEPAGES_OFF };
+enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
+
+struct mmc_config {
+	/* [agent] */
+	char     socket_path[MMC_CONFIG_PATH_MAX];   /* socket = */
+	unsigned socket_mode;                        /* socket_mode = 0660 (octal) */
+	char     stats_path[MMC_CONFIG_PATH_MAX];    /* stats = ; "" = <socket>.stats */
+	enum mmc_log_level log_level;                /* log_level = error|warn|info|debug */
+	unsigned spin_us;                            /* spin_us = idle spin before sleeping */
+	/* [arena] */
+	uint64_t arena_size;                         /* size = 1G */
+	enum mmc_hugepages hugepages;                /* hugepages = auto|on|off */
+	uint64_t max_objects;                        /* max_objects = 0 (derive) */
+	/* [eviction] */
+	unsigned high_watermark;                     /* high_watermark = 90 (percent) */
+	unsigned low_watermark;                      /* low_watermark = 80 (percent) */
+	/* [access] */
+	uid_t    allow_uids[MMC_CONFIG_MAX_IDS];     /* allow_uids = 0 1000 ... */
+	size_t   n_allow_uids;
+	gid_t    allow_gids[MMC_CONFIG_MAX_IDS];     /* allow_gids = ... */
+	size_t   n_allow_gids;
+};
+
+/* Fills every field with its documented default. */
+void mmc_config_defaults(struct mmc_config *cfg);
+
+/* Reads an INI file over cfg.  Returns 0, -ENOENT if the file is missing, or
+ * -EINVAL after writing "FILE:LINE: why" into err (errlen bytes). */
+int mmc_config_load(struct mmc_config *cfg, const char *path,
+		    char *err, size_t errlen);
+
+/* Applies one key: the chokepoint for the file and for flags alike.
+ * Returns 0 or -EINVAL with a reason in err. */
+int mmc_config_set(struct mmc_config *cfg, const char *section,
+		   const char *key, const char *value, char *err, size_t errlen);
+
+/* Checks cross-field rules (low < high watermark, sizes).  0 or -EINVAL. */
+int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen);
+
+/* "64M", "16G", "4096", "1T", "512K" -> bytes.  0 or -EINVAL (also on
+ * overflow, empty string, trailing junk). */
+int mmc_parse_size(const char *s, uint64_t *out);
+
+const char *mmc_log_level_name(enum mmc_log_level l);
+
+#endif /* MMC_AGENT_CONFIG_H */

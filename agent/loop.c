@@ -1,0 +1,263 @@
+/*
+ * loop.c - start-up, the event loop, and shutdown of mmc-agent.
+ *
+ * One thread does everything.  Each turn it serves every session's ring and
+ * drains their touch logs.  While there is work it keeps turning; once idle
+ * it spins for cfg.spin_us (a shared-memory round trip costs ~115 ns, a
+ * wake-up through the kernel ~50 us on this class of VM), then announces
+ * that it sleeps (hdr->agent_sleeping), re-checks the rings, and blocks in
+ * epoll_wait.  A client that queues a request reads agent_sleeping after
+ * publishing it and rings the session's eventfd only when the agent sleeps,
+ * so a busy agent costs clients no system call at all.
+ *
+ * With two cores shared between agent and workers, spinning is bounded by
+ * design: spin_us = 0 turns it off.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent.h"
+#include "loop.h"
+#include "log.h"
+
+#define STATS_EVERY_NS (200ull * 1000 * 1000)
+#define POLL_EVERY_NS  (1000ull * 1000)
+
+static struct mmc_watch w_listen = { .kind = WATCH_LISTEN };
+static struct mmc_watch w_signal = { .kind = WATCH_SIGNAL };
+
+static uint32_t derive_objects(const struct mmc_config *cfg)
+{
+	uint64_t n = cfg->max_objects ? cfg->max_objects : cfg->arena_size / (32 << 10);
+
+	if (n < 4096)
+		n = 4096;
+	if (n > (1u << 26))
+		n = 1u << 26;
+	return (uint32_t)n;
+}
+
+static int setup_signals(struct mmc_agent *ag)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	ag->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return ag->signal_fd < 0 ? -errno : 0;
+}
+
+int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
+{
+	uint32_t nentries;
+	uint64_t rnd[2];
+	struct epoll_event ev;
+	int ret;
+
+	memset(ag, 0, sizeof(*ag));
+	ag->cfg = *cfg;
+	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats_fd = -1;
+	ag->arena.meta_fd = ag->arena.data_fd = -1;
+	nentries = derive_objects(cfg);
+
+	ret = mmc_arena_create(&ag->arena, cfg->arena_size,
+			       mmc_index_meta_size(nentries), cfg->hugepages);
+	if (ret)
+		return ret;
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd[0] = rnd[1] = (uint64_t)mmc_now_ns() * 0x9e3779b97f4a7c15ull;
+	ret = mmc_index_init(&ag->index, ag->arena.meta, ag->arena.meta_size,
+			     nentries, rnd[0]);
+	if (ret)
+		return ret;
+	ret = mmc_alloc_create(ag->arena.data_size, &ag->alloc);
+	if (ret)
+		return ret;
+	ret = mmc_evict_init(ag);
+	if (ret)
+		return ret;
+	ag->hdr = ag->index.hdr;
+	ag->hdr->version = MMC_LAYOUT_VERSION;
+	ag->hdr->data_size = ag->arena.data_size;
+	ag->hdr->agent_epoch = rnd[1];
+	ag->hdr->agent_pid = (uint32_t)getpid();
+	ag->hdr->hugepages = ag->arena.hugepages;
+	atomic_store(&ag->hdr->agent_state, MMC_AGENT_RUNNING);
+	atomic_thread_fence(memory_order_release);
+	ag->hdr->magic = MMC_META_MAGIC;
+	ret = mmc_arena_seal_meta(&ag->arena);
+	if (ret) {
+		log_err("cannot seal the index read-only: %s", strerror(-ret));
+		return ret;
+	}
+	ret = mmc_stats_open(ag);
+	if (ret)
+		return ret;
+	ret = setup_signals(ag);
+	if (ret)
+		return ret;
+	ag->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (ag->epoll_fd < 0)
+		return -errno;
+	ret = mmc_listen(ag);
+	if (ret)
+		return ret;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w_listen;
+	if (epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->listen_fd, &ev) < 0)
+		return -errno;
+	ev.data.ptr = &w_signal;
+	if (epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->signal_fd, &ev) < 0)
+		return -errno;
+	log_info("ready: socket %s, arena %llu MiB on %s pages, %u objects max, "
+		 "watermarks %u/%u%%", cfg->socket_path,
+		 (unsigned long long)(ag->arena.data_size >> 20),
+		 ag->arena.hugepages ? "2 MiB" : "4 KiB", nentries,
+		 cfg->high_watermark, cfg->low_watermark);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s, arena %llu MiB%s",
+		   cfg->socket_path, (unsigned long long)(ag->arena.data_size >> 20),
+		   ag->arena.hugepages ? " on hugepages" : "");
+	return 0;
+}
+
+static unsigned serve_rings(struct mmc_agent *ag)
+{
+	unsigned work = 0;
+
+	for (struct mmc_session *s = ag->sessions; s; s = s->next)
+		if (!s->closed && s->state == SESSION_ACTIVE && mmc_ring_pending(s))
+			work += mmc_ring_process(ag, s);
+	mmc_touch_drain(ag);
+	return work;
+}
+
+static bool any_pending(struct mmc_agent *ag)
+{
+	for (struct mmc_session *s = ag->sessions; s; s = s->next)
+		if (!s->closed && s->state == SESSION_ACTIVE && mmc_ring_pending(s))
+			return true;
+	return false;
+}
+
+static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
+{
+	struct mmc_watch *w = ev->data.ptr;
+	struct mmc_session *s = w->s;
+
+	switch (w->kind) {
+	case WATCH_LISTEN:
+		mmc_session_accept(ag);
+		break;
+	case WATCH_SIGNAL: {
+		struct signalfd_siginfo si;
+
+		while (read(ag->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+			log_info("signal %u: shutting down", si.ssi_signo);
+			ag->stop = 1;
+		}
+		break;
+	}
+	case WATCH_SOCK:
+		if (s->closed)
+			break;
+		if (ev->events & EPOLLIN)
+			mmc_session_readable(ag, s);
+		else if (ev->events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+			mmc_session_close(ag, s, NULL);
+		break;
+	case WATCH_SQ: {
+		uint64_t v;
+
+		if (!s->closed)
+			(void)!read(s->sq_efd, &v, sizeof(v));
+		break;
+	}
+	}
+}
+
+int mmc_agent_run(struct mmc_agent *ag)
+{
+	struct epoll_event evs[64];
+	uint64_t spin_ns = (uint64_t)ag->cfg.spin_us * 1000;
+	uint64_t now = mmc_now_ns(), last_work = now, last_poll = now, last_stats = now;
+
+	while (!ag->stop) {
+		int timeout = 0, n;
+
+		if (serve_rings(ag)) {
+			now = mmc_now_ns();
+			last_work = now;
+			if (now - last_poll < POLL_EVERY_NS)
+				continue;
+		} else {
+			now = mmc_now_ns();
+			if (now - last_work < spin_ns && now - last_poll < POLL_EVERY_NS) {
+				__builtin_ia32_pause();
+				continue;
+			}
+			if (now - last_work >= spin_ns) {
+				atomic_store(&ag->hdr->agent_sleeping, 1);
+				atomic_thread_fence(memory_order_seq_cst);
+				if (any_pending(ag)) {
+					atomic_store(&ag->hdr->agent_sleeping, 0);
+					continue;
+				}
+				timeout = ag->ndeferred ? 1 : (int)(STATS_EVERY_NS / 1000000);
+			}
+		}
+		n = epoll_wait(ag->epoll_fd, evs, 64, timeout);
+		atomic_store_explicit(&ag->hdr->agent_sleeping, 0, memory_order_relaxed);
+		for (int i = 0; i < n; i++)
+			handle_event(ag, &evs[i]);
+		now = last_poll = mmc_now_ns();
+		if (n > 0)
+			last_work = now;
+		if (now - last_stats >= STATS_EVERY_NS) {
+			last_stats = now;
+			mmc_session_reap(ag, now / 1000000, NULL);
+			mmc_deferred_reap(ag);
+			mmc_stats_refresh(ag);
+		} else if (ag->ndeferred) {
+			mmc_deferred_reap(ag);
+		}
+		mmc_session_free_zombies(ag);
+	}
+	return 0;
+}
+
+void mmc_agent_stop(struct mmc_agent *ag)
+{
+	sd_notify(0, "STOPPING=1");
+	if (ag->hdr)
+		atomic_store(&ag->hdr->agent_state, MMC_AGENT_STOPPING);
+	while (ag->sessions)
+		mmc_session_close(ag, ag->sessions, NULL);
+	mmc_session_free_zombies(ag);
+	if (ag->listen_fd >= 0) {
+		close(ag->listen_fd);
+		unlink(ag->cfg.socket_path);
+	}
+	mmc_stats_close(ag);
+	if (ag->epoll_fd >= 0)
+		close(ag->epoll_fd);
+	if (ag->signal_fd >= 0)
+		close(ag->signal_fd);
+	if (ag->alloc)
+		mmc_alloc_destroy(ag->alloc);
+	mmc_evict_destroy(ag);
+	mmc_index_destroy(&ag->index);
+	mmc_arena_destroy(&ag->arena);
+	log_info("stopped");
+}

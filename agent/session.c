@@ -1,0 +1,448 @@
+/*
+ * session.c - client sessions: the unix socket, credentials, handshake, and
+ * the tear-down that makes pins and reservations belong to a session.
+ *
+ * A session's life:
+ *   accept4()     SO_PEERCRED / SO_PEERGROUPS checked against [access]; a
+ *                 refused peer gets a welcome with -EACCES and is closed
+ *   hello         one SOCK_SEQPACKET message, checked field by field; garbage
+ *                 gets -EPROTO and a close, never a crash
+ *   welcome       + SCM_RIGHTS: the meta memfd (sealed read-only), the data
+ *                 memfd, a new ring memfd for this session alone, and two
+ *                 eventfds (doorbell to the agent, wake-up to the client)
+ *   ...           requests flow through the ring (ops.c); the socket stays
+ *                 silent; anything that arrives on it ends the session
+ *   EPOLLHUP      the client closed or died: its reservations are freed, its
+ *                 pin table unmapped, objects it alone pinned become evictable
+ *                 and deferred frees run - at once, with no lease to expire.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "session.h"
+#include "log.h"
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* mkdir -p of the socket's directory (systemd's RuntimeDirectory usually
+ * made it already). */
+static void make_parent_dir(const char *path)
+{
+	char dir[MMC_CONFIG_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(dir, 0755);
+			*p = '/';
+		}
+	}
+	mkdir(dir, 0755);
+}
+
+int mmc_listen(struct mmc_agent *ag)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = ag->cfg.socket_path;
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	make_parent_dir(path);
+
+	/* A live agent on this path keeps it; a stale socket file is replaced. */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		int live = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+		close(probe);
+		if (live) {
+			log_err("another agent is listening on %s", path);
+			return -EADDRINUSE;
+		}
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, ag->cfg.socket_mode) < 0 || listen(fd, 128) < 0) {
+		int ret = -errno;
+
+		log_err("cannot listen on %s: %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	ag->listen_fd = fd;
+	return 0;
+}
+
+/* Is this peer admitted by [access]?  root and the agent's own uid always
+ * are; then any listed uid, then the primary or a supplementary group. */
+static bool peer_allowed(const struct mmc_agent *ag, int fd, const struct ucred *cr)
+{
+	gid_t groups[256];
+	socklen_t glen = sizeof(groups);
+	int ng;
+
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return true;
+	for (size_t i = 0; i < ag->cfg.n_allow_uids; i++)
+		if (ag->cfg.allow_uids[i] == cr->uid)
+			return true;
+	ng = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0 ?
+		(int)(glen / sizeof(gid_t)) : 0;
+	for (size_t i = 0; i < ag->cfg.n_allow_gids; i++) {
+		if (ag->cfg.allow_gids[i] == cr->gid)
+			return true;
+		for (int g = 0; g < ng; g++)
+			if (groups[g] == ag->cfg.allow_gids[i])
+				return true;
+	}
+	return false;
+}
+
+/* Sends a welcome, with fds when nfds > 0.  0 or -errno. */
+static int send_welcome(int fd, const struct mmc_welcome *w, const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * MMC_FD_COUNT)];
+	struct iovec iov = { .iov_base = (void *)w, .iov_len = sizeof(*w) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
+}
+
+static void refuse(struct mmc_agent *ag, int fd, int status, const char *why)
+{
+	struct mmc_welcome w = {
+		.magic = MMC_PROTO_MAGIC, .version = MMC_PROTO_VERSION,
+		.type = MMC_MSG_WELCOME, .status = status,
+	};
+
+	log_warn("client refused: %s", why);
+	ag->ctr.clients_rejected++;
+	send_welcome(fd, &w, NULL, 0);
+}
+
+static int watch(struct mmc_agent *ag, int fd, struct mmc_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void mmc_session_accept(struct mmc_agent *ag)
+{
+	for (;;) {
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+		struct mmc_session *s;
+		int fd = accept4(ag->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+			close(fd);
+			continue;
+		}
+		if (!peer_allowed(ag, fd, &cr)) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "uid %u gid %u pid %d not in [access]",
+				 cr.uid, cr.gid, cr.pid);
+			refuse(ag, fd, -EACCES, why);
+			close(fd);
+			continue;
+		}
+		if (ag->nsessions >= MMC_MAX_CLIENTS) {
+			refuse(ag, fd, -EMFILE, "too many clients");
+			close(fd);
+			continue;
+		}
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			refuse(ag, fd, -ENOMEM, "out of memory");
+			close(fd);
+			continue;
+		}
+		s->sock = fd;
+		s->ring_fd = s->sq_efd = s->cq_efd = -1;
+		s->pid = cr.pid;
+		s->uid = cr.uid;
+		s->gid = cr.gid;
+		s->accepted_ms = mmc_now_ms();
+		s->w_sock.kind = WATCH_SOCK;
+		s->w_sock.s = s;
+		s->w_sq.kind = WATCH_SQ;
+		s->w_sq.s = s;
+		if (watch(ag, fd, &s->w_sock, EPOLLIN | EPOLLRDHUP)) {
+			close(fd);
+			free(s);
+			continue;
+		}
+		s->next = ag->sessions;
+		ag->sessions = s;
+		ag->nsessions++;
+	}
+}
+
+size_t mmc_ring_region_size(void)
+{
+	size_t sz = align_up(sizeof(struct mmc_ring_hdr), 4096);
+
+	sz += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
+	sz += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
+	sz += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
+	sz += align_up(MMC_TOUCH_SLOTS * sizeof(uint64_t), 4096);
+	return sz;
+}
+
+/* Creates the session's ring memfd and eventfds and maps the ring. */
+static int ring_create(struct mmc_session *s)
+{
+	size_t size = mmc_ring_region_size();
+	struct mmc_ring_hdr *r;
+	size_t off;
+	char name[32];
+
+	snprintf(name, sizeof(name), "mmc-ring-%u", s->id);
+	s->ring_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->ring_fd < 0 || ftruncate(s->ring_fd, (off_t)size) < 0 ||
+	    fallocate(s->ring_fd, 0, 0, (off_t)size) < 0 ||
+	    fcntl(s->ring_fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+		return -errno;
+	r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->ring_fd, 0);
+	if (r == MAP_FAILED)
+		return -errno;
+	s->ring = r;
+	s->ring_size = size;
+	r->magic = MMC_RING_MAGIC;
+	r->version = MMC_LAYOUT_VERSION;
+	r->client_id = s->id;
+	r->sq_entries = MMC_SQ_ENTRIES;
+	r->cq_entries = MMC_CQ_ENTRIES;
+	r->pin_slots = MMC_PIN_SLOTS;
+	r->touch_slots = MMC_TOUCH_SLOTS;
+	off = align_up(sizeof(*r), 4096);
+	r->sq_off = off;
+	off += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
+	r->cq_off = off;
+	off += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
+	r->pins_off = off;
+	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
+	r->touch_off = off;
+	r->size = size;
+	/* The agent uses its own copies of the offsets, never the client's. */
+	s->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
+	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
+	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
+	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+	s->sq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->sq_efd < 0 || s->cq_efd < 0)
+		return -errno;
+	return 0;
+}
+
+static void handshake(struct mmc_agent *ag, struct mmc_session *s)
+{
+	struct mmc_hello h;
+	struct mmc_welcome w = {
+		.magic = MMC_PROTO_MAGIC, .version = MMC_PROTO_VERSION,
+		.type = MMC_MSG_WELCOME,
+	};
+	int fds[MMC_FD_COUNT];
+	ssize_t n = recv(s->sock, &h, sizeof(h), MSG_DONTWAIT | MSG_TRUNC);
+	int ret;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n != (ssize_t)sizeof(h) || h.magic != MMC_PROTO_MAGIC ||
+	    h.type != MMC_MSG_HELLO) {
+		ag->ctr.bad_requests++;
+		refuse(ag, s->sock, -EPROTO, "malformed hello");
+		mmc_session_close(ag, s, NULL);
+		return;
+	}
+	if (h.version != MMC_PROTO_VERSION) {
+		refuse(ag, s->sock, -EPROTO, "protocol version mismatch");
+		mmc_session_close(ag, s, NULL);
+		return;
+	}
+	s->id = ++ag->next_client_id;
+	if (!s->id)
+		s->id = ++ag->next_client_id;
+	ret = ring_create(s);
+	if (!ret)
+		ret = watch(ag, s->sq_efd, &s->w_sq, EPOLLIN);
+	if (ret) {
+		refuse(ag, s->sock, ret, "cannot create the session's ring");
+		mmc_session_close(ag, s, NULL);
+		return;
+	}
+	w.client_id = s->id;
+	w.meta_size = ag->arena.meta_size;
+	w.data_size = ag->arena.data_size;
+	w.ring_size = s->ring_size;
+	snprintf(w.stats_path, sizeof(w.stats_path), "%s", ag->cfg.stats_path);
+	fds[MMC_FD_META] = ag->arena.meta_fd;
+	fds[MMC_FD_DATA] = ag->arena.data_fd;
+	fds[MMC_FD_RING] = s->ring_fd;
+	fds[MMC_FD_SQ_EVENT] = s->sq_efd;
+	fds[MMC_FD_CQ_EVENT] = s->cq_efd;
+	ret = send_welcome(s->sock, &w, fds, MMC_FD_COUNT);
+	if (ret) {
+		mmc_session_close(ag, s, "welcome not delivered");
+		return;
+	}
+	s->state = SESSION_ACTIVE;
+	ag->ctr.clients_total++;
+	log_debug("client %u connected: pid %d uid %u", s->id, s->pid, s->uid);
+}
+
+void mmc_session_readable(struct mmc_agent *ag, struct mmc_session *s)
+{
+	char junk[64];
+
+	if (s->state == SESSION_HANDSHAKE) {
+		handshake(ag, s);
+		return;
+	}
+	/* Nothing is expected after the handshake. */
+	if (recv(s->sock, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
+		ag->ctr.bad_requests++;
+		mmc_session_close(ag, s, "unexpected message on the socket");
+		return;
+	}
+	mmc_session_close(ag, s, NULL);
+}
+
+static void add_counters(struct mmc_client_counters *dst,
+			 const struct mmc_client_counters *src)
+{
+	const _Atomic uint64_t *a = (const _Atomic uint64_t *)src;
+	_Atomic uint64_t *b = (_Atomic uint64_t *)dst;
+
+	for (size_t i = 0; i < sizeof(*src) / sizeof(uint64_t); i++)
+		b[i] += atomic_load_explicit(&a[i], memory_order_relaxed);
+}
+
+/* Frees every reservation the session still holds. */
+static void drop_reservations(struct mmc_agent *ag, struct mmc_session *s)
+{
+	for (uint32_t i = 0; s->reservations && i < ag->index.nentries; i++) {
+		struct mmc_entry *e = &ag->index.entries[i];
+
+		if (e->state != MMC_ENTRY_RESERVED || ag->owner[i] != s->id)
+			continue;
+		ag->reserved_bytes -= mmc_alloc_block_size(ag->alloc, e->loc);
+		ag->reservations--;
+		s->reservations--;
+		mmc_index_unlink(&ag->index, i, MMC_ENTRY_DEAD);
+		mmc_object_free(ag, i);
+	}
+}
+
+void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *why)
+{
+	struct mmc_session **pp;
+
+	if (why)
+		log_warn("client %u (pid %d): %s; session closed", s->id, s->pid, why);
+	else if (s->state == SESSION_ACTIVE)
+		log_debug("client %u (pid %d) disconnected", s->id, s->pid);
+	for (pp = &ag->sessions; *pp && *pp != s; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = s->next;
+	ag->nsessions--;
+	if (s->state == SESSION_ACTIVE)
+		drop_reservations(ag, s);
+	if (s->ring) {
+		add_counters(&ag->ctr.gone, &s->ring->counters);
+		munmap(s->ring, s->ring_size);
+	}
+	/* Closing an fd removes it from the epoll set. */
+	close(s->sock);
+	if (s->ring_fd >= 0)
+		close(s->ring_fd);
+	if (s->sq_efd >= 0)
+		close(s->sq_efd);
+	if (s->cq_efd >= 0)
+		close(s->cq_efd);
+	s->closed = true;
+	s->zombie_next = ag->zombies;
+	ag->zombies = s;
+	/* Its pins are gone: objects waiting only on them can go now. */
+	mmc_deferred_reap(ag);
+}
+
+void mmc_session_free_zombies(struct mmc_agent *ag)
+{
+	while (ag->zombies) {
+		struct mmc_session *s = ag->zombies;
+
+		ag->zombies = s->zombie_next;
+		free(s);
+	}
+}
+
+void mmc_session_reap(struct mmc_agent *ag, uint64_t now_ms,
+		      const struct mmc_session *keep)
+{
+	struct mmc_session *s = ag->sessions, *next;
+
+	for (; s; s = next) {
+		struct pollfd p = { .fd = s->sock, .events = POLLRDHUP };
+
+		next = s->next;
+		if (s == keep || s->closed)
+			continue;
+		if (s->state == SESSION_HANDSHAKE &&
+		    now_ms - s->accepted_ms > MMC_HANDSHAKE_MS) {
+			mmc_session_close(ag, s, "no hello in time");
+			continue;
+		}
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+			mmc_session_close(ag, s, NULL);
+	}
+}

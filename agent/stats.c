@@ -1,0 +1,128 @@
+/*
+ * stats.c - the agent's always-on counters, as a world-readable file.
+ *
+ * struct mmc_stats (layout-t.h) is mapped from a small file next to the
+ * socket (default /run/mmc/agent.sock.stats, mode 0644) so that mmc-top and
+ * monitoring can read it with no session and no privilege.  The agent
+ * rewrites it on every refresh: on a timer in the event loop, and on demand
+ * when a client asks (MMC_OP_STAT), which first settles dead sessions so the
+ * numbers a test reads after a client's death are exact.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+uint64_t mmc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mmc_now_ms(void)
+{
+	return mmc_now_ns() / 1000000ull;
+}
+
+int mmc_stats_open(struct mmc_agent *ag)
+{
+	int fd = open(ag->cfg.stats_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+		      O_NOFOLLOW, 0644);
+	struct mmc_stats *st;
+
+	if (fd < 0 || fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(*st)) < 0) {
+		int ret = -errno;
+
+		log_err("cannot create stats file %s: %s", ag->cfg.stats_path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (st == MAP_FAILED) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	memset(st, 0, sizeof(*st));
+	st->version = MMC_LAYOUT_VERSION;
+	st->size = sizeof(*st);
+	st->start_ns = mmc_now_ns();
+	st->agent_pid = (uint32_t)getpid();
+	ag->stats = st;
+	ag->stats_fd = fd;
+	mmc_stats_refresh(ag);
+	atomic_thread_fence(memory_order_release);
+	st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
+	return 0;
+}
+
+void mmc_stats_refresh(struct mmc_agent *ag)
+{
+	struct mmc_stats *st = ag->stats;
+	struct mmc_client_counters sum = ag->ctr.gone;
+	_Atomic uint64_t *acc = (_Atomic uint64_t *)&sum;
+	uint64_t clients = 0;
+
+	if (!st)
+		return;
+	for (struct mmc_session *s = ag->sessions; s; s = s->next) {
+		const _Atomic uint64_t *c;
+
+		if (s->closed || s->state != SESSION_ACTIVE)
+			continue;
+		clients++;
+		c = (const _Atomic uint64_t *)&s->ring->counters;
+		for (size_t i = 0; i < sizeof(sum) / sizeof(uint64_t); i++)
+			acc[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
+	}
+	st->hugepages = ag->arena.hugepages;
+	st->arena_bytes = mmc_alloc_capacity(ag->alloc);
+	st->used_bytes = mmc_alloc_used(ag->alloc);
+	st->reserved_bytes = ag->reserved_bytes;
+	st->reservations = ag->reservations;
+	st->objects = ag->objects;
+	st->pinned_objects = mmc_count_pinned(ag);
+	st->clients = clients;
+	st->clients_total = ag->ctr.clients_total;
+	st->clients_rejected = ag->ctr.clients_rejected;
+	st->hits = sum.hits;
+	st->misses = sum.misses;
+	st->gets = sum.gets;
+	st->get_bytes = sum.get_bytes;
+	st->puts = sum.puts;
+	st->put_bytes = sum.put_bytes;
+	st->put_exists = sum.put_exists;
+	st->exists = sum.exists;
+	st->removes = sum.removes;
+	st->errors = sum.errors;
+	st->evictions = ag->ctr.evictions;
+	st->evicted_bytes = ag->ctr.evicted_bytes;
+	st->alloc_failures = ag->ctr.alloc_failures;
+	st->bad_requests = ag->ctr.bad_requests;
+	st->high_watermark_pct = ag->cfg.high_watermark;
+	st->low_watermark_pct = ag->cfg.low_watermark;
+	st->max_objects = ag->index.nentries;
+	st->updated_ns = mmc_now_ns();
+}
+
+void mmc_stats_close(struct mmc_agent *ag)
+{
+	if (!ag->stats)
+		return;
+	munmap(ag->stats, sizeof(*ag->stats));
+	close(ag->stats_fd);
+	unlink(ag->cfg.stats_path);
+	ag->stats = NULL;
+}

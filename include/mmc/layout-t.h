@@ -1,0 +1,228 @@
+/*
+ * layout-t.h - the shared-memory layout that mmc-agent and libshm both map.
+ *
+ * Types only (haproxy's "-t.h" convention): no functions, no globals.  Every
+ * structure here lives in memory shared between processes that map it at
+ * different addresses, so nothing holds a pointer: positions are byte offsets
+ * from the start of the region they live in, or entry indices, and every one
+ * of them is checked against the region's size before it is used.
+ *
+ * Three kinds of region exist (docs/arena.md draws them):
+ *
+ *   meta  one memfd per agent: header + hash buckets + index entries.  The
+ *         agent is its only writer; it seals the memfd with
+ *         F_SEAL_FUTURE_WRITE so clients can map it read-only and nothing
+ *         else.  Clients look keys up here without any system call.
+ *   data  one memfd per agent (2 MiB hugetlb pages when reserved): the
+ *         values.  Clients map it read-write because they fill reserved
+ *         space in place; the agent decides who may write where.
+ *   ring  one memfd per client session: request/completion rings, the
+ *         client's pin table and its access ("touch") log, and its own
+ *         counters.  Only that client and the agent map it, so a client that
+ *         scribbles here corrupts only its own requests.
+ *
+ * Stats (struct mmc_stats) are a fourth, file-backed region so that tools
+ * without a session (mmc-top) can read them with no privilege at all.
+ */
+#ifndef MMC_LAYOUT_T_H
+#define MMC_LAYOUT_T_H
+
+#include <stdint.h>
+#include <stdatomic.h>
+
+#define MMC_LAYOUT_VERSION 1u
+#define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
+#define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
+#define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */
+
+#define MMC_KEY_MAX      256u     /* keys are 1..256 bytes, binary */
+#define MMC_BATCH_MAX    16384u   /* largest batch a call accepts */
+#define MMC_IOV_MAX      255u     /* gather put / scatter get pieces */
+#define MMC_UNIT         4096u    /* allocation granularity of the data region */
+#define MMC_CACHELINE    64
+
+/* Where an object's bytes are.  Only DRAM exists today; the others are
+ * reserved so that an entry can point at another tier without a layout
+ * change: a client that finds a non-DRAM entry asks the agent (MMC_OP_FETCH). */
+enum mmc_tier {
+	MMC_TIER_NONE   = 0,
+	MMC_TIER_DRAM   = 1,  /* loc = byte offset in the data region */
+	MMC_TIER_SSD    = 2,  /* loc = byte offset in a tier file, loc_dev = file */
+	MMC_TIER_DEVICE = 3,  /* loc = device offset, loc_dev = device ordinal */
+	MMC_TIER_REMOTE = 4,  /* loc = remote handle, loc_dev = peer id */
+};
+
+/* Entry life cycle: FREE -> RESERVED -> COMMITTED -> (DEAD) -> FREE.
+ * Readers accept only COMMITTED.  RESERVED is a writer's private space;
+ * DEAD means removed or evicted but still pinned by some reader. */
+enum mmc_entry_state {
+	MMC_ENTRY_FREE      = 0,
+	MMC_ENTRY_RESERVED  = 1,
+	MMC_ENTRY_COMMITTED = 2,
+	MMC_ENTRY_DEAD      = 3,
+	MMC_ENTRY_EVICTING  = 4,  /* transient: agent is checking pins */
+};
+
+/* One index entry.  Protocol (docs/index-concurrency.md): the agent makes
+ * seq odd, changes fields, makes seq even again.  A reader copies what it
+ * needs between two equal even reads of seq.  gen changes every time the
+ * slot is handed to a new object, so (index, gen) names one object forever. */
+struct mmc_entry {
+	_Atomic uint32_t seq;
+	uint32_t gen;
+	uint8_t  state;       /* enum mmc_entry_state */
+	uint8_t  tier;        /* enum mmc_tier */
+	uint16_t key_len;
+	uint32_t next;        /* hash chain: entry index + 1, 0 ends the chain */
+	uint64_t hash;        /* XXH3-64 of the key, seeded by meta header */
+	uint64_t value_len;   /* bytes the writer declared */
+	uint64_t loc;         /* tier-specific location (see enum mmc_tier) */
+	uint32_t loc_dev;
+	uint32_t flags;
+	uint8_t  key[MMC_KEY_MAX];
+	uint8_t  pad_[16];
+};                            /* 320 bytes, five cache lines */
+
+/* A hash bucket: head of a chain and a seqlock over the chain's shape. */
+struct mmc_bucket {
+	_Atomic uint32_t seq;
+	uint32_t head;        /* entry index + 1, 0 = empty */
+};
+
+enum mmc_agent_state {
+	MMC_AGENT_STARTING = 0,
+	MMC_AGENT_RUNNING  = 1,
+	MMC_AGENT_STOPPING = 2,   /* clean shutdown: clients fail every call */
+};
+
+/* Start of the meta region. */
+struct mmc_meta_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t hdr_size;
+	uint64_t meta_size;         /* bytes in the meta memfd */
+	uint64_t data_size;         /* bytes in the data memfd */
+	uint64_t buckets_off;       /* byte offset of struct mmc_bucket[nbuckets] */
+	uint64_t entries_off;       /* byte offset of struct mmc_entry[nentries] */
+	uint32_t nbuckets;          /* power of two */
+	uint32_t nentries;
+	uint64_t hash_seed;
+	uint64_t agent_epoch;       /* random, new at every agent start */
+	uint32_t agent_pid;
+	uint32_t hugepages;         /* 1 if the data region is on 2 MiB pages */
+	_Atomic uint32_t agent_state __attribute__((aligned(MMC_CACHELINE)));
+	_Atomic uint32_t agent_sleeping; /* agent is (about to be) in epoll_wait */
+};
+
+/* ---- per-client ring region ---- */
+
+enum mmc_op {
+	MMC_OP_NOP     = 0,  /* ping */
+	MMC_OP_RESERVE = 1,  /* key, arg = value length -> idx, gen, off */
+	MMC_OP_COMMIT  = 2,  /* idx, gen */
+	MMC_OP_ABORT   = 3,  /* idx, gen */
+	MMC_OP_REMOVE  = 4,  /* key */
+	MMC_OP_STAT    = 5,  /* refresh the stats region now */
+	MMC_OP_FETCH   = 6,  /* key: bring a non-DRAM object into DRAM */
+	MMC_OP_CLEAR   = 7,  /* remove every committed object */
+	MMC_OP_MAX_
+};
+
+struct mmc_sqe {
+	uint8_t  op;          /* enum mmc_op */
+	uint8_t  flags;
+	uint16_t key_len;
+	uint32_t tag;         /* copied to the completion */
+	uint64_t arg;
+	uint32_t idx;
+	uint32_t gen;
+	uint8_t  key[MMC_KEY_MAX];
+	uint8_t  pad_[40];
+};                            /* 320 bytes */
+
+struct mmc_cqe {
+	uint32_t tag;
+	int32_t  res;         /* 0 or -errno */
+	uint64_t off;         /* RESERVE: byte offset in the data region */
+	uint64_t len;
+	uint32_t idx;
+	uint32_t gen;
+};                            /* 32 bytes */
+
+/* What a client counts about itself.  Written only by that client (relaxed
+ * atomic adds); the agent sums them into struct mmc_stats. */
+struct mmc_client_counters {
+	_Atomic uint64_t hits;
+	_Atomic uint64_t misses;
+	_Atomic uint64_t gets;         /* copying gets + acquires */
+	_Atomic uint64_t get_bytes;
+	_Atomic uint64_t puts;         /* committed puts */
+	_Atomic uint64_t put_bytes;
+	_Atomic uint64_t put_exists;   /* puts answered "exists" */
+	_Atomic uint64_t exists;       /* exists queries (keys) */
+	_Atomic uint64_t removes;
+	_Atomic uint64_t errors;
+	_Atomic uint64_t touch_drops;  /* access records lost, touch log full */
+	_Atomic uint64_t pad_[5];
+};
+
+#define MMC_SQ_ENTRIES    256u
+#define MMC_CQ_ENTRIES    256u
+#define MMC_PIN_SLOTS     4096u
+#define MMC_TOUCH_SLOTS   8192u
+
+/* A pin or touch word: ((uint64_t)(idx + 1) << 32) | gen; 0 = empty. */
+#define MMC_OBJ_WORD(idx, gen) ((((uint64_t)(idx) + 1) << 32) | (uint32_t)(gen))
+#define MMC_OBJ_IDX(w)         ((uint32_t)((w) >> 32) - 1)
+#define MMC_OBJ_GEN(w)         ((uint32_t)(w))
+
+struct mmc_ring_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t client_id;
+	uint32_t sq_entries, cq_entries, pin_slots, touch_slots;
+	uint64_t sq_off, cq_off, pins_off, touch_off;
+	uint64_t size;
+
+	/* producer/consumer indices, one cache line each; free-running u32 */
+	_Atomic uint32_t sq_tail  __attribute__((aligned(MMC_CACHELINE))); /* client */
+	_Atomic uint32_t sq_head  __attribute__((aligned(MMC_CACHELINE))); /* agent */
+	_Atomic uint32_t cq_tail  __attribute__((aligned(MMC_CACHELINE))); /* agent */
+	_Atomic uint32_t cq_head  __attribute__((aligned(MMC_CACHELINE))); /* client */
+	_Atomic uint32_t cq_waiting;   /* client: "I am going to sleep, write cq_efd" */
+	_Atomic uint32_t touch_tail __attribute__((aligned(MMC_CACHELINE))); /* client */
+	_Atomic uint32_t touch_head __attribute__((aligned(MMC_CACHELINE))); /* agent */
+	_Atomic uint32_t pin_hwm    __attribute__((aligned(MMC_CACHELINE))); /* client */
+	struct mmc_client_counters counters __attribute__((aligned(MMC_CACHELINE)));
+};
+
+/* ---- stats region (file-backed, world-readable) ---- */
+
+struct mmc_stats {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t size;
+	uint64_t updated_ns;       /* CLOCK_MONOTONIC of the last refresh */
+	uint64_t start_ns;
+	uint32_t agent_pid;
+	uint32_t hugepages;
+	uint64_t arena_bytes;      /* data region size */
+	uint64_t used_bytes;       /* allocated: committed + reserved + dead */
+	uint64_t reserved_bytes;   /* uncommitted reservations */
+	uint64_t objects;          /* committed objects */
+	uint64_t pinned_objects;   /* objects pinned by at least one reader */
+	uint64_t reservations;
+	uint64_t clients;          /* connected now */
+	uint64_t clients_total;    /* accepted since start */
+	uint64_t clients_rejected; /* refused: credentials or protocol */
+	uint64_t hits, misses, gets, get_bytes, puts, put_bytes, put_exists;
+	uint64_t exists, removes, errors;
+	uint64_t evictions, evicted_bytes;
+	uint64_t alloc_failures;   /* reservations refused: arena full */
+	uint64_t bad_requests;     /* malformed requests rejected */
+	uint64_t high_watermark_pct, low_watermark_pct;
+	uint64_t max_objects;
+	uint64_t pad_[16];
+};
+
+#endif /* MMC_LAYOUT_T_H */

@@ -1,0 +1,147 @@
+/*
+ * mmc.h - libshm, the client library of the mmc KV-cache memory pool.
+ *
+ * A worker process connects to the node's mmc-agent over a unix socket,
+ * receives the agent's arena as file descriptors and maps it.  From then on:
+ *
+ *   - a local hit (mmc_get, mmc_acquire, mmc_exists, and their batch forms)
+ *     is a lookup in shared memory plus a copy, or no copy: no system call;
+ *   - a put reserves space through a shared-memory ring to the agent, fills
+ *     it in place and commits it, so readers never see half-written values.
+ *
+ * Conventions (liburing's): every function returns 0 or a positive count on
+ * success and -errno on failure, never sets errno, and mmc_strerror() turns
+ * the code into a sentence.  Keys are binary strings of 1..MMC_KEY_MAX bytes.
+ * Objects are immutable: a put of a key that is already present returns
+ * -EEXIST, which callers of a KV cache treat as success.
+ *
+ * Thread safety: one mmc_client may be used by any number of threads at
+ * once.  A client must not be used across fork(); the child connects anew.
+ *
+ * Errors that mean something particular here:
+ *   -ENOENT        key not present (a miss)
+ *   -EEXIST        key already committed (put: treat as success)
+ *   -EBUSY         key is being written by another session right now
+ *   -EINVAL        empty key, zero-length value, bad argument
+ *   -ENAMETOOLONG  key longer than MMC_KEY_MAX
+ *   -E2BIG         value larger than the arena could ever hold
+ *   -ENOSPC        arena full of pinned or reserved objects
+ *   -EMSGSIZE      the caller's buffer is smaller than the value
+ *   -ENOBUFS       this session holds MMC_PIN_SLOTS views already
+ *   -ENOTCONN      the agent is gone; disconnect and connect again
+ *   -EACCES        the agent does not admit this uid/gid
+ *   -EPROTO        the agent speaks another protocol version
+ */
+#ifndef MMC_MMC_H
+#define MMC_MMC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "mmc/layout-t.h"
+#include "mmc/proto-t.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+#pragma GCC visibility push(default)
+
+typedef struct mmc_client mmc_client;
+
+/* A zero-copy write: space in the arena that only this session can see
+ * until mmc_commit().  Fill data[0..len) and commit, or abort. */
+struct mmc_reservation {
+	void    *data;
+	size_t   len;
+	uint32_t idx_;        /* private */
+	uint32_t gen_;
+};
+
+/* A zero-copy read: the committed value, pinned so it is neither evicted
+ * nor reused until mmc_release().  Read-only. */
+struct mmc_view {
+	const void *data;
+	size_t      len;
+	uint32_t    slot_;    /* private */
+	uint32_t    pad_;
+	uint64_t    word_;
+};
+
+/* What this session did (its own counters, as the agent also sees them). */
+struct mmc_client_stats {
+	uint64_t hits, misses, gets, get_bytes, puts, put_bytes, put_exists;
+	uint64_t exists, removes, errors, touch_drops;
+};
+
+/* Connect to the agent at socket_path; NULL means $MMC_SOCKET, else
+ * MMC_DEFAULT_SOCKET.  Maps the arena; costs a few ms per GiB. */
+int mmc_connect(const char *socket_path, mmc_client **out);
+/* Ends the session: the agent drops this session's pins and reservations.
+ * Views and reservations still held become invalid.  NULL is allowed. */
+void mmc_disconnect(mmc_client *c);
+
+const char *mmc_strerror(int err);
+
+/* ---- copying calls ---- */
+int mmc_put(mmc_client *c, const void *key, size_t key_len,
+	    const void *value, size_t len);
+/* Copies the value into buf.  *out_len (may be NULL) gets the value's size,
+ * also when the call fails with -EMSGSIZE. */
+int mmc_get(mmc_client *c, const void *key, size_t key_len,
+	    void *buf, size_t buf_len, size_t *out_len);
+/* 1 if present, 0 if not, or -errno.  No system call. */
+int mmc_exists(mmc_client *c, const void *key, size_t key_len);
+/* Removes a committed object; pinned ones vanish for new readers at once and
+ * their space is freed when the last view is released. */
+int mmc_remove(mmc_client *c, const void *key, size_t key_len);
+/* Removes every committed object (SGLang's clear(), MemCache's remove_all). */
+int mmc_clear(mmc_client *c);
+
+/* ---- gather put / scatter get: one object from up to MMC_IOV_MAX pieces ---- */
+int mmc_putv(mmc_client *c, const void *key, size_t key_len,
+	     const struct iovec *iov, int iovcnt);
+/* Fills the pieces in order; the value must fit their total. */
+int mmc_getv(mmc_client *c, const void *key, size_t key_len,
+	     const struct iovec *iov, int iovcnt, size_t *out_len);
+
+/* ---- zero copy ---- */
+int mmc_reserve(mmc_client *c, const void *key, size_t key_len, size_t len,
+		struct mmc_reservation *r);
+int mmc_commit(mmc_client *c, struct mmc_reservation *r);
+int mmc_abort(mmc_client *c, struct mmc_reservation *r);
+/* No system call on a hit. */
+int mmc_acquire(mmc_client *c, const void *key, size_t key_len,
+		struct mmc_view *v);
+int mmc_release(mmc_client *c, struct mmc_view *v);
+
+/* ---- batches of up to MMC_BATCH_MAX keys ----
+ * results[i] is 0 or -errno per key (get: bytes copied or -errno).  The call
+ * returns the number of keys that succeeded, or -errno if it could not run. */
+int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
+		  const size_t *key_lens, const void *const *values,
+		  const size_t *lens, int *results);
+int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
+		  const size_t *key_lens, void *const *bufs,
+		  const size_t *buf_lens, int64_t *results);
+/* present[i] (may be NULL) is 1/0.  *prefix (may be NULL) is how many keys,
+ * counted from the first, are present without a gap: SGLang's
+ * batch_exists().  Returns the number present.  No system call. */
+int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
+		     const size_t *key_lens, uint8_t *present, size_t *prefix);
+int mmc_remove_batch(mmc_client *c, size_t n, const void *const *keys,
+		     const size_t *key_lens, int *results);
+
+/* ---- counters ---- */
+int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out);
+/* Asks the agent to refresh its stats region, then copies it. */
+int mmc_agent_stats(mmc_client *c, struct mmc_stats *out);
+/* Reads a stats file without a session (what mmc-top and monitoring do):
+ * 0, -ENOENT (no agent), or -EPROTO (not an mmc stats file of this version). */
+int mmc_stats_read(const char *path, struct mmc_stats *out);
+
+#pragma GCC visibility pop
+#ifdef __cplusplus
+}
+#endif
+#endif /* MMC_MMC_H */

@@ -1,0 +1,80 @@
+/*
+ * client.h - libshm's private view of one session (struct mmc_client).
+ *
+ * Every pointer here points into a mapping received from the agent; the
+ * sizes next to them were checked against fstat() at connect time, and every
+ * offset read from shared memory later is checked against them again before
+ * it is dereferenced (an agent bug must not become a wild read in a worker).
+ */
+#ifndef MMC_LIBSHM_CLIENT_H
+#define MMC_LIBSHM_CLIENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mmc/mmc.h"
+
+struct mmc_client {
+	int sock, sq_efd, cq_efd, stop_efd;
+	/* meta region, read-only */
+	const struct mmc_meta_hdr *hdr;
+	size_t meta_size;
+	const struct mmc_bucket *buckets;
+	const struct mmc_entry *entries;
+	uint32_t nentries, mask;
+	uint64_t seed;
+	/* data region */
+	uint8_t *data;
+	uint64_t data_size;
+	/* this session's ring region */
+	struct mmc_ring_hdr *ring;
+	size_t ring_size;
+	struct mmc_sqe *sq;
+	struct mmc_cqe *cq;
+	_Atomic uint64_t *pins;
+	_Atomic uint64_t *touch;
+	_Atomic uint32_t pin_hint;
+	/* requests: one thread at a time owns the ring */
+	pthread_mutex_t ring_lock;
+	uint32_t sq_tail, cq_head;     /* private copies */
+	_Atomic int dead;              /* the agent went away */
+	pthread_t watcher;
+	bool watcher_started;
+	uint32_t client_id;
+	char stats_path[108];
+};
+
+/* A committed object found in the index. */
+struct mmc_found {
+	uint32_t idx, gen, seq;
+	uint8_t  tier;
+	uint64_t loc, len;
+};
+
+/* lookup.c: lock-free index reads, pins and touches.  No system calls. */
+int mmc__lookup(struct mmc_client *c, const void *key, size_t key_len,
+		struct mmc_found *f);
+int mmc__pin(struct mmc_client *c, const void *key, size_t key_len,
+	     struct mmc_found *f, uint32_t *slot);
+void mmc__unpin(struct mmc_client *c, uint32_t slot);
+void mmc__touch(struct mmc_client *c, uint32_t idx, uint32_t gen);
+int mmc__check_key(const void *key, size_t key_len);
+/* 0, or -ENOTCONN once the agent is gone or stopping. */
+int mmc__alive(struct mmc_client *c);
+
+/* ring.c: the one path to the agent.  Hold ring_lock around a sequence of
+ * submit, flush and wait calls. */
+int mmc__submit(struct mmc_client *c, uint8_t op, const void *key,
+		size_t key_len, uint64_t arg, uint32_t idx, uint32_t gen);
+void mmc__flush(struct mmc_client *c);
+int mmc__wait(struct mmc_client *c, struct mmc_cqe *out);
+/* submit + flush + wait for one request; takes ring_lock itself. */
+int mmc__call(struct mmc_client *c, uint8_t op, const void *key, size_t key_len,
+	      uint64_t arg, uint32_t idx, uint32_t gen, struct mmc_cqe *out);
+
+#define CTR_ADD(c, field, v) \
+	atomic_fetch_add_explicit(&(c)->ring->counters.field, (v), memory_order_relaxed)
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * connect.c - a session's beginning and end on the client side.
+ *
+ * mmc_connect() speaks the handshake of proto-t.h, receives five descriptors,
+ * maps them and checks everything it mapped: magic numbers, versions, and
+ * that every region the headers describe fits inside what fstat() says the
+ * memfd holds.  The meta region is mapped read-only (the agent sealed it so
+ * nothing else is possible).
+ *
+ * A small watcher thread blocks in poll() on the socket and marks the session
+ * dead the moment the agent goes away, so that even calls that never talk to
+ * the agent (local hits) start failing with -ENOTCONN rather than reading an
+ * orphaned arena forever.  The hit path pays one relaxed load for this.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+
+#define CONNECT_TIMEOUT_S 5
+
+static int hello_exchange(int sock, struct mmc_welcome *w, int *fds)
+{
+	struct mmc_hello h = {
+		.magic = MMC_PROTO_MAGIC, .version = MMC_PROTO_VERSION,
+		.type = MMC_MSG_HELLO, .pid = (uint32_t)getpid(),
+	};
+	char cbuf[CMSG_SPACE(sizeof(int) * MMC_FD_COUNT)];
+	struct iovec iov = { .iov_base = w, .iov_len = sizeof(*w) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+	int nfds = 0;
+
+	if (send(sock, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h))
+		return -errno ? -errno : -EPROTO;
+	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(cm), sizeof(int) * (nfds > MMC_FD_COUNT ?
+							       MMC_FD_COUNT : nfds));
+		}
+	}
+	if (n != sizeof(*w) || w->magic != MMC_PROTO_MAGIC ||
+	    w->type != MMC_MSG_WELCOME || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return -EPROTO;
+	if (w->status < 0)
+		return w->status;
+	if (w->version != MMC_PROTO_VERSION || nfds != MMC_FD_COUNT)
+		return -EPROTO;
+	return 0;
+}
+
+static int map_fd(int fd, uint64_t want, int prot, int flags, void **out)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!want || (uint64_t)st.st_size != want)
+		return -EPROTO;
+	p = mmap(NULL, want, prot, MAP_SHARED | flags, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+/* Checks the meta header against the mapping and caches its geometry. */
+static int check_meta(struct mmc_client *c)
+{
+	const struct mmc_meta_hdr *h = c->hdr;
+
+	if (h->magic != MMC_META_MAGIC || h->version != MMC_LAYOUT_VERSION ||
+	    h->meta_size != c->meta_size || h->data_size != c->data_size ||
+	    !h->nbuckets || (h->nbuckets & (h->nbuckets - 1)) || !h->nentries ||
+	    h->buckets_off > c->meta_size ||
+	    (uint64_t)h->nbuckets * sizeof(struct mmc_bucket) > c->meta_size - h->buckets_off ||
+	    h->entries_off > c->meta_size ||
+	    (uint64_t)h->nentries * sizeof(struct mmc_entry) > c->meta_size - h->entries_off)
+		return -EPROTO;
+	c->buckets = (const struct mmc_bucket *)((const char *)h + h->buckets_off);
+	c->entries = (const struct mmc_entry *)((const char *)h + h->entries_off);
+	c->nentries = h->nentries;
+	c->mask = h->nbuckets - 1;
+	c->seed = h->hash_seed;
+	return 0;
+}
+
+static int check_ring(struct mmc_client *c)
+{
+	const struct mmc_ring_hdr *r = c->ring;
+	size_t need_sq = MMC_SQ_ENTRIES * sizeof(struct mmc_sqe);
+	size_t need_cq = MMC_CQ_ENTRIES * sizeof(struct mmc_cqe);
+
+	if (r->magic != MMC_RING_MAGIC || r->version != MMC_LAYOUT_VERSION ||
+	    r->sq_entries != MMC_SQ_ENTRIES || r->cq_entries != MMC_CQ_ENTRIES ||
+	    r->pin_slots != MMC_PIN_SLOTS || r->touch_slots != MMC_TOUCH_SLOTS ||
+	    r->sq_off + need_sq > c->ring_size || r->cq_off + need_cq > c->ring_size ||
+	    r->pins_off + MMC_PIN_SLOTS * 8 > c->ring_size ||
+	    r->touch_off + MMC_TOUCH_SLOTS * 8 > c->ring_size)
+		return -EPROTO;
+	c->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
+	c->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
+	c->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
+	c->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+	c->sq_tail = atomic_load(&r->sq_tail);
+	c->cq_head = atomic_load(&r->cq_head);
+	c->client_id = r->client_id;
+	return 0;
+}
+
+static void *watcher_main(void *arg)
+{
+	struct mmc_client *c = arg;
+	struct pollfd p[2] = {
+		{ .fd = c->sock, .events = POLLIN | POLLRDHUP },
+		{ .fd = c->stop_efd, .events = POLLIN },
+	};
+
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (!(p[1].revents & POLLIN))
+		atomic_store(&c->dead, 1);
+	return NULL;
+}
+
+int mmc_connect(const char *path, mmc_client **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_S };
+	struct mmc_welcome w;
+	int fds[MMC_FD_COUNT] = { -1, -1, -1, -1, -1 };
+	struct mmc_client *c;
+	void *p;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!path)
+		path = getenv(MMC_SOCKET_ENV);
+	if (!path || !*path)
+		path = MMC_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sq_efd = c->cq_efd = c->stop_efd = -1;
+	pthread_mutex_init(&c->ring_lock, NULL);
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = hello_exchange(c->sock, &w, fds);
+	if (ret)
+		goto fail;
+	c->sq_efd = fds[MMC_FD_SQ_EVENT];
+	c->cq_efd = fds[MMC_FD_CQ_EVENT];
+	fds[MMC_FD_SQ_EVENT] = fds[MMC_FD_CQ_EVENT] = -1;
+	c->meta_size = w.meta_size;
+	c->data_size = w.data_size;
+	c->ring_size = w.ring_size;
+	memcpy(c->stats_path, w.stats_path, sizeof(c->stats_path));
+	c->stats_path[sizeof(c->stats_path) - 1] = '\0';
+
+	ret = map_fd(fds[MMC_FD_META], c->meta_size, PROT_READ, 0, &p);
+	if (ret)
+		goto fail;
+	c->hdr = p;
+	ret = map_fd(fds[MMC_FD_DATA], c->data_size, PROT_READ | PROT_WRITE, 0, &p);
+	if (ret)
+		goto fail;
+	c->data = p;
+	ret = map_fd(fds[MMC_FD_RING], c->ring_size, PROT_READ | PROT_WRITE,
+		     MAP_POPULATE, &p);
+	if (ret)
+		goto fail;
+	c->ring = p;
+	ret = check_meta(c);
+	if (!ret)
+		ret = check_ring(c);
+	if (ret)
+		goto fail;
+	if (c->hdr->hugepages)   /* cheap on 2 MiB pages: no faults later */
+		madvise(c->data, c->data_size, MADV_WILLNEED);
+	for (int i = 0; i < 3; i++) {
+		close(fds[i]);
+		fds[i] = -1;
+	}
+	c->stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (c->stop_efd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = -pthread_create(&c->watcher, NULL, watcher_main, c);
+	if (ret)
+		goto fail;
+	c->watcher_started = true;
+	*out = c;
+	return 0;
+fail:
+	for (int i = 0; i < MMC_FD_COUNT; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	mmc_disconnect(c);
+	return ret;
+}
+
+void mmc_disconnect(mmc_client *c)
+{
+	if (!c)
+		return;
+	if (c->watcher_started) {
+		uint64_t one = 1;
+
+		(void)!write(c->stop_efd, &one, sizeof(one));
+		pthread_join(c->watcher, NULL);
+	}
+	if (c->ring)
+		munmap(c->ring, c->ring_size);
+	if (c->data)
+		munmap(c->data, c->data_size);
+	if (c->hdr)
+		munmap((void *)c->hdr, c->meta_size);
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->sq_efd >= 0)
+		close(c->sq_efd);
+	if (c->cq_efd >= 0)
+		close(c->cq_efd);
+	if (c->stop_efd >= 0)
+		close(c->stop_efd);
+	pthread_mutex_destroy(&c->ring_lock);
+	free(c);
+}

@@ -1,0 +1,89 @@
+/*
+ * misc.c - error strings and counters.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+
+const char *mmc_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:            return "success";
+	case ENOENT:       return "key not found";
+	case EEXIST:       return "key already exists (objects are immutable: a put of an existing key counts as done)";
+	case EBUSY:        return "key is being written by another session";
+	case EINVAL:       return "invalid argument (empty key, zero-length value, or bad handle)";
+	case ENAMETOOLONG: return "key longer than 256 bytes";
+	case E2BIG:        return "value larger than the arena";
+	case ENOSPC:       return "arena full: everything left is pinned or reserved";
+	case EMSGSIZE:     return "buffer smaller than the value";
+	case ENOBUFS:      return "too many views held by this session";
+	case ENOTCONN:     return "agent is gone: disconnect and connect again";
+	case ECONNREFUSED: return "no agent listening on the socket";
+	case EACCES:       return "agent does not admit this user or group";
+	case EPROTO:       return "agent speaks another protocol version, or sent garbage";
+	case ETIMEDOUT:    return "agent did not answer the handshake";
+	case EAGAIN:       return "index entry kept changing; try again";
+	case EIO:          return "agent handed out an out-of-range location";
+	case EOPNOTSUPP:   return "operation not supported by this agent";
+	default:           return strerror(err < 0 ? -err : err);
+	}
+}
+
+int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out)
+{
+	const struct mmc_client_counters *k;
+
+	if (!c || !out)
+		return -EINVAL;
+	k = &c->ring->counters;
+	out->hits = atomic_load(&k->hits);
+	out->misses = atomic_load(&k->misses);
+	out->gets = atomic_load(&k->gets);
+	out->get_bytes = atomic_load(&k->get_bytes);
+	out->puts = atomic_load(&k->puts);
+	out->put_bytes = atomic_load(&k->put_bytes);
+	out->put_exists = atomic_load(&k->put_exists);
+	out->exists = atomic_load(&k->exists);
+	out->removes = atomic_load(&k->removes);
+	out->errors = atomic_load(&k->errors);
+	out->touch_drops = atomic_load(&k->touch_drops);
+	return 0;
+}
+
+/* Reads the stats file the agent named in the welcome, after asking it to
+ * refresh (so the numbers include everything done before this call). */
+int mmc_agent_stats(mmc_client *c, struct mmc_stats *out)
+{
+	struct mmc_cqe cqe;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = mmc__call(c, MMC_OP_STAT, NULL, 0, 0, 0, 0, &cqe);
+	if (ret)
+		return ret;
+	return mmc_stats_read(c->stats_path, out);
+}
+
+int mmc_stats_read(const char *path, struct mmc_stats *out)
+{
+	int fd, ret = 0;
+
+	if (!path || !out)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, out, sizeof(*out), 0) != (ssize_t)sizeof(*out))
+		ret = -EPROTO;
+	else if (out->magic != MMC_STATS_MAGIC || out->version != MMC_LAYOUT_VERSION ||
+		 out->size != sizeof(*out))
+		ret = -EPROTO;
+	close(fd);
+	return ret;
+}

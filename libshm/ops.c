@@ -1,0 +1,260 @@
+/*
+ * ops.c - libshm's public calls on single objects.
+ *
+ * Reads (get, getv, acquire, exists) run entirely in shared memory: a lookup,
+ * a pin, a copy, an unpin, an access record, a counter - no system call.
+ * Writes reserve space through the ring (ring.c), fill it in place and commit
+ * it; until the commit no reader can see the key, so a crash mid-copy leaves
+ * nothing half-written behind (the agent frees the reservation).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "client.h"
+#include "probes.h"
+
+unsigned short mmc_get_semaphore __attribute__((section(".probes"), used));
+unsigned short mmc_put_semaphore __attribute__((section(".probes"), used));
+unsigned short mmc_miss_semaphore __attribute__((section(".probes"), used));
+
+static uint64_t get_probe_start(void)
+{
+	return mmc_probe_start(MMC_PROBE_ACTIVE(get) || MMC_PROBE_ACTIVE(miss));
+}
+
+/* Pins key for reading; counts the hit or miss and records the access. */
+static int read_begin(struct mmc_client *c, const void *key, size_t key_len,
+		      struct mmc_found *f, uint32_t *slot, uint64_t t0)
+{
+	int ret = mmc__check_key(key, key_len);
+
+	if (!ret)
+		ret = mmc__alive(c);
+	if (!ret)
+		ret = mmc__pin(c, key, key_len, f, slot);
+	if (ret == -ENOENT) {
+		CTR_ADD(c, misses, 1);
+		MMC_PROBE_MISS(t0, key_len);
+	} else if (!ret) {
+		CTR_ADD(c, hits, 1);
+		mmc__touch(c, f->idx, f->gen);
+	} else {
+		CTR_ADD(c, errors, 1);
+	}
+	return ret;
+}
+
+int mmc_get(mmc_client *c, const void *key, size_t key_len,
+	    void *buf, size_t buf_len, size_t *out_len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = buf_len };
+
+	if (!buf && buf_len)
+		return -EINVAL;
+	return mmc_getv(c, key, key_len, &iov, 1, out_len);
+}
+
+int mmc_getv(mmc_client *c, const void *key, size_t key_len,
+	     const struct iovec *iov, int iovcnt, size_t *out_len)
+{
+	uint64_t t0 = get_probe_start();
+	struct mmc_found f;
+	uint32_t slot;
+	size_t room = 0, done = 0;
+	int ret;
+
+	if (!c || !iov || iovcnt < 1 || iovcnt > (int)MMC_IOV_MAX)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++)
+		room += iov[i].iov_len;
+	ret = read_begin(c, key, key_len, &f, &slot, t0);
+	if (ret) {
+		MMC_PROBE_GET(t0, 0, ret);
+		return ret;
+	}
+	if (out_len)
+		*out_len = f.len;
+	if (f.len > room) {
+		mmc__unpin(c, slot);
+		MMC_PROBE_GET(t0, 0, -EMSGSIZE);
+		return -EMSGSIZE;
+	}
+	for (int i = 0; i < iovcnt && done < f.len; i++) {
+		size_t n = iov[i].iov_len < f.len - done ? iov[i].iov_len : f.len - done;
+
+		memcpy(iov[i].iov_base, c->data + f.loc + done, n);
+		done += n;
+	}
+	mmc__unpin(c, slot);
+	CTR_ADD(c, gets, 1);
+	CTR_ADD(c, get_bytes, f.len);
+	MMC_PROBE_GET(t0, f.len, 0);
+	return 0;
+}
+
+int mmc_acquire(mmc_client *c, const void *key, size_t key_len, struct mmc_view *v)
+{
+	uint64_t t0 = get_probe_start();
+	struct mmc_found f;
+	uint32_t slot;
+	int ret;
+
+	if (!c || !v)
+		return -EINVAL;
+	ret = read_begin(c, key, key_len, &f, &slot, t0);
+	if (ret) {
+		MMC_PROBE_GET(t0, 0, ret);
+		return ret;
+	}
+	v->data = c->data + f.loc;
+	v->len = f.len;
+	v->slot_ = slot;
+	v->word_ = MMC_OBJ_WORD(f.idx, f.gen);
+	CTR_ADD(c, gets, 1);
+	CTR_ADD(c, get_bytes, f.len);
+	MMC_PROBE_GET(t0, f.len, 0);
+	return 0;
+}
+
+int mmc_release(mmc_client *c, struct mmc_view *v)
+{
+	if (!c || !v || v->slot_ >= MMC_PIN_SLOTS || !v->word_ ||
+	    atomic_load_explicit(&c->pins[v->slot_], memory_order_relaxed) != v->word_)
+		return -EINVAL;
+	mmc__unpin(c, v->slot_);
+	v->word_ = 0;
+	v->data = NULL;
+	return 0;
+}
+
+int mmc_exists(mmc_client *c, const void *key, size_t key_len)
+{
+	struct mmc_found f;
+	int ret = mmc__check_key(key, key_len);
+
+	if (!ret)
+		ret = mmc__alive(c);
+	if (ret)
+		return ret;
+	CTR_ADD(c, exists, 1);
+	return mmc__lookup(c, key, key_len, &f);
+}
+
+int mmc_reserve(mmc_client *c, const void *key, size_t key_len, size_t len,
+		struct mmc_reservation *r)
+{
+	struct mmc_cqe cqe;
+	int ret = mmc__check_key(key, key_len);
+
+	if (!ret && (!c || !r || !len))
+		ret = -EINVAL;
+	if (!ret && len > c->data_size)
+		ret = -E2BIG;
+	if (!ret)
+		ret = mmc__call(c, MMC_OP_RESERVE, key, key_len, len, 0, 0, &cqe);
+	if (ret) {
+		if (c && ret == -EEXIST)
+			CTR_ADD(c, put_exists, 1);
+		else if (c)
+			CTR_ADD(c, errors, 1);
+		return ret;
+	}
+	if (cqe.off > c->data_size || len > c->data_size - cqe.off || cqe.len != len)
+		return -EIO;
+	r->data = c->data + cqe.off;
+	r->len = len;
+	r->idx_ = cqe.idx;
+	r->gen_ = cqe.gen;
+	return 0;
+}
+
+/* Commits or aborts; the reservation is spent either way. */
+static int finish(mmc_client *c, struct mmc_reservation *r, uint8_t op)
+{
+	struct mmc_cqe cqe;
+	int ret;
+
+	if (!c || !r || !r->data)
+		return -EINVAL;
+	ret = mmc__call(c, op, NULL, 0, 0, r->idx_, r->gen_, &cqe);
+	if (!ret && op == MMC_OP_COMMIT) {
+		CTR_ADD(c, puts, 1);
+		CTR_ADD(c, put_bytes, r->len);
+	} else if (ret) {
+		CTR_ADD(c, errors, 1);
+	}
+	r->data = NULL;
+	return ret;
+}
+
+int mmc_commit(mmc_client *c, struct mmc_reservation *r)
+{
+	uint64_t t0 = mmc_probe_start(MMC_PROBE_ACTIVE(put));
+	size_t len = r ? r->len : 0;
+	int ret = finish(c, r, MMC_OP_COMMIT);
+
+	MMC_PROBE_PUT(t0, len, ret);
+	return ret;
+}
+
+int mmc_abort(mmc_client *c, struct mmc_reservation *r)
+{
+	return finish(c, r, MMC_OP_ABORT);
+}
+
+int mmc_putv(mmc_client *c, const void *key, size_t key_len,
+	     const struct iovec *iov, int iovcnt)
+{
+	uint64_t t0 = mmc_probe_start(MMC_PROBE_ACTIVE(put));
+	struct mmc_reservation r;
+	size_t len = 0, done = 0;
+	int ret;
+
+	if (!c || !iov || iovcnt < 1 || iovcnt > (int)MMC_IOV_MAX)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EINVAL;
+		len += iov[i].iov_len;
+	}
+	ret = mmc_reserve(c, key, key_len, len, &r);
+	if (ret) {
+		MMC_PROBE_PUT(t0, 0, ret);
+		return ret;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy((uint8_t *)r.data + done, iov[i].iov_base, iov[i].iov_len);
+		done += iov[i].iov_len;
+	}
+	ret = finish(c, &r, MMC_OP_COMMIT);
+	MMC_PROBE_PUT(t0, len, ret);
+	return ret;
+}
+
+int mmc_put(mmc_client *c, const void *key, size_t key_len,
+	    const void *value, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)value, .iov_len = len };
+
+	return mmc_putv(c, key, key_len, &iov, 1);
+}
+
+int mmc_remove(mmc_client *c, const void *key, size_t key_len)
+{
+	struct mmc_cqe cqe;
+	int ret = mmc__check_key(key, key_len);
+
+	if (ret)
+		return ret;
+	ret = mmc__call(c, MMC_OP_REMOVE, key, key_len, 0, 0, 0, &cqe);
+	if (!ret)
+		CTR_ADD(c, removes, 1);
+	return ret;
+}
+
+int mmc_clear(mmc_client *c)
+{
+	struct mmc_cqe cqe;
+
+	return mmc__call(c, MMC_OP_CLEAR, NULL, 0, 0, 0, 0, &cqe);
+}
