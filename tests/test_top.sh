@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# test_top.sh - mmc-top reads the agent's stats file and reports it right.
+#
+# Three parts, all in a temporary directory, everything started is killed
+# on exit:
+#   1. error paths: no stats file / stale / bad magic / short -> exit 1,
+#      bad usage -> exit 2;
+#   2. a stats file made with python3's struct.pack to match struct
+#      mmc_stats (include/mmc/layout-t.h) exactly, so every field and the
+#      derived ones (used_pct, hit_ratio, rates) can be checked to the unit;
+#      rates are checked by changing the file between two snapshots, in step
+#      with mmc-top's output through a fifo, not with sleeps;
+#   3. when $MMC_BIN/mmc-agent exists: a real agent, found through
+#      $MMC_SOCKET like a user would, and after it stops, exit 1.
+# Needs jq (scripts/install-deps.sh) and python3; exits 77 without them.
+set -euo pipefail
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+: "${MMC_BIN:?MMC_BIN must point to the build bin directory}"
+TOP=$MMC_BIN/mmc-top
+[[ -x $TOP ]] || skip "$TOP not built"
+command -v jq >/dev/null || skip "jq not installed (scripts/install-deps.sh)"
+command -v python3 >/dev/null || skip "python3 not installed"
+
+tmp=$(mktemp -d /tmp/mmc-test-top.XXXXXX)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# check FILE JQ-EXPR WHAT: every JSON object in FILE satisfies JQ-EXPR.
+check() {
+	jq -e -s "length > 0 and (map($2) | all)" "$1" >/dev/null ||
+		fail "$3; got: $(head -c 2000 "$1")"
+}
+
+# expect_rc RC PATTERN CMD...: CMD exits RC and its stderr matches PATTERN.
+expect_rc() {
+	local want=$1 pat=$2 rc=0
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	[[ $rc == "$want" ]] || fail "$* exited $rc, want $want; stderr: $(cat "$tmp/err")"
+	grep -qiE -- "$pat" "$tmp/err" || fail "$*: stderr lacks /$pat/: $(cat "$tmp/err")"
+}
+
+# ---- the fake stats file: mkstats.py FILE PID | mkstats.py --bump FILE ----
+cat >"$tmp/mkstats.py" <<'EOF'
+import os, struct, sys, time
+# struct mmc_stats, layout-t.h: magic, version, size, updated_ns, start_ns,
+# agent_pid, hugepages, then 42 u64 (26 named + pad_[16]) = 376 bytes.
+FMT = "<QIIQQII42Q"
+NAMES = ("arena_bytes used_bytes reserved_bytes objects pinned_objects "
+         "reservations clients clients_total clients_rejected hits misses "
+         "gets get_bytes puts put_bytes put_exists exists removes errors "
+         "evictions evicted_bytes alloc_failures bad_requests "
+         "high_watermark_pct low_watermark_pct max_objects").split()
+assert struct.calcsize(FMT) == 376 and len(NAMES) == 26
+if sys.argv[1] == "--bump":          # what an agent refresh looks like
+    path = sys.argv[2]
+    with open(path, "r+b") as f:
+        v = list(struct.unpack(FMT, f.read(376)))
+        v[3] += 1_000_000_000        # updated_ns: one second later
+        base = 7
+        for name, add in (("hits", 100), ("misses", 50), ("puts", 10),
+                          ("get_bytes", 1 << 20), ("evictions", 3)):
+            v[base + NAMES.index(name)] += add
+        os.pwrite(f.fileno(), struct.pack(FMT, *v), 0)
+    sys.exit(0)
+path, pid = sys.argv[1], int(sys.argv[2])
+now = time.monotonic_ns()
+vals = dict(arena_bytes=64 << 20, used_bytes=16 << 20, reserved_bytes=1 << 20,
+            objects=100, pinned_objects=3, reservations=2, clients=4,
+            clients_total=9, clients_rejected=1, hits=300, misses=100,
+            gets=400, get_bytes=5 << 20, puts=150, put_bytes=7 << 20,
+            put_exists=5, exists=7, removes=8, errors=2, evictions=11,
+            evicted_bytes=11 << 12, alloc_failures=0, bad_requests=1,
+            high_watermark_pct=90, low_watermark_pct=80, max_objects=1000)
+data = struct.pack(FMT, 0x3154415453434d4d, 1, 376, now, now - 5_000_000_000,
+                   pid, 0, *[vals[n] for n in NAMES], *[0] * 16)
+with open(path, "wb") as f:
+    f.write(data)
+EOF
+
+# ---- 1. error paths ----
+expect_rc 1 "not running" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/none.stats"
+expect_rc 1 "$tmp/nope.sock.stats" env MMC_SOCKET="$tmp/nope.sock" "$TOP" -b -n 1 -d 0 --no-bpf
+head -c 376 /dev/zero >"$tmp/zero.stats"
+expect_rc 1 "bad magic" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/zero.stats"
+head -c 100 /dev/zero >"$tmp/short.stats"
+expect_rc 1 "too short" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/short.stats"
+true & dead=$!
+wait "$dead"
+python3 "$tmp/mkstats.py" "$tmp/stale.stats" "$dead"
+expect_rc 1 "not running.*stale" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/stale.stats"
+expect_rc 2 "usage" "$TOP" --bogus
+expect_rc 2 "count" "$TOP" -b -n 0
+expect_rc 2 "seconds" "$TOP" -b -d soon
+expect_rc 2 "unexpected" "$TOP" -b extra
+
+# ---- 2. fake stats file, exact values ----
+F=$tmp/fake.stats
+python3 "$tmp/mkstats.py" "$F" $$
+"$TOP" -b -n 2 -d 0.2 --json --no-bpf --stats "$F" >"$tmp/j" ||
+	fail "mmc-top --json on the fake file exited $?"
+[[ $(wc -l <"$tmp/j") == 2 ]] || fail "want 2 JSON lines: $(cat "$tmp/j")"
+check "$tmp/j" ".agent_pid == $$ and .arena_bytes == 67108864 and
+	.used_bytes == 16777216 and .used_pct == 25 and .reserved_bytes == 1048576 and
+	.objects == 100 and .pinned_objects == 3 and .clients == 4 and
+	.clients_total == 9 and .hits == 300 and .misses == 100 and
+	.hit_ratio == 0.75 and .puts == 150 and .evictions == 11 and
+	.max_objects == 1000 and .high_watermark_pct == 90" "fake file fields"
+check "$tmp/j" '.uptime_s >= 5 and .stats_path != null' "uptime"
+check "$tmp/j" '.rates != null and .rates.hits == 0 and .rates.puts == 0' \
+	"rates of an unchanging file"
+check "$tmp/j" '.bpf.enabled == false and (.bpf.reason | test("no-bpf"))' "--no-bpf"
+
+# Plain text, and batch chosen by itself since stdout is not a terminal.
+"$TOP" -n 1 -d 0 --no-bpf --stats "$F" >"$tmp/t" || fail "text mode exited $?"
+for pat in "arena 64.0 MiB" "used 16.0 MiB \(25.0%\)" "reserved 1.0 MiB" \
+	"objects 100" "pinned 3" "clients 4" "hit ratio 75.0%" \
+	"^hits +300 +0.0" "^puts +150" "^evictions +11"; do
+	grep -qE "$pat" "$tmp/t" || fail "text output lacks /$pat/: $(cat "$tmp/t")"
+done
+
+# With BPF allowed: whatever happens to BPF here, counters still come out
+# and the bpf object says what happened.
+"$TOP" -b -n 1 -d 0 --json --stats "$F" >"$tmp/jb" 2>"$tmp/eb" ||
+	fail "mmc-top with BPF allowed exited $?: $(cat "$tmp/eb")"
+check "$tmp/jb" '.hits == 300 and (.bpf.enabled == true or (.bpf.reason | length > 0))' \
+	"counters with BPF allowed"
+
+# Rates: the agent "refreshes" (one second later on its clock) between the
+# first and the second snapshot; mmc-top's lines pace the test.
+mkfifo "$tmp/fifo"
+"$TOP" -b -n 2 -d 1 --json --no-bpf --stats "$F" >"$tmp/fifo" &
+pids+=($!)
+exec 3<"$tmp/fifo"
+read -r -t 20 line1 <&3 || fail "no first snapshot"
+python3 "$tmp/mkstats.py" --bump "$F"
+read -r -t 20 line2 <&3 || fail "no second snapshot"
+exec 3<&-
+echo "$line2" >"$tmp/r"
+check "$tmp/r" '.hits == 400 and .misses == 150 and .hit_ratio > 0.7272 and
+	.hit_ratio < 0.7273' "bumped counters"
+check "$tmp/r" '.rates.interval_s == 1 and .rates.hits == 100 and .rates.misses == 50 and
+	.rates.puts == 10 and .rates.get_bytes == 1048576 and .rates.evictions == 3' \
+	"rates over the agent's clock"
+
+# ---- 3. a real agent ----
+if [[ -x $MMC_BIN/mmc-agent ]]; then
+	sock=$tmp/agent.sock
+	"$MMC_BIN/mmc-agent" --socket "$sock" --arena-size 64M --hugepages off \
+		>"$tmp/agent.log" 2>&1 &
+	apid=$!
+	pids+=("$apid")
+	for ((i = 0; i < 200; i++)); do
+		[[ -S $sock && -s $sock.stats ]] && break
+		kill -0 "$apid" 2>/dev/null || fail "agent died: $(cat "$tmp/agent.log")"
+		sleep 0.05
+	done
+	[[ -S $sock && -s $sock.stats ]] || fail "agent not ready in 10 s"
+	MMC_SOCKET=$sock "$TOP" -b -n 2 -d 0.2 --json --no-bpf >"$tmp/a" ||
+		fail "mmc-top on a real agent exited $?"
+	check "$tmp/a" ".agent_pid == $apid and .arena_bytes == 67108864 and
+		.used_bytes <= .arena_bytes and .clients >= 0 and .rates != null" \
+		"real agent"
+	if [[ -x $MMC_BIN/mmc ]]; then
+		MMC_SOCKET=$sock "$MMC_BIN/mmc" put k /etc/hostname || fail "mmc put"
+		# the agent refreshes its stats on its own time: poll, bounded
+		for ((i = 0; i < 50; i++)); do
+			MMC_SOCKET=$sock "$TOP" -b -n 1 -d 0.1 --json --no-bpf >"$tmp/a" ||
+				fail "mmc-top on a real agent exited $?"
+			jq -e '.puts >= 1 and .objects >= 1' "$tmp/a" >/dev/null && break
+		done
+		check "$tmp/a" '.puts >= 1 and .objects >= 1 and .used_bytes > 0' \
+			"real agent after a put"
+	fi
+	kill "$apid"
+	wait "$apid" || true
+	expect_rc 1 "not running" env MMC_SOCKET="$sock" "$TOP" -b -n 1 -d 0 --no-bpf
+else
+	echo "note: $MMC_BIN/mmc-agent not built; fake stats file only" >&2
+fi
+echo "PASS"

@@ -1,0 +1,810 @@
+/*
+ * mmc-top.c - a top(1) for mmc-agent: counters, rates, latency histograms.
+ *
+ * Two sources, neither of which needs a session with the agent:
+ *
+ *   1. The agent's always-on counters, struct mmc_stats (layout-t.h), which
+ *      it keeps in a world-readable file: --stats PATH, else $MMC_SOCKET
+ *      ".stats", else MMC_DEFAULT_SOCKET ".stats".  Each refresh maps the
+ *      file read-only, checks magic, version and size, copies the struct and
+ *      unmaps it, so an agent restart (a new file) is simply picked up.  A
+ *      missing file, or one whose agent_pid no longer exists, means "agent
+ *      not running": exit status 1 (in curses mode, a banner until it's back).
+ *      Per-second rates are counter deltas between two refreshes, over the
+ *      agent's updated_ns clock when it advanced, else over ours.
+ *
+ *   2. Latency histograms from libshm's USDT probes (ebpf/), when mmc-top
+ *      may load BPF: it attaches to the libmmc.so it is itself linked with
+ *      (dladdr() on mmc_strerror; --lib PATH overrides), for all processes,
+ *      which makes libshm start timing its calls everywhere.  The histograms
+ *      are cumulative since mmc-top attached.  Without root or CAP_BPF +
+ *      CAP_PERFMON it says so in one line and goes on with the counters.
+ *
+ * Modes: curses (q quits, every -d seconds, default 1), or batch (-b, or
+ * whenever stdout is not a terminal, or --json): a baseline is read at once
+ * and then -n snapshots (default: forever) are printed, one every -d seconds,
+ * so each snapshot has rates and "-n 1 -d 1" means "watch one second".
+ * --json prints one JSON object per snapshot per line.
+ *
+ * Exit status: 0 ok, 1 agent not running or bad stats file, 2 usage.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ncurses.h>
+
+#include "mmc/mmc.h"
+#ifdef MMC_WITH_BPF
+#include "mmc_lat_loader.h"
+#else
+#define MMC_LAT_SLOTS 64
+enum { MMC_LAT_GET, MMC_LAT_PUT, MMC_LAT_MISS, MMC_LAT_KINDS };
+struct mmc_lat_hist {
+	uint64_t slots[MMC_LAT_SLOTS], count, total_ns, bytes, errors;
+};
+#endif
+
+struct opts {
+	const char *stats_path;
+	const char *lib;
+	double delay;          /* seconds between snapshots */
+	long count;            /* snapshots in batch mode, 0 = forever */
+	int batch, json, no_bpf;
+};
+
+struct snap {
+	struct mmc_stats st;
+	uint64_t mono_ns;      /* our CLOCK_MONOTONIC when read */
+	double wall;           /* our CLOCK_REALTIME when read */
+};
+
+/* Rates per second between two snapshots; valid = 0 before the second one
+ * or across an agent restart. */
+struct rates {
+	int valid;
+	double interval_s;
+	double hits, misses, gets, puts, get_bytes, put_bytes, evictions, errors;
+};
+
+struct bpf_view {
+	int on;
+	const char *reason;    /* why off, one line */
+	char lib[PATH_MAX];
+	uint64_t since_ns;     /* monotonic time of attach */
+	struct mmc_lat_hist h[MMC_LAT_KINDS];
+#ifdef MMC_WITH_BPF
+	struct mmc_lat *lat;
+#endif
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the stats file ---- */
+
+/* Resolves the stats path: opt, else $MMC_SOCKET.stats, else the default.
+ * Returns buf or opt. */
+static const char *stats_path(const char *opt, char *buf, size_t len)
+{
+	const char *sock = getenv(MMC_SOCKET_ENV);
+
+	if (opt)
+		return opt;
+	snprintf(buf, len, "%s.stats", sock && *sock ? sock : MMC_DEFAULT_SOCKET);
+	return buf;
+}
+
+/* Reads the stats file at path into *out.  Returns 0, or -errno with a
+ * one-line reason in why: -ENOENT/-EACCES (cannot open), -EINVAL (not a
+ * stats file), -EPROTO (other layout version), -ESRCH (its agent is gone). */
+static int stats_read(const char *path, struct snap *out, char *why, size_t wlen)
+{
+	const struct mmc_stats *m;
+	struct stat sb;
+	void *p;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, wlen, "cannot open %s: %s%s", path, strerror(-err),
+			 err == -ENOENT ? " (agent not running?)" : "");
+		return err;
+	}
+	if (fstat(fd, &sb) < 0 || sb.st_size < (off_t)sizeof(*m)) {
+		close(fd);
+		snprintf(why, wlen, "%s: too short for struct mmc_stats "
+			 "(agent starting, or not a stats file)", path);
+		return -EINVAL;
+	}
+	p = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		snprintf(why, wlen, "cannot map %s: %s", path, strerror(-err));
+		return err;
+	}
+	m = p;
+	if (m->magic != MMC_STATS_MAGIC) {
+		snprintf(why, wlen, "%s is not an mmc stats file (bad magic)", path);
+		err = -EINVAL;
+	} else if (m->version != MMC_LAYOUT_VERSION) {
+		snprintf(why, wlen, "%s has layout version %u, mmc-top reads %u",
+			 path, m->version, MMC_LAYOUT_VERSION);
+		err = -EPROTO;
+	} else if (m->size < sizeof(*m)) {
+		snprintf(why, wlen, "%s: size field %u < %zu", path, m->size,
+			 sizeof(*m));
+		err = -EINVAL;
+	} else {
+		memcpy(&out->st, m, sizeof(*m));   /* counters: tearing is fine */
+	}
+	munmap(p, sizeof(*m));
+	if (err)
+		return err;
+	if (out->st.agent_pid && kill((pid_t)out->st.agent_pid, 0) < 0 &&
+	    errno == ESRCH) {
+		snprintf(why, wlen, "agent not running: pid %u of %s is gone "
+			 "(stale stats file)", out->st.agent_pid, path);
+		return -ESRCH;
+	}
+	out->mono_ns = now_ns(CLOCK_MONOTONIC);
+	out->wall = (double)now_ns(CLOCK_REALTIME) / 1e9;
+	return 0;
+}
+
+static double delta(uint64_t cur, uint64_t prev, double dt)
+{
+	return cur > prev ? (double)(cur - prev) / dt : 0.0;
+}
+
+/* Rates from prev to cur; invalid when the agent restarted in between. */
+static struct rates rates_of(const struct snap *prev, const struct snap *cur)
+{
+	const struct mmc_stats *a = &prev->st, *b = &cur->st;
+	struct rates r = { 0 };
+	uint64_t dt_ns;
+
+	if (a->start_ns != b->start_ns || a->agent_pid != b->agent_pid)
+		return r;
+	dt_ns = b->updated_ns > a->updated_ns ? b->updated_ns - a->updated_ns
+					      : cur->mono_ns - prev->mono_ns;
+	if (!dt_ns)
+		return r;
+	r.valid = 1;
+	r.interval_s = (double)dt_ns / 1e9;
+	r.hits = delta(b->hits, a->hits, r.interval_s);
+	r.misses = delta(b->misses, a->misses, r.interval_s);
+	r.gets = delta(b->gets, a->gets, r.interval_s);
+	r.puts = delta(b->puts, a->puts, r.interval_s);
+	r.get_bytes = delta(b->get_bytes, a->get_bytes, r.interval_s);
+	r.put_bytes = delta(b->put_bytes, a->put_bytes, r.interval_s);
+	r.evictions = delta(b->evictions, a->evictions, r.interval_s);
+	r.errors = delta(b->errors, a->errors, r.interval_s);
+	return r;
+}
+
+/* ---- BPF ---- */
+
+/* Path of the libmmc.so this process runs with, resolved; 0 or -errno. */
+static int own_libmmc(char *buf, size_t len)
+{
+	Dl_info info;
+	char real[PATH_MAX];
+
+	if (!dladdr((void *)mmc_strerror, &info) || !info.dli_fname)
+		return -ENOENT;
+	if (!realpath(info.dli_fname, real))
+		return -errno;
+	if (strlen(real) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, real);
+	return 0;
+}
+
+/* Tries to turn histograms on.  Returns NULL when they are on, else the
+ * one-line reason (also left in b->reason).  Never fails the program. */
+static const char *bpf_start(struct bpf_view *b, const struct opts *o)
+{
+	memset(b, 0, sizeof(*b));
+	if (o->no_bpf)
+		return b->reason = "latency histograms off (--no-bpf)";
+#ifdef MMC_WITH_BPF
+	int err;
+
+	if (o->lib)
+		snprintf(b->lib, sizeof(b->lib), "%s", o->lib);
+	else if (own_libmmc(b->lib, sizeof(b->lib)) < 0)
+		return b->reason = "cannot find libmmc.so (use --lib PATH): "
+				   "latency histograms off";
+	err = mmc_lat_open(b->lib, -1, &b->lat);
+	if (err)
+		return b->reason = mmc_lat_strerror(err);
+	b->on = 1;
+	b->since_ns = now_ns(CLOCK_MONOTONIC);
+	return NULL;
+#else
+	(void)own_libmmc;
+	return b->reason = "built without BPF (MMC_WITH_BPF=OFF): "
+			   "latency histograms off";
+#endif
+}
+
+/* Refreshes b->h; a read error turns histograms off with a reason. */
+static void bpf_refresh(struct bpf_view *b)
+{
+#ifdef MMC_WITH_BPF
+	if (b->on && mmc_lat_read(b->lat, b->h) < 0) {
+		b->on = 0;
+		b->reason = "reading BPF maps failed: latency histograms off";
+	}
+#endif
+}
+
+static void bpf_stop(struct bpf_view *b)
+{
+#ifdef MMC_WITH_BPF
+	mmc_lat_close(b->lat);
+	b->lat = NULL;
+#endif
+}
+
+static const char *kind_name(int k)
+{
+	return k == MMC_LAT_GET ? "get" : k == MMC_LAT_PUT ? "put" : "miss";
+}
+
+/* q-quantile in ns, 0 if empty (ebpf/ has it; keep mmc-top buildable
+ * without). */
+static uint64_t quantile(const struct mmc_lat_hist *h, double q)
+{
+#ifdef MMC_WITH_BPF
+	return mmc_lat_quantile(h, q);
+#else
+	return 0;
+#endif
+}
+
+/* ---- formatting ---- */
+
+/* "123 B", "1.5 KiB" ... into buf (>= 16 bytes). */
+static const char *fmt_bytes(char *buf, size_t len, double v)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return buf;
+}
+
+/* "850ns", "1.2us", "3.4ms", "1.20s" into buf. */
+static const char *fmt_ns(char *buf, size_t len, double ns)
+{
+	if (ns < 1e3)
+		snprintf(buf, len, "%.0fns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.1fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", ns / 1e9);
+	return buf;
+}
+
+static const char *fmt_rate(char *buf, size_t len, const struct rates *r, double v)
+{
+	if (!r->valid)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.1f", v);
+	return buf;
+}
+
+/* Where rendered lines go: stdout (batch) or curses rows. */
+struct sink {
+	int curses;
+	int row, rows, cols;
+};
+
+static void out(struct sink *s, int bold, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Emits one line; in curses mode lines past the screen are dropped. */
+static void out(struct sink *s, int bold, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (!s->curses) {
+		puts(line);
+		return;
+	}
+	if (s->row >= s->rows)
+		return;
+	if (bold)
+		attron(A_BOLD);
+	mvaddnstr(s->row++, 0, line, s->cols);
+	if (bold)
+		attroff(A_BOLD);
+}
+
+/* Prints the histogram of one kind: a summary line and one bar per bucket
+ * from the lowest to the highest non-empty one; when more than max_rows,
+ * the sparser end is trimmed first, so the bulk stays in view. */
+static void render_hist(struct sink *s, const struct mmc_lat_hist *h, int kind,
+			int bar_w, int max_rows)
+{
+	char a[32], b[32], c[32], lo_s[32], hi_s[32];
+	uint64_t peak = 0;
+	int lo = -1, hi = -1;
+
+	for (int i = 0; i < MMC_LAT_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
+		if (lo < 0)
+			lo = i;
+		hi = i;
+		if (h->slots[i] > peak)
+			peak = h->slots[i];
+	}
+	if (!h->count) {
+		out(s, 1, "%s latency: no calls seen", kind_name(kind));
+		return;
+	}
+	out(s, 1, "%s latency: n=%" PRIu64 " mean %s p50 ~%s p99 ~%s errors %" PRIu64,
+	    kind_name(kind), (uint64_t)h->count,
+	    fmt_ns(a, sizeof(a), (double)h->total_ns / (double)h->count),
+	    fmt_ns(b, sizeof(b), (double)quantile(h, 0.50)),
+	    fmt_ns(c, sizeof(c), (double)quantile(h, 0.99)),
+	    (uint64_t)h->errors);
+	if (max_rows < 1 || bar_w < 1)
+		return;
+	while (hi - lo + 1 > max_rows) {
+		if (h->slots[lo] <= h->slots[hi])
+			lo++;
+		else
+			hi--;
+	}
+	for (int i = lo; i <= hi; i++) {
+		char bar[256];
+		int n = peak ? (int)((double)h->slots[i] * bar_w / (double)peak) : 0;
+
+		if (n == 0 && h->slots[i])
+			n = 1;
+		memset(bar, '#', n);
+		memset(bar + n, ' ', bar_w - n);
+		bar[bar_w] = 0;
+		out(s, 0, "  %7s - %-7s |%s| %" PRIu64,
+		    fmt_ns(lo_s, sizeof(lo_s), i ? (double)(1ull << i) : 0),
+		    fmt_ns(hi_s, sizeof(hi_s), i < 63 ? (double)(1ull << (i + 1))
+						    : 18446744073709551615.0),
+		    bar, (uint64_t)h->slots[i]);
+	}
+}
+
+/* Renders one snapshot: counters, rates, histograms.  bar_w and hist_rows
+ * size the histograms (per kind). */
+static void render(struct sink *s, const char *path, const struct snap *sn,
+		   const struct rates *r, const struct bpf_view *b, int bar_w,
+		   int hist_rows)
+{
+	const struct mmc_stats *st = &sn->st;
+	char t[32], x[32], y[32], z[32];
+	uint64_t up_ns = 0, now = now_ns(CLOCK_MONOTONIC), lookups;
+	time_t wall = (time_t)sn->wall;
+	struct tm tm;
+
+	if (st->start_ns && now > st->start_ns)
+		up_ns = now - st->start_ns;
+	localtime_r(&wall, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+	out(s, 1, "mmc-top %s  agent pid %u  up %" PRIu64 "s  %s", t,
+	    st->agent_pid, up_ns / UINT64_C(1000000000), path);
+	out(s, 0, "arena %s  used %s (%.1f%%)  reserved %s  hugepages %s",
+	    fmt_bytes(x, sizeof(x), (double)st->arena_bytes),
+	    fmt_bytes(y, sizeof(y), (double)st->used_bytes),
+	    st->arena_bytes ? 100.0 * (double)st->used_bytes /
+			      (double)st->arena_bytes : 0.0,
+	    fmt_bytes(z, sizeof(z), (double)st->reserved_bytes),
+	    st->hugepages ? "on" : "off");
+	out(s, 0, "objects %" PRIu64 " (max %" PRIu64 ")  pinned %" PRIu64
+	    "  reservations %" PRIu64 "  watermarks %" PRIu64 "/%" PRIu64 "%%",
+	    st->objects, st->max_objects, st->pinned_objects, st->reservations,
+	    st->high_watermark_pct, st->low_watermark_pct);
+	out(s, 0, "clients %" PRIu64 " (total %" PRIu64 ", rejected %" PRIu64
+	    ")  bad requests %" PRIu64 "  alloc failures %" PRIu64,
+	    st->clients, st->clients_total, st->clients_rejected,
+	    st->bad_requests, st->alloc_failures);
+	lookups = st->hits + st->misses;
+	if (lookups)
+		snprintf(t, sizeof(t), "%.1f%%", 100.0 * (double)st->hits /
+						(double)lookups);
+	else
+		snprintf(t, sizeof(t), "-");
+	out(s, 0, "hit ratio %s", t);
+	out(s, 1, "%-12s %14s %12s", "", "total", "per second");
+	out(s, 0, "%-12s %14" PRIu64 " %12s", "hits", st->hits,
+	    fmt_rate(x, sizeof(x), r, r->hits));
+	out(s, 0, "%-12s %14" PRIu64 " %12s", "misses", st->misses,
+	    fmt_rate(x, sizeof(x), r, r->misses));
+	out(s, 0, "%-12s %14" PRIu64 " %12s", "gets", st->gets,
+	    fmt_rate(x, sizeof(x), r, r->gets));
+	out(s, 0, "%-12s %14" PRIu64 " %12s  (exists %" PRIu64 ")", "puts",
+	    st->puts, fmt_rate(x, sizeof(x), r, r->puts), st->put_exists);
+	out(s, 0, "%-12s %14" PRIu64 " %12s  (%s)", "evictions", st->evictions,
+	    fmt_rate(x, sizeof(x), r, r->evictions),
+	    fmt_bytes(y, sizeof(y), (double)st->evicted_bytes));
+	out(s, 0, "%-12s %14" PRIu64 " %12s", "errors", st->errors,
+	    fmt_rate(x, sizeof(x), r, r->errors));
+	out(s, 0, "%-12s %14s %10s/s", "get bytes",
+	    fmt_bytes(x, sizeof(x), (double)st->get_bytes),
+	    r->valid ? fmt_bytes(y, sizeof(y), r->get_bytes) : "-");
+	out(s, 0, "%-12s %14s %10s/s", "put bytes",
+	    fmt_bytes(x, sizeof(x), (double)st->put_bytes),
+	    r->valid ? fmt_bytes(y, sizeof(y), r->put_bytes) : "-");
+	out(s, 0, "%s", "");
+	if (!b->on) {
+		out(s, 0, "%s", b->reason ? b->reason : "latency histograms off");
+		return;
+	}
+	out(s, 0, "latency (log2 buckets, since attach %" PRIu64 "s, %s)",
+	    (now - b->since_ns) / UINT64_C(1000000000), b->lib);
+	render_hist(s, &b->h[MMC_LAT_GET], MMC_LAT_GET, bar_w, hist_rows);
+	render_hist(s, &b->h[MMC_LAT_PUT], MMC_LAT_PUT, bar_w, hist_rows);
+	render_hist(s, &b->h[MMC_LAT_MISS], MMC_LAT_MISS, 0, 0);
+}
+
+/* ---- JSON ---- */
+
+/* Prints v as a JSON string. */
+static void json_str(const char *v)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+#define JU(name, v) printf(",\"%s\":%" PRIu64, name, (uint64_t)(v))
+
+/* One line: one JSON object for the snapshot. */
+static void print_json(const char *path, const struct snap *sn,
+		       const struct rates *r, const struct bpf_view *b)
+{
+	const struct mmc_stats *st = &sn->st;
+	uint64_t now = now_ns(CLOCK_MONOTONIC), lookups = st->hits + st->misses;
+
+	printf("{\"time\":%.3f,\"stats_path\":", sn->wall);
+	json_str(path);
+	JU("agent_pid", st->agent_pid);
+	printf(",\"uptime_s\":%.3f", st->start_ns && now > st->start_ns ?
+	       (double)(now - st->start_ns) / 1e9 : 0.0);
+	JU("hugepages", st->hugepages);
+	JU("arena_bytes", st->arena_bytes);
+	JU("used_bytes", st->used_bytes);
+	printf(",\"used_pct\":%.3f", st->arena_bytes ? 100.0 *
+	       (double)st->used_bytes / (double)st->arena_bytes : 0.0);
+	JU("reserved_bytes", st->reserved_bytes);
+	JU("objects", st->objects);
+	JU("pinned_objects", st->pinned_objects);
+	JU("reservations", st->reservations);
+	JU("max_objects", st->max_objects);
+	JU("clients", st->clients);
+	JU("clients_total", st->clients_total);
+	JU("clients_rejected", st->clients_rejected);
+	JU("hits", st->hits);
+	JU("misses", st->misses);
+	if (lookups)
+		printf(",\"hit_ratio\":%.6f", (double)st->hits / (double)lookups);
+	else
+		printf(",\"hit_ratio\":null");
+	JU("gets", st->gets);
+	JU("get_bytes", st->get_bytes);
+	JU("puts", st->puts);
+	JU("put_bytes", st->put_bytes);
+	JU("put_exists", st->put_exists);
+	JU("exists", st->exists);
+	JU("removes", st->removes);
+	JU("errors", st->errors);
+	JU("evictions", st->evictions);
+	JU("evicted_bytes", st->evicted_bytes);
+	JU("alloc_failures", st->alloc_failures);
+	JU("bad_requests", st->bad_requests);
+	JU("high_watermark_pct", st->high_watermark_pct);
+	JU("low_watermark_pct", st->low_watermark_pct);
+	if (r->valid)
+		printf(",\"rates\":{\"interval_s\":%.6f,\"hits\":%.3f,"
+		       "\"misses\":%.3f,\"gets\":%.3f,\"puts\":%.3f,"
+		       "\"get_bytes\":%.3f,\"put_bytes\":%.3f,"
+		       "\"evictions\":%.3f,\"errors\":%.3f}",
+		       r->interval_s, r->hits, r->misses, r->gets, r->puts,
+		       r->get_bytes, r->put_bytes, r->evictions, r->errors);
+	else
+		printf(",\"rates\":null");
+	printf(",\"bpf\":{\"enabled\":%s", b->on ? "true" : "false");
+	if (!b->on) {
+		printf(",\"reason\":");
+		json_str(b->reason ? b->reason : "off");
+		printf("}}\n");
+		return;
+	}
+	printf(",\"lib\":");
+	json_str(b->lib);
+	printf(",\"since_s\":%.3f", (double)(now - b->since_ns) / 1e9);
+	for (int k = 0; k < MMC_LAT_KINDS; k++) {
+		const struct mmc_lat_hist *h = &b->h[k];
+
+		printf(",\"%s\":{\"attached\":%s", kind_name(k),
+#ifdef MMC_WITH_BPF
+		       mmc_lat_attached(b->lat, k) ? "true" : "false");
+#else
+		       "false");
+#endif
+		JU("count", h->count);
+		JU("errors", h->errors);
+		JU("bytes", h->bytes);
+		JU("total_ns", h->total_ns);
+		JU("mean_ns", h->count ? h->total_ns / h->count : 0);
+		JU("p50_ns", quantile(h, 0.50));
+		JU("p99_ns", quantile(h, 0.99));
+		printf(",\"buckets\":[");
+		for (int i = 0; i < MMC_LAT_SLOTS; i++)
+			printf("%s%" PRIu64, i ? "," : "",
+			       (uint64_t)h->slots[i]);
+		printf("]}");
+	}
+	printf("}}\n");
+}
+
+/* ---- the two modes ---- */
+
+/* Sleeps until the monotonic deadline (ns); returns early on a signal. */
+static void sleep_until(uint64_t deadline)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / 1000000000ull),
+		.tv_nsec = (long)(deadline % 1000000000ull),
+	};
+
+	while (!stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+					NULL) == EINTR)
+		;
+}
+
+/* Baseline, then o->count snapshots every o->delay seconds.  Returns the
+ * exit status. */
+static int run_batch(const struct opts *o, const char *path, struct snap *prev,
+		     struct bpf_view *b)
+{
+	uint64_t step = (uint64_t)(o->delay * 1e9), deadline = prev->mono_ns;
+	char why[512];
+
+	for (long i = 0; !o->count || i < o->count; i++) {
+		struct snap cur;
+		struct rates r;
+		struct sink s = { 0 };
+
+		deadline += step;
+		sleep_until(deadline);
+		if (stop)
+			break;
+		if (stats_read(path, &cur, why, sizeof(why)) < 0) {
+			fprintf(stderr, "mmc-top: %s\n", why);
+			return 1;
+		}
+		r = rates_of(prev, &cur);
+		bpf_refresh(b);
+		if (o->json) {
+			print_json(path, &cur, &r, b);
+		} else {
+			if (i)
+				putchar('\n');
+			render(&s, path, &cur, &r, b, 40, MMC_LAT_SLOTS);
+		}
+		fflush(stdout);
+		*prev = cur;
+	}
+	return 0;
+}
+
+/* Curses loop: draws at once, then every o->delay seconds; q quits.  An
+ * agent that goes away shows a banner and is looked for again at every
+ * refresh.  Returns the exit status. */
+static int run_curses(const struct opts *o, const char *path, struct snap *prev,
+		      struct bpf_view *b)
+{
+	uint64_t step = (uint64_t)(o->delay * 1e9);
+	struct rates r = { 0 };
+	struct snap cur = *prev;
+	int have_prev = 1, ok = 1;
+	char why[512] = "";
+
+	initscr();
+	cbreak();
+	noecho();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	while (!stop) {
+		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + step;
+		struct sink s = { .curses = 1 };
+		int ch, hist_rows;
+
+		bpf_refresh(b);
+		erase();
+		getmaxyx(stdscr, s.rows, s.cols);
+		s.rows--;                        /* last row: key help */
+		if (ok) {
+			/* 20 lines of counters and titles, 2 histograms */
+			hist_rows = (s.rows - 20) / 2;
+			render(&s, path, &cur, &r, b,
+			       s.cols > 60 ? (s.cols - 40 > 60 ? 60 : s.cols - 40) : 10,
+			       hist_rows);
+		} else {
+			out(&s, 1, "mmc-top: %s", why);
+			out(&s, 0, "waiting for the agent...");
+		}
+		attron(A_REVERSE);
+		mvaddnstr(s.rows, 0, " q quit ", s.cols);
+		attroff(A_REVERSE);
+		refresh();
+		for (;;) {                       /* keys until the deadline */
+			uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+			if (stop || now >= deadline)
+				break;
+			timeout((int)((deadline - now + 999999) / 1000000));
+			ch = getch();
+			if (ch == 'q' || ch == 'Q')
+				stop = 1;
+			else if (ch == KEY_RESIZE || ch == ' ')
+				break;
+		}
+		if (stop)
+			break;
+		if (stats_read(path, &cur, why, sizeof(why)) < 0) {
+			ok = have_prev = 0;
+			r.valid = 0;
+			continue;
+		}
+		ok = 1;
+		r = have_prev ? rates_of(prev, &cur) : (struct rates){ 0 };
+		*prev = cur;
+		have_prev = 1;
+	}
+	endwin();
+	return 0;
+}
+
+static int usage(FILE *f, int status)
+{
+	fprintf(f,
+		"usage: mmc-top [-b] [-n COUNT] [-d SECONDS] [--json] [--stats PATH]\n"
+		"               [--lib PATH] [--no-bpf]\n"
+		"  -b, --batch        plain text snapshots (default when stdout is not a tty)\n"
+		"  -n, --count N      batch: stop after N snapshots (default: run forever)\n"
+		"  -d, --delay S      seconds between refreshes (default 1; may be 0.2)\n"
+		"  -j, --json         batch, one JSON object per snapshot per line\n"
+		"  -s, --stats PATH   stats file (default: $" MMC_SOCKET_ENV ".stats, else "
+		MMC_DEFAULT_SOCKET ".stats)\n"
+		"  -l, --lib PATH     libmmc.so to trace (default: the one mmc-top runs with)\n"
+		"      --no-bpf       no latency histograms\n"
+		"exit status: 0 ok, 1 agent not running or bad stats file, 2 usage\n");
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "batch", no_argument,       NULL, 'b' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "json",  no_argument,       NULL, 'j' },
+		{ "stats", required_argument, NULL, 's' },
+		{ "lib",   required_argument, NULL, 'l' },
+		{ "no-bpf", no_argument,      NULL, 'N' },
+		{ "help",  no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .delay = 1.0 };
+	char pbuf[PATH_MAX + 8], why[512], *end;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct bpf_view b;
+	struct snap base;
+	const char *path, *msg;
+	int c, status;
+
+	while ((c = getopt_long(argc, argv, "bn:d:js:l:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b': o.batch = 1; break;
+		case 'j': o.json = o.batch = 1; break;
+		case 's': o.stats_path = optarg; break;
+		case 'l': o.lib = optarg; break;
+		case 'N': o.no_bpf = 1; break;
+		case 'h': return usage(stdout, 0);
+		case 'n':
+			errno = 0;
+			o.count = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || o.count < 1) {
+				fprintf(stderr, "mmc-top: -n wants a count >= 1\n");
+				return usage(stderr, 2);
+			}
+			break;
+		case 'd':
+			o.delay = strtod(optarg, &end);
+			if (end == optarg || *end || !isfinite(o.delay) ||
+			    o.delay < 0 || o.delay > 86400) {
+				fprintf(stderr, "mmc-top: -d wants seconds in 0..86400\n");
+				return usage(stderr, 2);
+			}
+			break;
+		default:
+			return usage(stderr, 2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mmc-top: unexpected argument '%s'\n", argv[optind]);
+		return usage(stderr, 2);
+	}
+	if (!isatty(STDOUT_FILENO))
+		o.batch = 1;
+	if (!o.batch && o.delay < 0.05)
+		o.delay = 0.05;                  /* curses: do not spin */
+
+	path = stats_path(o.stats_path, pbuf, sizeof(pbuf));
+	if (stats_read(path, &base, why, sizeof(why)) < 0) {
+		fprintf(stderr, "mmc-top: %s\n", why);
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	msg = bpf_start(&b, &o);
+	if (msg && o.batch && !o.no_bpf)
+		fprintf(stderr, "mmc-top: %s\n", msg);
+	/* The baseline's clock starts after the attach, so the first interval
+	 * covers histograms and counters alike. */
+	base.mono_ns = now_ns(CLOCK_MONOTONIC);
+	status = o.batch ? run_batch(&o, path, &base, &b)
+			 : run_curses(&o, path, &base, &b);
+	bpf_stop(&b);
+	return status;
+}
