@@ -216,8 +216,14 @@ static void dispatch(struct mmc_agent *ag, struct mmc_session *s,
 
 bool mmc_ring_pending(const struct mmc_session *s)
 {
+	/* Requests behind a completion ring the client left full cannot be
+	 * answered: they are not work, or the loop would never sleep (nor
+	 * accept, nor see signals) again.  The client is served once it reads
+	 * its completions; the loop wakes at least every stats period. */
 	return atomic_load_explicit(&s->ring->sq_tail, memory_order_acquire) !=
-		atomic_load_explicit(&s->ring->sq_head, memory_order_relaxed);
+		atomic_load_explicit(&s->ring->sq_head, memory_order_relaxed) &&
+		s->cq_seen - atomic_load_explicit(&s->ring->cq_head,
+						  memory_order_acquire) != MMC_CQ_ENTRIES;
 }
 
 unsigned mmc_ring_process(struct mmc_agent *ag, struct mmc_session *s)

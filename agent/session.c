@@ -296,6 +296,10 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n == 0) {   /* connected and left without a word (a liveness probe) */
+		mmc_session_close(ag, s, NULL);
+		return;
+	}
 	if (n != (ssize_t)sizeof(h) || h.magic != MMC_PROTO_MAGIC ||
 	    h.type != MMC_MSG_HELLO) {
 		ag->ctr.bad_requests++;

@@ -62,7 +62,7 @@ int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 			count++;
 		else if (lead == n)
 			lead = i;
-		/* SGLang only needs the prefix: stop at the first gap then. */
+		/* Without present[] only the prefix is asked: stop at the gap. */
 		if (lead != n && !present)
 			break;
 	}

@@ -45,9 +45,21 @@ static int hello_exchange(int sock, struct mmc_welcome *w, int *fds)
 	ssize_t n;
 	int nfds = 0;
 
-	if (send(sock, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h))
+	/* The agent refuses a peer (credentials, too many clients) right after
+	 * accept(): its welcome may be queued and the socket closed before our
+	 * hello goes out (EPIPE), or the close may find our hello unread and
+	 * reset the socket (ECONNRESET, reported once, before the queued
+	 * welcome).  Either way the welcome says why: read it. */
+	if (send(sock, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h) &&
+	    errno != EPIPE && errno != ECONNRESET)
 		return -errno ? -errno : -EPROTO;
 	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == ECONNRESET) {
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0)
+			errno = ECONNRESET;
+	}
 	if (n < 0)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
@@ -176,7 +188,8 @@ int mmc_connect(const char *path, mmc_client **out)
 	setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
+		/* No socket file means no agent, not a missing key. */
+		ret = errno == ENOENT ? -ECONNREFUSED : -errno;
 		goto fail;
 	}
 	ret = hello_exchange(c->sock, &w, fds);

@@ -57,7 +57,7 @@ void agent_startv(struct agent_proc *a, const char *arena, const char *const *ex
 	snprintf(exe, sizeof(exe), "%s/mmc-agent", bin_dir());
 
 	ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", notify);
 	if (ns < 0 || bind(ns, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		perror("notify socket");
 		abort();

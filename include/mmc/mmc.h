@@ -126,7 +126,9 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 		  const size_t *buf_lens, int64_t *results);
 /* present[i] (may be NULL) is 1/0.  *prefix (may be NULL) is how many keys,
  * counted from the first, are present without a gap: SGLang's
- * batch_exists().  Returns the number present.  No system call. */
+ * batch_exists().  Returns the number of keys present; with present == NULL
+ * only the prefix is looked at (the scan stops at the first gap), so the
+ * return value is then *prefix.  No system call. */
 int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 		     const size_t *key_lens, uint8_t *present, size_t *prefix);
 int mmc_remove_batch(mmc_client *c, size_t n, const void *const *keys,

@@ -1,0 +1,742 @@
+/*
+ * test_badinput.c - what mmc-agent and libshm do with bad input: argument
+ * errors of the API, refused credentials, garbage on the socket, and hostile
+ * clients that speak the raw protocol (proto-t.h) and scribble on their own
+ * ring (layout-t.h).  Whatever a client does, the agent must end at most that
+ * client's session, keep serving everyone else byte-exact, and stop cleanly.
+ *
+ * No sleeps: a refused or closed session is observed as the welcome it sends
+ * and/or the EOF on our end of the socket (the agent closes it); completions
+ * are waited for with cq_waiting + poll() on the completion eventfd.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmc/layout-t.h"
+#include "mmc/proto-t.h"
+#include "mmc/mmc.h"
+#include "harness.h"
+
+#define ARENA   "64M"
+#define ARENA_B (64ull << 20)
+
+static mmc_client *connect_ok(const char *path)
+{
+	mmc_client *c = NULL;
+	int ret = mmc_connect(path, &c);
+
+	ck_assert_msg(ret == 0, "mmc_connect: %s", mmc_strerror(ret));
+	return c;
+}
+
+static void stats(mmc_client *c, struct mmc_stats *st)
+{
+	int ret = mmc_agent_stats(c, st);
+
+	ck_assert_msg(ret == 0, "mmc_agent_stats: %s", mmc_strerror(ret));
+}
+
+/* A get of key that must return exactly len pattern(seed) bytes. */
+static void get_check(mmc_client *c, const char *key, size_t len, uint64_t seed)
+{
+	uint8_t *r = calloc(1, len + 1);
+	size_t got = 0;
+	int ret = mmc_get(c, key, strlen(key), r, len + 1, &got);
+
+	ck_assert_msg(ret == 0, "get %s: %s", key, mmc_strerror(ret));
+	ck_assert_uint_eq(got, len);
+	ck_assert_msg(pattern_check(r, len, seed) == 0, "%s: bytes differ", key);
+	free(r);
+}
+
+/* A put of len pattern(seed) bytes under key, checked by a get. */
+static void roundtrip(mmc_client *c, const char *key, size_t len, uint64_t seed)
+{
+	uint8_t *v = malloc(len);
+	int ret;
+
+	ck_assert(v);
+	pattern_fill(v, len, seed);
+	ret = mmc_put(c, key, strlen(key), v, len);
+	ck_assert_msg(ret == 0, "put %s: %s", key, mmc_strerror(ret));
+	free(v);
+	get_check(c, key, len, seed);
+}
+
+/* Removes what the harness left in the agent's directory (after a clean
+ * stop; a failed test keeps it, log included, for a look). */
+static void rm_agent_dir(const struct agent_proc *a)
+{
+	char p[400];
+
+	unlink(a->log);
+	snprintf(p, sizeof(p), "%s/notify", a->dir);
+	unlink(p);
+	rmdir(a->dir);
+}
+
+static void finish(struct agent_proc *a, mmc_client *c)
+{
+	int st;
+
+	mmc_disconnect(c);
+	st = agent_stop(a);
+	if (st)
+		agent_dump_log(a);
+	ck_assert_msg(st == 0, "agent exit status %d", st);
+	rm_agent_dir(a);
+}
+
+/* ---- API argument errors ---- */
+
+/* Every listed call must return want (the failure names the call's index). */
+#define ALL_EQ(want, ...) do { \
+	const int r_[] = { __VA_ARGS__ }; \
+	for (size_t i_ = 0; i_ < sizeof(r_) / sizeof(r_[0]); i_++) \
+		ck_assert_msg(r_[i_] == (want), "line %d, call #%zu: %d (%s), want %d", \
+			      __LINE__, i_, r_[i_], mmc_strerror(r_[i_]), (want)); \
+} while (0)
+
+START_TEST(test_api_args)
+{
+	struct agent_proc a;
+	struct mmc_stats st;
+	struct mmc_client_stats cs;
+	struct mmc_view v = { 0 };
+	struct mmc_reservation r = { 0 };
+	struct iovec iov = { 0 };
+	mmc_client *c;
+	uint8_t key[MMC_KEY_MAX + 1], val[64], out[64];
+	size_t got = 0;
+	void *huge;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	pattern_fill(val, sizeof(val), 7);
+
+	/* empty key: -EINVAL everywhere, also a NULL key */
+	ALL_EQ(-EINVAL, mmc_put(c, "", 0, val, sizeof(val)),
+	       mmc_get(c, "", 0, out, sizeof(out), NULL), mmc_exists(c, "", 0),
+	       mmc_remove(c, "", 0), mmc_acquire(c, "", 0, &v),
+	       mmc_reserve(c, "", 0, 10, &r), mmc_put(c, NULL, 5, val, sizeof(val)),
+	       mmc_exists(c, NULL, 5));
+
+	/* 257 bytes: -ENAMETOOLONG everywhere */
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 31 + 1);
+	ALL_EQ(-ENAMETOOLONG, mmc_put(c, key, 257, val, sizeof(val)),
+	       mmc_get(c, key, 257, out, sizeof(out), NULL), mmc_exists(c, key, 257),
+	       mmc_remove(c, key, 257), mmc_acquire(c, key, 257, &v),
+	       mmc_reserve(c, key, 257, 10, &r));
+	ck_assert_int_eq(mmc_exists(c, key, 256), 0);   /* truncation != match */
+
+	/* 256 bytes (binary, with a NUL inside) works end to end */
+	key[100] = 0;
+	ck_assert_int_eq(mmc_put(c, key, 256, val, sizeof(val)), 0);
+	ck_assert_int_eq(mmc_put(c, key, 256, val, sizeof(val)), -EEXIST);
+	ck_assert_int_eq(mmc_exists(c, key, 256), 1);
+	ck_assert_int_eq(mmc_exists(c, key, 255), 0);
+	ck_assert_int_eq(mmc_get(c, key, 256, out, sizeof(out), &got), 0);
+	ck_assert_uint_eq(got, sizeof(val));
+	ck_assert_uint_eq(pattern_check(out, sizeof(out), 7), 0);
+	ck_assert_int_eq(mmc_get(c, key, 256, out, 10, &got), -EMSGSIZE);
+	ck_assert_uint_eq(got, sizeof(val));
+	ck_assert_int_eq(mmc_acquire(c, key, 256, &v), 0);
+	ck_assert_uint_eq(v.len, sizeof(val));
+	ck_assert_uint_eq(pattern_check(v.data, v.len, 7), 0);
+	ck_assert_int_eq(mmc_release(c, &v), 0);
+	ck_assert_int_eq(mmc_release(c, &v), -EINVAL);   /* double release */
+	ck_assert_int_eq(mmc_remove(c, key, 256), 0);
+	ck_assert_int_eq(mmc_exists(c, key, 256), 0);
+	ck_assert_int_eq(mmc_remove(c, key, 256), -ENOENT);
+
+	/* zero-length values */
+	ALL_EQ(-EINVAL, mmc_put(c, "z", 1, val, 0), mmc_put(c, "z", 1, NULL, 0),
+	       mmc_reserve(c, "z", 1, 0, &r), mmc_putv(c, "z", 1, &iov, 1),
+	       mmc_putv(c, "z", 1, &iov, 0));
+	ck_assert_int_eq(mmc_exists(c, "z", 1), 0);
+
+	/* larger than the arena: never fits, -E2BIG (not -ENOSPC); the buffer
+	 * is a lazily backed mapping, so reading it could not crash either */
+	huge = mmap(NULL, ARENA_B + 8192, PROT_READ,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert(huge != MAP_FAILED);
+	ALL_EQ(-E2BIG, mmc_put(c, "big", 3, huge, ARENA_B + 4096),
+	       mmc_put(c, "big", 3, huge, ARENA_B + 1),
+	       mmc_reserve(c, "big", 3, ARENA_B + 1, &r),
+	       mmc_reserve(c, "big", 3, SIZE_MAX, &r));
+	munmap(huge, ARENA_B + 8192);
+	ck_assert_int_eq(mmc_exists(c, "big", 3), 0);
+
+	/* NULL handles and arguments (r was never reserved: r.data is NULL) */
+	ALL_EQ(-EINVAL, mmc_connect(a.sock, NULL),
+	       mmc_put(NULL, "k", 1, val, sizeof(val)), mmc_put(c, "k", 1, NULL, 10),
+	       mmc_get(NULL, "k", 1, out, sizeof(out), NULL),
+	       mmc_get(c, "k", 1, NULL, 10, NULL), mmc_getv(c, "k", 1, NULL, 1, NULL),
+	       mmc_exists(NULL, "k", 1), mmc_remove(NULL, "k", 1), mmc_clear(NULL),
+	       mmc_acquire(NULL, "k", 1, &v), mmc_acquire(c, "k", 1, NULL),
+	       mmc_release(NULL, &v), mmc_release(c, NULL),
+	       mmc_reserve(NULL, "k", 1, 10, &r), mmc_reserve(c, "k", 1, 10, NULL),
+	       mmc_commit(NULL, &r), mmc_commit(c, NULL), mmc_abort(c, NULL),
+	       mmc_commit(c, &r), mmc_client_stats(NULL, &cs), mmc_client_stats(c, NULL),
+	       mmc_agent_stats(NULL, &st), mmc_agent_stats(c, NULL),
+	       mmc_stats_read(NULL, &st),
+	       mmc_exists_batch(NULL, 1, NULL, NULL, NULL, NULL),
+	       mmc_put_batch(c, 1, NULL, NULL, NULL, NULL, NULL));
+	mmc_disconnect(NULL);
+	ck_assert_int_eq(mmc_exists(c, "k", 1), 0);
+
+	/* The session and the agent are fine after all of it. */
+	roundtrip(c, "after-bad-args", 100000, 99);
+	stats(c, &st);
+	ck_assert_uint_eq(st.objects, 1);
+	ck_assert_uint_eq(st.reservations, 0);
+	ck_assert_uint_eq(st.clients, 1);
+	finish(&a, c);
+}
+END_TEST
+
+/* ---- credentials ---- */
+
+/* In a child: drop to uid/gid, connect, and (if admitted) round-trip a value.
+ * Exit status 0 when mmc_connect returned `want`, else 100 + -ret. */
+static int as_uid(const char *sock, uid_t uid, int want)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		mmc_client *c = NULL;
+		uint8_t v[4096], r[4096];
+		size_t got = 0;
+		int ret;
+
+		if (setgroups(0, NULL) || setgid(uid) || setuid(uid) || getuid() != uid)
+			_exit(99);
+		ret = mmc_connect(sock, &c);
+		if (ret != want)
+			_exit(100 + (-ret & 0xff));
+		if (!ret) {
+			pattern_fill(v, sizeof(v), uid);
+			if (mmc_put(c, "uid-key", 7, v, sizeof(v)) ||
+			    mmc_get(c, "uid-key", 7, r, sizeof(r), &got) ||
+			    got != sizeof(v) || pattern_check(r, sizeof(r), uid))
+				_exit(98);
+			mmc_disconnect(c);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st), "uid %u child died by signal %d", uid,
+		      WTERMSIG(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(test_disallowed_uid)
+{
+	char conf[320];
+	struct agent_proc a;
+	struct mmc_stats st0, st;
+	mmc_client *c;
+	FILE *f;
+	int rc;
+
+	/* The harness's dir is made later: write the config next to /tmp. */
+	snprintf(conf, sizeof(conf), "/tmp/mmc-badinput-%d.conf", (int)getpid());
+	f = fopen(conf, "w");
+	ck_assert(f);
+	fprintf(f, "[agent]\nsocket_mode = 0666\n[access]\nallow_uids = 65533\n");
+	ck_assert_int_eq(fclose(f), 0);
+	agent_start(&a, ARENA, "--config", conf, NULL);
+	unlink(conf);
+	/* mkdtemp made it 0700: let the other uids reach the socket. */
+	ck_assert_int_eq(chmod(a.dir, 0755), 0);
+	c = connect_ok(NULL);
+	stats(c, &st0);
+
+	rc = as_uid(a.sock, 65534, -EACCES);
+	ck_assert_msg(rc == 0, "uid 65534: child status %d", rc);
+	stats(c, &st);
+	/* The agent refused it (not the file system): the counter moved. */
+	ck_assert_uint_eq(st.clients_rejected, st0.clients_rejected + 1);
+	ck_assert_uint_eq(st.clients_total, st0.clients_total);
+	ck_assert_uint_eq(st.objects, 0);
+
+	/* Control: a listed uid on the same socket is admitted and served. */
+	rc = as_uid(a.sock, 65533, 0);
+	ck_assert_msg(rc == 0, "uid 65533: child status %d", rc);
+	stats(c, &st);
+	ck_assert_uint_eq(st.clients_rejected, st0.clients_rejected + 1);
+	ck_assert_uint_eq(st.clients_total, st0.clients_total + 1);
+	ck_assert_uint_eq(st.objects, 1);
+	roundtrip(c, "root-after-uids", 5000, 5);
+	finish(&a, c);
+}
+END_TEST
+
+/* ---- the raw protocol ---- */
+
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	ck_assert(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static struct mmc_hello good_hello(void)
+{
+	struct mmc_hello h = {
+		.magic = MMC_PROTO_MAGIC, .version = MMC_PROTO_VERSION,
+		.type = MMC_MSG_HELLO, .pid = (uint32_t)getpid(),
+	};
+	return h;
+}
+
+/* Sends msg, then expects a refusal: a welcome carrying -EPROTO and no fds,
+ * then EOF.  Returns 1 if a welcome came, 0 if the agent just closed. */
+static int expect_refused(int fd, const void *msg, size_t len, const char *what)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * MMC_FD_COUNT)];
+	struct mmc_welcome w;
+	struct iovec iov = { .iov_base = &w, .iov_len = sizeof(w) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+	int welcomed = 0;
+
+	if (msg)
+		ck_assert_msg(send(fd, msg, len, MSG_NOSIGNAL) == (ssize_t)len,
+			      "%s: send: %s", what, strerror(errno));
+	memset(&w, 0, sizeof(w));
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	ck_assert_msg(n >= 0 || errno == ECONNRESET, "%s: no answer: %s", what,
+		      strerror(errno));
+	if (n > 0) {
+		ck_assert_msg(n == sizeof(w), "%s: welcome of %zd bytes", what, n);
+		ck_assert_uint_eq(w.magic, MMC_PROTO_MAGIC);
+		ck_assert_uint_eq(w.type, MMC_MSG_WELCOME);
+		ck_assert_msg(w.status == -EPROTO, "%s: status %d", what, w.status);
+		ck_assert_msg(CMSG_FIRSTHDR(&mh) == NULL, "%s: fds with a refusal", what);
+		welcomed = 1;
+		n = recv(fd, &w, sizeof(w), 0);
+		ck_assert_msg(n == 0 || (n < 0 && errno == ECONNRESET),
+			      "%s: socket not closed after refusal (%zd)", what, n);
+	}
+	close(fd);
+	return welcomed;
+}
+
+START_TEST(test_garbage_hello)
+{
+	struct agent_proc a;
+	struct mmc_stats st0, st;
+	struct mmc_hello h;
+	uint8_t junk[200];
+	mmc_client *c, *c2;
+	int silent, refused = 0;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	stats(c, &st0);
+	/* A connection that says nothing blocks nobody. */
+	silent = raw_connect(a.sock);
+
+	ck_assert(getrandom(junk, sizeof(junk), 0) == sizeof(junk));
+	junk[0] = 0xa5;   /* never the magic's first byte (0x00) */
+	refused += expect_refused(raw_connect(a.sock), junk, sizeof(junk), "random 200");
+	refused += expect_refused(raw_connect(a.sock), junk, sizeof(struct mmc_hello),
+				  "random hello-sized");
+	h = good_hello();
+	refused += expect_refused(raw_connect(a.sock), &h, 6, "short hello");
+	h.magic = 0xdeadbeef;
+	refused += expect_refused(raw_connect(a.sock), &h, sizeof(h), "bad magic");
+	h = good_hello();
+	h.version = MMC_PROTO_VERSION + 1;
+	refused += expect_refused(raw_connect(a.sock), &h, sizeof(h), "wrong version");
+	h = good_hello();
+	h.type = MMC_MSG_WELCOME;
+	refused += expect_refused(raw_connect(a.sock), &h, sizeof(h), "wrong type");
+	memset(junk, 0, sizeof(junk));
+	memcpy(junk, &h, sizeof(h));
+	((struct mmc_hello *)junk)->type = MMC_MSG_HELLO;
+	refused += expect_refused(raw_connect(a.sock), junk, sizeof(h) + 1, "long hello");
+	ck_assert_int_eq(refused, 7);
+	/* Connect and close at once, with no hello. */
+	for (int i = 0; i < 5; i++)
+		close(raw_connect(a.sock));
+
+	/* The agent serves, old session and new alike, byte-exact. */
+	roundtrip(c, "after-garbage-old", 300000, 1);
+	c2 = connect_ok(NULL);
+	get_check(c2, "after-garbage-old", 300000, 1);
+	roundtrip(c2, "after-garbage-new", 4096, 2);
+	mmc_disconnect(c2);
+	stats(c, &st);
+	/* Every refusal we saw was counted as one. */
+	ck_assert_uint_ge(st.clients_rejected, st0.clients_rejected + 7);
+	ck_assert_uint_eq(st.clients_total, st0.clients_total + 1);
+	ck_assert_uint_eq(st.clients, 1);
+	close(silent);
+	finish(&a, c);
+}
+END_TEST
+
+/* A session set up by hand: socket, the five fds, the mapped ring. */
+struct raw_session {
+	int sock;
+	int fds[MMC_FD_COUNT];
+	struct mmc_welcome w;
+	struct mmc_ring_hdr *ring;
+	struct mmc_sqe *sq;
+	struct mmc_cqe *cq;
+	uint32_t sq_tail, cq_head;
+};
+
+static void raw_handshake(struct raw_session *rs, const char *path)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * MMC_FD_COUNT)];
+	struct mmc_hello h = good_hello();
+	struct iovec iov = { .iov_base = &rs->w, .iov_len = sizeof(rs->w) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	struct stat sb;
+	ssize_t n;
+	void *p;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->sock = raw_connect(path);
+	ck_assert_int_eq(send(rs->sock, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
+	n = recvmsg(rs->sock, &mh, MSG_CMSG_CLOEXEC);
+	ck_assert_int_eq(n, sizeof(rs->w));
+	ck_assert_uint_eq(rs->w.magic, MMC_PROTO_MAGIC);
+	ck_assert_uint_eq(rs->w.version, MMC_PROTO_VERSION);
+	ck_assert_uint_eq(rs->w.type, MMC_MSG_WELCOME);
+	ck_assert_int_eq(rs->w.status, 0);
+	ck_assert_uint_ne(rs->w.client_id, 0);
+	ck_assert_uint_eq(rs->w.data_size, ARENA_B);
+	cm = CMSG_FIRSTHDR(&mh);
+	ck_assert(cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS);
+	ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(sizeof(int) * MMC_FD_COUNT));
+	memcpy(rs->fds, CMSG_DATA(cm), sizeof(rs->fds));
+	ck_assert_int_eq(fstat(rs->fds[MMC_FD_RING], &sb), 0);
+	ck_assert_uint_eq((uint64_t)sb.st_size, rs->w.ring_size);
+	ck_assert_int_eq(fstat(rs->fds[MMC_FD_DATA], &sb), 0);
+	ck_assert_uint_eq((uint64_t)sb.st_size, rs->w.data_size);
+	p = mmap(NULL, rs->w.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 rs->fds[MMC_FD_RING], 0);
+	ck_assert(p != MAP_FAILED);
+	rs->ring = p;
+	ck_assert_uint_eq(rs->ring->magic, MMC_RING_MAGIC);
+	ck_assert_uint_eq(rs->ring->client_id, rs->w.client_id);
+	ck_assert_uint_eq(rs->ring->sq_entries, MMC_SQ_ENTRIES);
+	ck_assert(rs->ring->sq_off + MMC_SQ_ENTRIES * sizeof(struct mmc_sqe) <= rs->w.ring_size);
+	ck_assert(rs->ring->cq_off + MMC_CQ_ENTRIES * sizeof(struct mmc_cqe) <= rs->w.ring_size);
+	rs->sq = (struct mmc_sqe *)((char *)p + rs->ring->sq_off);
+	rs->cq = (struct mmc_cqe *)((char *)p + rs->ring->cq_off);
+	rs->sq_tail = atomic_load(&rs->ring->sq_tail);
+	rs->cq_head = atomic_load(&rs->ring->cq_head);
+}
+
+static void raw_close(struct raw_session *rs)
+{
+	if (rs->ring)
+		munmap(rs->ring, rs->w.ring_size);
+	for (int i = 0; i < MMC_FD_COUNT; i++)
+		close(rs->fds[i]);
+	close(rs->sock);
+}
+
+/* Blocks until the agent closed our session (EOF on the socket). */
+static void wait_closed(struct raw_session *rs)
+{
+	char b[16];
+	ssize_t n = recv(rs->sock, b, sizeof(b), 0);
+
+	ck_assert_msg(n == 0 || (n < 0 && errno == ECONNRESET),
+		      "session not closed by the agent: recv %zd (%s)", n,
+		      n < 0 ? strerror(errno) : "data");
+}
+
+static void raw_queue(struct raw_session *rs, const struct mmc_sqe *q)
+{
+	rs->sq[rs->sq_tail % MMC_SQ_ENTRIES] = *q;
+	rs->sq_tail++;
+}
+
+/* Publishes the queued requests, rings the doorbell and waits (poll on the
+ * completion eventfd) until n completions are there; copies them out and
+ * consumes them, or with out == NULL leaves them unread. */
+static void raw_submit_wait(struct raw_session *rs, struct mmc_cqe *out, uint32_t n)
+{
+	uint64_t one = 1, v;
+	uint32_t want = rs->cq_head + n;
+
+	atomic_store(&rs->ring->cq_waiting, 1);
+	atomic_store(&rs->ring->sq_tail, rs->sq_tail);
+	ck_assert_int_eq(write(rs->fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
+	while ((int32_t)(atomic_load(&rs->ring->cq_tail) - want) < 0) {
+		struct pollfd p = { .fd = rs->fds[MMC_FD_CQ_EVENT], .events = POLLIN };
+
+		ck_assert_msg(poll(&p, 1, 10000) == 1, "no completion in 10 s");
+		(void)!read(rs->fds[MMC_FD_CQ_EVENT], &v, sizeof(v));
+	}
+	atomic_store(&rs->ring->cq_waiting, 0);
+	ck_assert_uint_eq(atomic_load(&rs->ring->cq_tail), want);
+	if (!out)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = rs->cq[(rs->cq_head + i) % MMC_CQ_ENTRIES];
+	rs->cq_head = want;
+	atomic_store(&rs->ring->cq_head, rs->cq_head);
+}
+
+START_TEST(test_junk_after_handshake)
+{
+	struct agent_proc a;
+	struct mmc_stats st0, st;
+	struct raw_session rs;
+	mmc_client *c;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	roundtrip(c, "before-junk", 65536, 3);
+	raw_handshake(&rs, a.sock);
+	stats(c, &st0);
+	ck_assert_uint_eq(st0.clients, 2);
+	ck_assert_int_eq(send(rs.sock, "junk junk", 9, MSG_NOSIGNAL), 9);
+	wait_closed(&rs);
+	stats(c, &st);
+	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + 1);
+	ck_assert_uint_eq(st.clients, 1);
+	roundtrip(c, "after-junk", 65536, 4);
+	ck_assert_int_eq(mmc_exists(c, "before-junk", 11), 1);
+	raw_close(&rs);
+	finish(&a, c);
+}
+END_TEST
+
+START_TEST(test_ring_corrupted)
+{
+	struct agent_proc a;
+	struct mmc_stats st0, st;
+	struct raw_session rs;
+	struct mmc_sqe q = { .op = MMC_OP_NOP, .tag = 0x1234 };
+	struct mmc_cqe cqe;
+	uint64_t one = 1;
+	mmc_client *c;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	raw_handshake(&rs, a.sock);
+	/* The raw ring works: a NOP comes back with its tag. */
+	raw_queue(&rs, &q);
+	raw_submit_wait(&rs, &cqe, 1);
+	ck_assert_uint_eq(cqe.tag, 0x1234);
+	ck_assert_int_eq(cqe.res, 0);
+	stats(c, &st0);
+	ck_assert_uint_eq(st0.clients, 2);
+
+	atomic_store(&rs.ring->sq_tail, atomic_load(&rs.ring->sq_head) + 100000);
+	ck_assert_int_eq(write(rs.fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
+	wait_closed(&rs);
+	stats(c, &st);
+	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + 1);
+	ck_assert_uint_eq(st.clients, 1);
+	roundtrip(c, "after-corruption", 1 << 20, 11);
+	raw_close(&rs);
+	finish(&a, c);
+}
+END_TEST
+
+START_TEST(test_hostile_requests)
+{
+	struct agent_proc a;
+	struct mmc_stats st0, st;
+	struct raw_session rs;
+	struct mmc_reservation r;
+	struct mmc_cqe cqe[256];
+	struct mmc_sqe q;
+	int32_t want[256];
+	uint8_t rnd[64 * sizeof(struct mmc_sqe)];
+	uint32_t n = 0, unknown = 0;
+	mmc_client *c;
+	uint8_t val[8192];
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	roundtrip(c, "victim", 8192, 21);
+	/* Another session's reservation, for the hostile one to try to steal. */
+	ck_assert_int_eq(mmc_reserve(c, "stolen", 6, sizeof(val), &r), 0);
+	raw_handshake(&rs, a.sock);
+	stats(c, &st0);
+
+#define Q(...) do { q = (struct mmc_sqe){ .tag = n, __VA_ARGS__ }; \
+	raw_queue(&rs, &q); } while (0)
+#define W(res) (want[n++] = (res))
+	Q(.op = 200);                                     W(-EOPNOTSUPP); unknown++;
+	Q(.op = MMC_OP_MAX_);                             W(-EOPNOTSUPP); unknown++;
+	Q(.op = 255, .key_len = 300);                     W(-EOPNOTSUPP); unknown++;
+	Q(.op = MMC_OP_RESERVE, .key_len = 300, .arg = 10);   W(-ENAMETOOLONG);
+	Q(.op = MMC_OP_RESERVE, .key_len = 0xffff, .arg = 10); W(-ENAMETOOLONG);
+	Q(.op = MMC_OP_RESERVE, .key_len = 0, .arg = 10);     W(-EINVAL);
+	Q(.op = MMC_OP_RESERVE, .key_len = 3, .key = "abc");  W(-EINVAL);
+	Q(.op = MMC_OP_RESERVE, .key_len = 3, .key = "abc", .arg = 1ull << 62); W(-E2BIG);
+	Q(.op = MMC_OP_RESERVE, .key_len = 6, .key = "victim", .arg = 10); W(-EEXIST);
+	Q(.op = MMC_OP_RESERVE, .key_len = 6, .key = "stolen", .arg = 10); W(-EBUSY);
+	Q(.op = MMC_OP_REMOVE, .key_len = 300);           W(-ENAMETOOLONG);
+	Q(.op = MMC_OP_REMOVE, .key_len = 6, .key = "stolen"); W(-EBUSY);
+	Q(.op = MMC_OP_FETCH, .key_len = 999);            W(-ENAMETOOLONG);
+	Q(.op = MMC_OP_COMMIT, .idx = 0xffffffffu, .gen = 1);  W(-EINVAL);
+	Q(.op = MMC_OP_COMMIT, .idx = 1u << 30);          W(-EINVAL);
+	Q(.op = MMC_OP_ABORT, .idx = 0xfffffffeu);        W(-EINVAL);
+	Q(.op = MMC_OP_COMMIT, .idx = r.idx_, .gen = r.gen_);     W(-EINVAL);
+	Q(.op = MMC_OP_ABORT, .idx = r.idx_, .gen = r.gen_);      W(-EINVAL);
+	Q(.op = MMC_OP_COMMIT, .idx = r.idx_, .gen = r.gen_ + 1); W(-EINVAL);
+	Q(.op = MMC_OP_NOP, .key_len = 300, .idx = 77);   W(0);
+	raw_submit_wait(&rs, cqe, n);
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(cqe[i].tag, i);
+		ck_assert_msg(cqe[i].res == want[i], "request %u: res %d, want %d",
+			      i, cqe[i].res, want[i]);
+	}
+
+	/* Random bytes in every field; the op byte is any unknown code or one
+	 * that addresses only this session's own objects. */
+	ck_assert(getrandom(rnd, sizeof(rnd), 0) == sizeof(rnd));
+	for (uint32_t i = 0; i < 64; i++) {
+		static const uint8_t own_ops[] = {
+			MMC_OP_RESERVE, MMC_OP_COMMIT, MMC_OP_ABORT, MMC_OP_FETCH, MMC_OP_NOP,
+		};
+		struct mmc_sqe *p = (struct mmc_sqe *)rnd + i;
+
+		if (p->op < MMC_OP_MAX_)
+			p->op = own_ops[p->op % sizeof(own_ops)];
+		else
+			unknown++;
+		p->tag = 1000 + i;
+		if (p->op == MMC_OP_RESERVE && p->key_len <= MMC_KEY_MAX)
+			p->arg &= (1u << 20) - 1;   /* room for the rest of the test */
+		raw_queue(&rs, p);
+	}
+	raw_submit_wait(&rs, cqe, 64);
+	for (uint32_t i = 0; i < 64; i++) {
+		const struct mmc_sqe *p = (struct mmc_sqe *)rnd + i;
+
+		ck_assert_uint_eq(cqe[i].tag, 1000 + i);
+		if (p->op >= MMC_OP_MAX_)
+			ck_assert_int_eq(cqe[i].res, -EOPNOTSUPP);
+		else if (p->op != MMC_OP_RESERVE && p->op != MMC_OP_NOP)
+			ck_assert_msg(cqe[i].res < 0, "random op %u accepted", p->op);
+		ck_assert_int_le(cqe[i].res, 0);
+	}
+	stats(c, &st);
+	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + unknown);
+	ck_assert_uint_eq(st.clients, 2);
+
+	/* The victim is intact; the real owner still commits its reservation. */
+	pattern_fill(val, sizeof(val), 22);
+	memcpy(r.data, val, sizeof(val));
+	ck_assert_int_eq(mmc_commit(c, &r), 0);
+	roundtrip(c, "after-hostile", 8192, 23);
+	get_check(c, "victim", 8192, 21);
+	get_check(c, "stolen", sizeof(val), 22);
+	/* Its end frees whatever the hostile session reserved. */
+	raw_close(&rs);
+	stats(c, &st);
+	ck_assert_uint_eq(st.clients, 1);
+	ck_assert_uint_eq(st.reservations, 0);
+	ck_assert_uint_eq(st.reserved_bytes, 0);
+	ck_assert_uint_eq(st.objects, 3);
+	finish(&a, c);
+}
+END_TEST
+
+/* A client that never reads its completions: 256 answered, one more queued
+ * behind the full completion ring.  It just stops being served; the agent
+ * still accepts, serves others, and stops on SIGTERM. */
+START_TEST(test_cq_never_read)
+{
+	struct agent_proc a;
+	struct raw_session rs;
+	struct mmc_sqe q = { .op = MMC_OP_NOP };
+	struct mmc_cqe cqe;
+	uint64_t one = 1;
+	mmc_client *c, *c2;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	raw_handshake(&rs, a.sock);
+	for (uint32_t i = 0; i < MMC_CQ_ENTRIES; i++) {
+		q.tag = i;
+		raw_queue(&rs, &q);
+	}
+	raw_submit_wait(&rs, NULL, MMC_CQ_ENTRIES);   /* all answered, none read */
+	q.tag = 4242;
+	raw_queue(&rs, &q);
+	atomic_store(&rs.ring->sq_tail, rs.sq_tail);
+	ck_assert_int_eq(write(rs.fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
+
+	/* New sessions are still accepted (not -ETIMEDOUT), old ones served. */
+	c2 = connect_ok(NULL);
+	roundtrip(c2, "while-stalled", 70000, 31);
+	roundtrip(c, "while-stalled-2", 7000, 32);
+	mmc_disconnect(c2);
+
+	/* Reading the completions unblocks the queued request. */
+	rs.cq_head += MMC_CQ_ENTRIES;
+	atomic_store(&rs.ring->cq_head, rs.cq_head);
+	raw_submit_wait(&rs, &cqe, 1);
+	ck_assert_uint_eq(cqe.tag, 4242);
+	ck_assert_int_eq(cqe.res, 0);
+	raw_close(&rs);
+	finish(&a, c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("badinput");
+	TCase *tc = tcase_create("badinput");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_api_args);
+	if (geteuid() == 0)
+		tcase_add_test(tc, test_disallowed_uid);
+	else
+		printf("SKIP: test_disallowed_uid needs root (setuid)\n");
+	tcase_add_test(tc, test_garbage_hello);
+	tcase_add_test(tc, test_junk_after_handshake);
+	tcase_add_test(tc, test_ring_corrupted);
+	tcase_add_test(tc, test_hostile_requests);
+	tcase_add_test(tc, test_cq_never_read);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
