@@ -37,6 +37,14 @@
 #include "mmc/mmc.h"
 #include "harness.h"
 
+/* exit_group without libc: sanitizer runtimes intercept _exit() to run their
+ * leak check, which makes system calls the filter would punish. */
+static void raw_exit(int code)
+{
+	for (;;)
+		syscall(SYS_exit_group, code);
+}
+
 #define NKEYS  64
 #define ITERS  100000
 #define SMALL  4096u
@@ -166,7 +174,7 @@ static void child_hits(struct result *res)
 		}
 		res->done = n + 1;
 	}
-	_exit(0);
+	raw_exit(0);
 }
 
 START_TEST(test_hits_without_syscalls)
@@ -248,7 +256,7 @@ START_TEST(test_filter_kills_getpid)
 		res->filter_loaded = 1;
 		syscall(SYS_getpid);
 		res->done = 1;          /* must never get here */
-		_exit(0);
+		raw_exit(0);
 	}
 	status = wait_child(pid);
 	ck_assert_uint_eq(res->filter_loaded, 1);
@@ -270,7 +278,7 @@ START_TEST(test_filter_allows_exit)
 	if (pid == 0) {
 		if (build_filter(&ctx) || seccomp_load(ctx))
 			_exit(5);
-		_exit(0);
+		raw_exit(0);
 	}
 	status = wait_child(pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
