@@ -116,10 +116,10 @@ int mmc_index_insert(struct mmc_index *ix, const void *key, uint16_t key_len,
 	struct mmc_entry *e;
 	uint32_t i = ix->free_head;
 
-	if (i == MMC_NO_ENTRY)
-		return -ENOSPC;
 	if (!key_len || key_len > MMC_KEY_MAX)
 		return -EINVAL;
+	if (i == MMC_NO_ENTRY)
+		return -ENOSPC;
 	ix->free_head = ix->free_next[i];
 	ix->nfree--;
 	e = &ix->entries[i];

@@ -114,13 +114,17 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	/* The stats file follows the socket unless set on its own. */
-	if (!cfg.stats_path[0])
-		snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%.100s.stats",
-			 cfg.socket_path);
 	ret = mmc_config_validate(&cfg, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "mmc-agent: %s\n", err);
+		return 2;
+	}
+	/* The stats file follows the socket unless set on its own. */
+	if (!cfg.stats_path[0] &&
+	    snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%s.stats",
+		     cfg.socket_path) >= (int)sizeof(cfg.stats_path)) {
+		fprintf(stderr, "mmc-agent: socket path too long to put the stats "
+			"file beside it: set [agent] stats\n");
 		return 2;
 	}
 	mmc_log_set_level(cfg.log_level);

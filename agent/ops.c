@@ -60,8 +60,10 @@ static void op_reserve(struct mmc_agent *ag, struct mmc_session *s,
 	}
 	ret = mmc_index_insert(&ag->index, q->key, q->key_len, hash, len,
 			       MMC_TIER_DRAM, off, &idx);
-	if (ret == -ENOSPC) {   /* every index slot taken: evict to free one */
-		mmc_evict_bytes(ag, 1);
+	if (ret == -ENOSPC) {   /* every index slot taken: free one */
+		mmc_deferred_reap(ag);
+		if (!ag->index.nfree)
+			mmc_evict_bytes(ag, 1);
 		ret = mmc_index_insert(&ag->index, q->key, q->key_len, hash, len,
 				       MMC_TIER_DRAM, off, &idx);
 	}

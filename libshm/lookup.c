@@ -96,6 +96,10 @@ static int lookup_once(struct mmc_client *c, const void *key, uint16_t key_len,
 			atomic_thread_fence(memory_order_acquire);
 			if (atomic_load_explicit(&e->seq, memory_order_relaxed) != eseq)
 				return -EAGAIN;
+			/* EVICTING lasts one pin scan and may end in COMMITTED
+			 * again: ask again rather than report a false miss. */
+			if (state == MMC_ENTRY_EVICTING)
+				return -EAGAIN;
 			return state == MMC_ENTRY_COMMITTED ? 1 : 0;
 		}
 		cur = load32(&e->next);

@@ -27,6 +27,8 @@ int mmc__submit(struct mmc_client *c, uint8_t op, const void *key,
 {
 	struct mmc_sqe *q;
 
+	if (key_len > MMC_KEY_MAX)
+		return -ENAMETOOLONG;
 	/* Never more in flight than the completion ring can hold. */
 	if (c->sq_tail - c->cq_head >= MMC_CQ_ENTRIES)
 		return -EAGAIN;

@@ -1,0 +1,397 @@
+/*
+ * test_config.c - unit tests of agent/config.c: defaults, the shipped
+ * conf/mmc-agent.conf, every key from a file, size parsing, the cross-key
+ * rules, error messages that name the line, and user/group names.
+ *
+ * The shipped config is found through $MMC_SRC (CTest sets it to the source
+ * tree) or, when run by hand, relative to this file's own path.
+ */
+#include <check.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char tmp_path[64];
+
+/* Writes text to a new temporary file and returns its path. */
+static const char *write_tmp(const char *text)
+{
+	int fd;
+
+	snprintf(tmp_path, sizeof(tmp_path), "/tmp/mmc-test-config.XXXXXX");
+	fd = mkstemp(tmp_path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return tmp_path;
+}
+
+/* Loads text over the defaults; returns what mmc_config_load returned. */
+static int load_text(struct mmc_config *cfg, const char *text, char *err,
+		     size_t errlen)
+{
+	int rc;
+
+	mmc_config_defaults(cfg);
+	rc = mmc_config_load(cfg, write_tmp(text), err, errlen);
+	unlink(tmp_path);
+	return rc;
+}
+
+static void assert_defaults(const struct mmc_config *c)
+{
+	ck_assert_str_eq(c->socket_path, "/run/mmc/agent.sock");
+	ck_assert_uint_eq(c->socket_mode, 0660);
+	ck_assert_str_eq(c->stats_path, "");
+	ck_assert_int_eq(c->log_level, MMC_LOG_INFO);
+	ck_assert_uint_eq(c->spin_us, 50);
+	ck_assert_uint_eq(c->arena_size, 1ull << 30);
+	ck_assert_int_eq(c->hugepages, MMC_HUGEPAGES_AUTO);
+	ck_assert_uint_eq(c->max_objects, 0);
+	ck_assert_uint_eq(c->high_watermark, 90);
+	ck_assert_uint_eq(c->low_watermark, 80);
+	ck_assert_uint_eq(c->n_allow_uids, 0);
+	ck_assert_uint_eq(c->n_allow_gids, 0);
+}
+
+START_TEST(defaults)
+{
+	struct mmc_config c;
+	char err[256] = "";
+
+	mmc_config_defaults(&c);
+	assert_defaults(&c);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+	ck_assert_str_eq(mmc_log_level_name(MMC_LOG_ERROR), "error");
+	ck_assert_str_eq(mmc_log_level_name(MMC_LOG_WARN), "warn");
+	ck_assert_str_eq(mmc_log_level_name(MMC_LOG_INFO), "info");
+	ck_assert_str_eq(mmc_log_level_name(MMC_LOG_DEBUG), "debug");
+}
+END_TEST
+
+START_TEST(shipped_conf_is_the_defaults)
+{
+	char path[4096], src[4096], err[512] = "";
+	const char *dir = getenv("MMC_SRC");
+	struct mmc_config c;
+
+	if (!dir || !*dir) {
+		snprintf(src, sizeof(src), "%s", __FILE__);
+		snprintf(path, sizeof(path), "%s/../conf/mmc-agent.conf",
+			 dirname(src));
+	} else {
+		snprintf(path, sizeof(path), "%s/conf/mmc-agent.conf", dir);
+	}
+	mmc_config_defaults(&c);
+	c.spin_us = 7;  /* the file must set every key, this one included */
+	ck_assert_msg(mmc_config_load(&c, path, err, sizeof(err)) == 0,
+		      "%s: %s", path, err);
+	assert_defaults(&c);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(every_key)
+{
+	struct mmc_config c;
+	char err[512] = "";
+
+	ck_assert_msg(load_text(&c,
+		"; a comment\n"
+		"# another\n"
+		"[agent]\n"
+		"socket = /tmp/x.sock\n"
+		"socket_mode = 0666\n"
+		"stats = /tmp/x.stats\n"
+		"log_level = debug\n"
+		"spin_us = 0\n"
+		"\n"
+		"[arena]\n"
+		"size = 64GiB\n"
+		"hugepages = on\n"
+		"max_objects = 1048576\n"
+		"[eviction]\n"
+		"high_watermark = 95\n"
+		"low_watermark = 70   ; inline comments need a semicolon\n"
+		"[access]\n"
+		"allow_uids = 0, 1000 root\n"
+		"  2000,3000\n"
+		"allow_gids = root,5\n",
+		err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.socket_path, "/tmp/x.sock");
+	ck_assert_uint_eq(c.socket_mode, 0666);
+	ck_assert_str_eq(c.stats_path, "/tmp/x.stats");
+	ck_assert_int_eq(c.log_level, MMC_LOG_DEBUG);
+	ck_assert_uint_eq(c.spin_us, 0);
+	ck_assert_uint_eq(c.arena_size, 64ull << 30);
+	ck_assert_int_eq(c.hugepages, MMC_HUGEPAGES_ON);
+	ck_assert_uint_eq(c.max_objects, 1048576);
+	ck_assert_uint_eq(c.high_watermark, 95);
+	ck_assert_uint_eq(c.low_watermark, 70);
+	/* "root" is 0 again: duplicates are dropped; the indented line joins */
+	ck_assert_uint_eq(c.n_allow_uids, 4);
+	ck_assert_uint_eq(c.allow_uids[0], 0);
+	ck_assert_uint_eq(c.allow_uids[1], 1000);
+	ck_assert_uint_eq(c.allow_uids[2], 2000);
+	ck_assert_uint_eq(c.allow_uids[3], 3000);
+	ck_assert_uint_eq(c.n_allow_gids, 2);
+	ck_assert_uint_eq(c.allow_gids[0], 0);
+	ck_assert_uint_eq(c.allow_gids[1], 5);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+
+	/* a later line replaces a list; an empty value empties it */
+	ck_assert_int_eq(load_text(&c, "[access]\nallow_uids = 1 2\n"
+				   "allow_uids = 3\nallow_gids = 4\nallow_gids =\n",
+				   err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.n_allow_uids, 1);
+	ck_assert_uint_eq(c.allow_uids[0], 3);
+	ck_assert_uint_eq(c.n_allow_gids, 0);
+
+	/* an indented key right after a section header is a plain key */
+	ck_assert_int_eq(load_text(&c, "[arena]\n    size = 32M\n",
+				   err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.arena_size, 32ull << 20);
+}
+END_TEST
+
+static const struct { const char *s; int rc; uint64_t v; } sizes[] = {
+	{ "64M", 0, 67108864 },        { "16G", 0, 16ull << 30 },
+	{ "4096", 0, 4096 },           { "0", 0, 0 },
+	{ "1K", 0, 1024 },             { "512k", 0, 512 << 10 },
+	{ "2MiB", 0, 2 << 20 },        { "3gib", 0, 3ull << 30 },
+	{ "1T", 0, 1ull << 40 },       { "1TiB", 0, 1ull << 40 },
+	{ "16383P", -EINVAL, 0 },      { "18446744073709551615", 0, UINT64_MAX },
+	{ "16777215T", 0, 16777215ull << 40 },
+	{ "", -EINVAL, 0 },            { "-1", -EINVAL, 0 },
+	{ "1X", -EINVAL, 0 },          { "99999999999T", -EINVAL, 0 },
+	{ "16777216T", -EINVAL, 0 },   { "18446744073709551616", -EINVAL, 0 },
+	{ "+1", -EINVAL, 0 },          { " 1", -EINVAL, 0 },
+	{ "1 ", -EINVAL, 0 },          { "1G ", -EINVAL, 0 },
+	{ "1.5G", -EINVAL, 0 },        { "G", -EINVAL, 0 },
+	{ "1GB", -EINVAL, 0 },         { "1Gi", -EINVAL, 0 },
+	{ "1GiBx", -EINVAL, 0 },       { "0x10", -EINVAL, 0 },
+	{ "1KM", -EINVAL, 0 },
+};
+
+START_TEST(parse_size)
+{
+	uint64_t v = 12345;
+	int rc = mmc_parse_size(sizes[_i].s, &v);
+
+	ck_assert_msg(rc == sizes[_i].rc, "'%s': rc %d, want %d", sizes[_i].s,
+		      rc, sizes[_i].rc);
+	if (!rc)
+		ck_assert_msg(v == sizes[_i].v, "'%s': %llu", sizes[_i].s,
+			      (unsigned long long)v);
+	else
+		ck_assert_uint_eq(v, 12345);     /* untouched on error */
+}
+END_TEST
+
+START_TEST(watermarks)
+{
+	struct mmc_config c;
+	char err[256];
+
+	mmc_config_defaults(&c);
+	for (const char **v = (const char *[]){ "0", "100", "-5", "", "50%",
+						 "abc", NULL }; *v; v++)
+		ck_assert_int_eq(mmc_config_set(&c, "eviction", "high_watermark",
+						*v, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "high_watermark"));
+	ck_assert_uint_eq(c.high_watermark, 90);   /* untouched */
+
+	ck_assert_int_eq(mmc_config_set(&c, "eviction", "low_watermark", "90",
+					err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "low_watermark (90)"));
+	ck_assert_int_eq(mmc_config_set(&c, "eviction", "high_watermark", "60",
+					err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(mmc_config_set(&c, "eviction", "low_watermark", "59",
+					err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(bad_values)
+{
+	static const char *const bad[][3] = {
+		{ "agent", "socket", "" },
+		{ "agent", "socket", "/run/mmc/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaa.sock" },
+		{ "agent", "socket_mode", "0999" }, { "agent", "socket_mode", "1777" },
+		{ "agent", "socket_mode", "" },     { "agent", "socket_mode", "-1" },
+		{ "agent", "log_level", "verbose" }, { "agent", "log_level", "" },
+		{ "agent", "spin_us", "1000001" },  { "agent", "spin_us", "-1" },
+		{ "arena", "size", "1M" },          { "arena", "size", "16777217" },
+		{ "arena", "size", "1G # 2G" },     { "arena", "hugepages", "yes" },
+		{ "arena", "max_objects", "1023" }, { "arena", "max_objects", "2147483649" },
+		{ "access", "allow_uids", "4294967295" },
+		{ "access", "allow_uids", "no-such-user-mmc" },
+		{ "access", "allow_gids", "no-such-group-mmc" },
+		{ "agent", "sockett", "/x" },       { "arenas", "size", "1G" },
+		{ "", "size", "1G" },
+	};
+	struct mmc_config c, d;
+	char err[256];
+
+	mmc_config_defaults(&c);
+	mmc_config_defaults(&d);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		ck_assert_msg(mmc_config_set(&c, bad[i][0], bad[i][1], bad[i][2],
+					     err, sizeof(err)) == -EINVAL,
+			      "[%s] %s = '%s' accepted", bad[i][0], bad[i][1],
+			      bad[i][2]);
+		ck_assert_msg(err[0], "no reason for [%s] %s", bad[i][0], bad[i][1]);
+	}
+	ck_assert_int_eq(memcmp(&c, &d, sizeof(c)), 0);   /* nothing changed */
+
+	mmc_config_set(&c, "arena", "size", "1M", err, sizeof(err));
+	ck_assert_ptr_nonnull(strstr(err, "16M"));
+	ck_assert_ptr_nonnull(strstr(err, "4096"));
+	c.arena_size = 1 << 20;        /* a config that skipped the setter */
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "16 MiB"));
+	c.arena_size = (64 << 20) + 4096;
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+	c.hugepages = MMC_HUGEPAGES_ON;   /* the arena rounds up to 2 MiB */
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+
+	/* NULL err is allowed */
+	ck_assert_int_eq(mmc_config_set(&c, "x", "y", "z", NULL, 0), -EINVAL);
+}
+END_TEST
+
+START_TEST(errors_name_the_line)
+{
+	struct mmc_config c, d;
+	char err[512], want[128], line[300], text[400];
+
+	ck_assert_int_eq(load_text(&c, "[agent]\nlog_level = info\n\n"
+				   "colour = blue\n", err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:4: unknown key 'colour' in [agent]",
+		 tmp_path);
+	ck_assert_str_eq(err, want);
+
+	ck_assert_int_eq(load_text(&c, "[agent]\n[nope]\nx = 1\n", err,
+				   sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":3: unknown section [nope]"));
+
+	ck_assert_int_eq(load_text(&c, "size = 1G\n", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":1: 'size' is outside"));
+
+	ck_assert_int_eq(load_text(&c, "[arena]\nsize = 1G\n\nsize = 12Q\n",
+				   err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":4: [arena] size: '12Q'"));
+
+	/* a syntax error before a bad value: the syntax error is first */
+	ck_assert_int_eq(load_text(&c, "[arena]\nsize 1G\nhugepages = x\n",
+				   err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":2: syntax error"));
+	ck_assert_int_eq(load_text(&c, "[arena]\nhugepages = x\nsize 1G\n",
+				   err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":2: [arena] hugepages"));
+
+	/* an indented line after a scalar key */
+	ck_assert_int_eq(load_text(&c, "[agent]\nsocket = /a\n  log_level = "
+				   "debug\n", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":3: indented line"));
+
+	/* a line too long for inih is refused, not split */
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "stats = /", 9);
+	line[sizeof(line) - 1] = '\0';
+	snprintf(text, sizeof(text), "[agent]\n%s\nspin_us = 1\n", line);
+	ck_assert_int_eq(load_text(&c, text, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":2: line longer than"));
+
+	/* a failed load leaves the config as it was */
+	mmc_config_defaults(&d);
+	d.spin_us = 3;
+	c = d;
+	ck_assert_int_eq(mmc_config_load(&c, write_tmp("[agent]\nspin_us = 9\n"
+						       "bogus = 1\n"),
+					 err, sizeof(err)), -EINVAL);
+	unlink(tmp_path);
+	ck_assert_uint_eq(c.spin_us, 3);
+
+	ck_assert_int_eq(mmc_config_load(&c, "/nonexistent/mmc.conf", err,
+					 sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/mmc.conf"));
+}
+END_TEST
+
+START_TEST(names_resolve)
+{
+	struct mmc_config c;
+	char err[256] = "";
+
+	mmc_config_defaults(&c);
+	ck_assert_msg(mmc_config_set(&c, "access", "allow_uids", "root",
+				     err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c.n_allow_uids, 1);
+	ck_assert_uint_eq(c.allow_uids[0], 0);
+	ck_assert_msg(mmc_config_set(&c, "access", "allow_gids", "root,\t7",
+				     err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c.n_allow_gids, 2);
+	ck_assert_uint_eq(c.allow_gids[0], 0);
+	ck_assert_uint_eq(c.allow_gids[1], 7);
+	ck_assert_int_eq(mmc_config_set(&c, "access", "allow_uids",
+					 "no-such-user-mmc", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "no-such-user-mmc"));
+	ck_assert_uint_eq(c.n_allow_uids, 1);       /* untouched */
+}
+END_TEST
+
+START_TEST(id_limit)
+{
+	struct mmc_config c;
+	char list[1024] = "", err[256];
+	size_t n = 0;
+
+	for (int i = 0; i < MMC_CONFIG_MAX_IDS; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%d ", 100 + i);
+	mmc_config_defaults(&c);
+	ck_assert_int_eq(mmc_config_set(&c, "access", "allow_uids", list,
+					err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.n_allow_uids, MMC_CONFIG_MAX_IDS);
+	snprintf(list + n, sizeof(list) - n, "99");
+	ck_assert_int_eq(mmc_config_set(&c, "access", "allow_uids", list,
+					err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "more than"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, shipped_conf_is_the_defaults);
+	tcase_add_test(tc, every_key);
+	tcase_add_loop_test(tc, parse_size, 0, sizeof(sizes) / sizeof(sizes[0]));
+	tcase_add_test(tc, watermarks);
+	tcase_add_test(tc, bad_values);
+	tcase_add_test(tc, errors_name_the_line);
+	tcase_add_test(tc, names_resolve);
+	tcase_add_test(tc, id_limit);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

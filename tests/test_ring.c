@@ -1,0 +1,800 @@
+/*
+ * test_ring.c - a session's request ring: libshm/ring.c (client) against
+ * agent/ops.c (agent), in one process.  A minimal agent (index over plain
+ * memory, the real allocator over a data region never mapped) serves
+ * sessions whose ring regions are anonymous shared mappings laid out as
+ * session.c's ring_create does; fake clients point at the same memory.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "client.h"
+#include "mmc/keyhash.h"
+
+#define NENTRIES  4096u
+#define DATA_SIZE (64ull << 20)
+
+static struct mmc_agent AG;
+static void *META;
+static size_t META_SIZE;
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static void setup(void)
+{
+	memset(&AG, 0, sizeof(AG));
+	mmc_config_defaults(&AG.cfg);
+	AG.listen_fd = AG.epoll_fd = AG.signal_fd = AG.stats_fd = -1;
+	AG.arena.meta_fd = AG.arena.data_fd = -1;
+	META_SIZE = mmc_index_meta_size(NENTRIES);
+	META = mmap(NULL, META_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(META, MAP_FAILED);
+	ck_assert_int_eq(mmc_index_init(&AG.index, META, META_SIZE, NENTRIES, 0xabcdef), 0);
+	ck_assert_int_eq(mmc_alloc_create(DATA_SIZE, &AG.alloc), 0);
+	ck_assert_int_eq(mmc_evict_init(&AG), 0);
+	AG.arena.data_size = DATA_SIZE;
+	AG.hdr = AG.index.hdr;
+	AG.hdr->version = MMC_LAYOUT_VERSION;
+	AG.hdr->data_size = DATA_SIZE;
+	atomic_store(&AG.hdr->agent_state, MMC_AGENT_RUNNING);
+}
+
+static void teardown(void)
+{
+	while (AG.sessions)
+		mmc_session_close(&AG, AG.sessions, NULL);
+	mmc_session_free_zombies(&AG);
+	mmc_alloc_destroy(AG.alloc);
+	mmc_evict_destroy(&AG);
+	mmc_index_destroy(&AG.index);
+	munmap(META, META_SIZE);
+}
+
+/* A session as handshake() + ring_create() leave it, minus the memfd. */
+static struct mmc_session *new_session(void)
+{
+	struct mmc_session *s = calloc(1, sizeof(*s));
+	size_t size = mmc_ring_region_size(), off = align_up(sizeof(struct mmc_ring_hdr), 4096);
+	struct mmc_ring_hdr *r = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_ne(r, MAP_FAILED);
+	*r = (struct mmc_ring_hdr){
+		.magic = MMC_RING_MAGIC, .version = MMC_LAYOUT_VERSION,
+		.client_id = ++AG.next_client_id, .size = size,
+		.sq_entries = MMC_SQ_ENTRIES, .cq_entries = MMC_CQ_ENTRIES,
+		.pin_slots = MMC_PIN_SLOTS, .touch_slots = MMC_TOUCH_SLOTS,
+	};
+	r->sq_off = off;
+	off += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
+	r->cq_off = off;
+	off += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
+	r->pins_off = off;
+	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
+	r->touch_off = off;
+	ck_assert_uint_le(off + MMC_TOUCH_SLOTS * sizeof(uint64_t), size);
+	s->sock = s->ring_fd = -1;
+	s->id = r->client_id;
+	s->state = SESSION_ACTIVE;
+	s->ring = r;
+	s->ring_size = size;
+	s->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
+	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
+	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
+	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+	s->sq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ck_assert(s->sq_efd >= 0 && s->cq_efd >= 0);
+	s->next = AG.sessions;
+	AG.sessions = s;
+	AG.nsessions++;
+	return s;
+}
+
+/* The client's view of s, as mmc_connect() + check_ring() build it. */
+static struct mmc_client *new_client(struct mmc_session *s)
+{
+	struct mmc_client *c = calloc(1, sizeof(*c));
+	struct mmc_ring_hdr *r = s->ring;
+
+	ck_assert_ptr_nonnull(c);
+	*c = (struct mmc_client){
+		.sock = -1, .stop_efd = -1, .sq_efd = s->sq_efd, .cq_efd = s->cq_efd,
+		.hdr = AG.hdr, .meta_size = META_SIZE, .buckets = AG.index.buckets,
+		.entries = AG.index.entries, .nentries = AG.index.nentries,
+		.mask = AG.index.mask, .seed = AG.index.seed, .data_size = DATA_SIZE,
+		.ring = r, .ring_size = s->ring_size, .client_id = r->client_id,
+		.sq = (struct mmc_sqe *)((char *)r + r->sq_off),
+		.cq = (struct mmc_cqe *)((char *)r + r->cq_off),
+		.pins = (_Atomic uint64_t *)((char *)r + r->pins_off),
+		.touch = (_Atomic uint64_t *)((char *)r + r->touch_off),
+		.sq_tail = atomic_load(&r->sq_tail), .cq_head = atomic_load(&r->cq_head),
+	};
+	pthread_mutex_init(&c->ring_lock, NULL);
+	return c;
+}
+
+/* One request, single-threaded: submit, flush, agent turn, wait. */
+static int call(struct mmc_client *c, struct mmc_session *s, uint8_t op,
+		const void *key, size_t klen, uint64_t arg, uint32_t idx,
+		uint32_t gen, struct mmc_cqe *out)
+{
+	uint32_t tag = c->sq_tail;
+	struct mmc_cqe tmp;
+
+	if (!out)
+		out = &tmp;
+	ck_assert_int_eq(mmc__submit(c, op, key, klen, arg, idx, gen), 0);
+	mmc__flush(c);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 1);
+	ck_assert_int_eq(mmc__wait(c, out), 0);
+	ck_assert_uint_eq(out->tag, tag);
+	return out->res;
+}
+
+/* RESERVE + COMMIT; returns the completion of the reserve. */
+static struct mmc_cqe put(struct mmc_client *c, struct mmc_session *s,
+			  const char *key, uint64_t len)
+{
+	struct mmc_cqe r;
+
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, strlen(key), len, 0, 0, &r), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
+	return r;
+}
+
+static int lookup(struct mmc_client *c, const char *key, struct mmc_found *f)
+{
+	return mmc__lookup(c, key, strlen(key), f);
+}
+
+/* Takes n completions that must carry tags *tag, *tag + 1, ... and res 0. */
+static void take_n(struct mmc_client *c, unsigned n, uint32_t *tag, struct mmc_cqe *out)
+{
+	struct mmc_cqe tmp;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct mmc_cqe *o = out ? &out[i] : &tmp;
+
+		ck_assert_int_eq(mmc__wait(c, o), 0);
+		ck_assert_uint_eq(o->tag, (*tag)++);
+		ck_assert_int_eq(o->res, 0);
+	}
+}
+
+START_TEST(test_reserve_commit_lookup)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	struct mmc_cqe r;
+	struct mmc_found f;
+
+	ck_assert_int_eq(call(c, s, MMC_OP_NOP, NULL, 0, 0, 0, 0, NULL), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "k1", 2, 10000, 0, 0, &r), 0);
+	ck_assert(r.len == 10000 && r.off % MMC_UNIT == 0 && r.off + r.len <= DATA_SIZE);
+	ck_assert_uint_lt(r.idx, NENTRIES);
+	ck_assert_uint_eq(r.gen, AG.index.entries[r.idx].gen);
+	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_RESERVED);
+	ck_assert_uint_eq(AG.owner[r.idx], s->id);
+	ck_assert(AG.reservations == 1 && s->reservations == 1);
+	ck_assert_uint_eq(AG.reserved_bytes, 3 * MMC_UNIT);
+	ck_assert_int_eq(lookup(c, "k1", &f), 0);      /* not visible yet */
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
+	ck_assert_int_eq(lookup(c, "k1", &f), 1);
+	ck_assert(f.idx == r.idx && f.gen == r.gen && f.loc == r.off && f.len == 10000);
+	ck_assert_uint_eq(f.tier, MMC_TIER_DRAM);
+	ck_assert(AG.objects == 1 && AG.reservations == 0 && s->reservations == 0);
+	ck_assert_uint_eq(AG.reserved_bytes, 0);
+	ck_assert_uint_eq(AG.lru_head, r.idx);
+	ck_assert_int_eq(call(c, s, MMC_OP_FETCH, "k1", 2, 0, 0, 0, NULL), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_FETCH, "k2", 2, 0, 0, 0, NULL), -ENOENT);
+	/* Everything answered and taken. */
+	ck_assert_uint_eq(atomic_load(&s->ring->sq_head), c->sq_tail);
+	ck_assert_uint_eq(atomic_load(&s->ring->cq_tail), c->cq_head);
+	ck_assert_uint_eq(atomic_load(&s->ring->cq_head), c->cq_head);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_reserve_exists_busy)
+{
+	struct mmc_session *s = new_session(), *s2 = new_session();
+	struct mmc_client *c = new_client(s), *c2 = new_client(s2);
+	struct mmc_cqe r;
+
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "kk", 2, 4096, 0, 0, &r), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "kk", 2, 4096, 0, 0, NULL), -EBUSY);
+	ck_assert_int_eq(call(c2, s2, MMC_OP_RESERVE, "kk", 2, 4096, 0, 0, NULL), -EBUSY);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "kk", 2, 4096, 0, 0, NULL), -EEXIST);
+	ck_assert_int_eq(call(c2, s2, MMC_OP_RESERVE, "kk", 2, 8192, 0, 0, NULL), -EEXIST);
+	ck_assert_uint_eq(AG.reservations, 0);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);
+	free(c);
+	free(c2);
+}
+END_TEST
+
+START_TEST(test_commit_invalid)
+{
+	struct mmc_session *s = new_session(), *s2 = new_session();
+	struct mmc_client *c = new_client(s), *c2 = new_client(s2);
+	struct mmc_cqe r;
+	struct mmc_found f;
+
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "mine", 4, 5000, 0, 0, &r), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen + 1, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen - 1, NULL), -EINVAL);
+	ck_assert_int_eq(call(c2, s2, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(call(c2, s2, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, NENTRIES, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, UINT32_MAX, 0, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx + 1, 0, NULL), -EINVAL);
+	ck_assert_int_eq(lookup(c, "mine", &f), 0);
+	ck_assert_uint_eq(AG.reservations, 1);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
+	ck_assert_int_eq(lookup(c2, "mine", &f), 1);
+	/* Committed: neither a second commit nor an abort applies. */
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(lookup(c, "mine", &f), 1);
+	ck_assert_uint_eq(AG.objects, 1);
+	free(c);
+	free(c2);
+}
+END_TEST
+
+START_TEST(test_abort_frees)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	struct mmc_cqe r, r2;
+	struct mmc_found f;
+
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "ab", 2, 3 * 4096, 0, 0, &r), 0);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 3 * 4096);
+	ck_assert_int_eq(call(c, s, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 0);
+	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_FREE);
+	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen + 1);
+	ck_assert_uint_eq(AG.index.nfree, NENTRIES);
+	ck_assert_uint_eq(AG.reservations, 0);
+	ck_assert_uint_eq(AG.reserved_bytes, 0);
+	ck_assert_uint_eq(s->reservations, 0);
+	ck_assert_int_eq(lookup(c, "ab", &f), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "ab", 2, 4096, 0, 0, &r2), 0);
+	ck_assert_uint_eq(r2.idx, r.idx);
+	ck_assert_uint_ne(r2.gen, r.gen);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r2.idx, r2.gen, NULL), 0);
+	ck_assert_int_eq(mmc_alloc_check(AG.alloc), 0);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_remove)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	struct mmc_cqe r, r2;
+	struct mmc_found f;
+	uint32_t slot;
+
+	r = put(c, s, "gone", 4096);
+	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "gone", 4, 0, 0, 0, NULL), 0);
+	ck_assert_int_eq(lookup(c, "gone", &f), 0);
+	ck_assert_uint_eq(AG.objects, 0);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 0);
+	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen + 1);
+	ck_assert_uint_eq(AG.lru_head, MMC_NO_ENTRY);
+	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "gone", 4, 0, 0, 0, NULL), -ENOENT);
+	/* A reservation is not removable. */
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "res", 3, 4096, 0, 0, &r), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "res", 3, 0, 0, 0, NULL), -EBUSY);
+	ck_assert_int_eq(call(c, s, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
+	/* A pinned object goes away for readers at once, its space later. */
+	r = put(c, s, "pinned", 8192);
+	ck_assert_int_eq(mmc__pin(c, "pinned", 6, &f, &slot), 0);
+	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "pinned", 6, 0, 0, 0, NULL), 0);
+	ck_assert_int_eq(lookup(c, "pinned", &f), 0);
+	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_DEAD);
+	ck_assert_uint_eq(AG.ndeferred, 1);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 8192);
+	mmc_deferred_reap(&AG);
+	ck_assert_uint_eq(AG.ndeferred, 1);             /* still pinned */
+	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen);
+	/* The key can come back at once, while the old object is dead. */
+	r2 = put(c, s, "pinned", 4096);
+	ck_assert_uint_ne(r2.idx, r.idx);
+	ck_assert_int_eq(lookup(c, "pinned", &f), 1);
+	ck_assert_uint_eq(f.idx, r2.idx);
+	mmc__unpin(c, slot);
+	mmc_deferred_reap(&AG);
+	ck_assert_uint_eq(AG.ndeferred, 0);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);
+	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_FREE);
+	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen + 1);
+	ck_assert_int_eq(lookup(c, "pinned", &f), 1);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_bad_requests)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	uint8_t key[MMC_KEY_MAX];
+	uint64_t bad = AG.ctr.bad_requests;
+
+	memset(key, 'k', sizeof(key));
+	ck_assert_int_eq(call(c, s, 99, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
+	ck_assert_int_eq(call(c, s, MMC_OP_MAX_, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
+	ck_assert_int_eq(call(c, s, 255, key, 10, 1, 2, 3, NULL), -EOPNOTSUPP);
+	ck_assert_uint_eq(AG.ctr.bad_requests, bad + 3);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 0, 4096, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, key, 0, 0, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 8, 0, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 8, DATA_SIZE + 1, 0, 0, NULL), -E2BIG);
+	/* A key_len the library would never send: only a client writing its
+	 * ring by hand can, and the agent must not read past the key. */
+	static const uint8_t keyed[] = { MMC_OP_RESERVE, MMC_OP_REMOVE, MMC_OP_FETCH };
+
+	for (unsigned i = 0; i < sizeof(keyed); i++) {
+		struct mmc_cqe out;
+
+		ck_assert_int_eq(mmc__submit(c, keyed[i], key, MMC_KEY_MAX, 4096, 0, 0), 0);
+		c->sq[(c->sq_tail - 1) % MMC_SQ_ENTRIES].key_len = 300;
+		mmc__flush(c);
+		ck_assert_uint_eq(mmc_ring_process(&AG, s), 1);
+		ck_assert_int_eq(mmc__wait(c, &out), 0);
+		ck_assert_int_eq(out.res, -ENAMETOOLONG);
+	}
+	ck_assert_int_eq(call(c, s, MMC_OP_FETCH, key, 0, 0, 0, 0, NULL), -EINVAL);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 0);
+	ck_assert_uint_eq(AG.index.nfree, NENTRIES);
+	ck_assert(!s->closed);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_index_wraparound)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c;
+	const uint32_t start = UINT32_MAX - 10;
+	struct mmc_ring_hdr *r = s->ring;
+	struct mmc_cqe res[50];
+	uint32_t tag = start;
+	char k[32];
+
+	/* Both sides agree on indices just below the wrap. */
+	atomic_store(&r->sq_tail, start);
+	atomic_store(&r->sq_head, start);
+	atomic_store(&r->cq_tail, start);
+	atomic_store(&r->cq_head, start);
+	s->sq_seen = s->cq_seen = start;
+	c = new_client(s);
+	/* 50 reserves in batches of 7 (one straddles the wrap)... */
+	for (int i = 0; i < 50; i += 7) {
+		int n = 50 - i < 7 ? 50 - i : 7;
+
+		for (int j = 0; j < n; j++) {
+			snprintf(k, sizeof(k), "wrap-%d", i + j);
+			ck_assert_int_eq(mmc__submit(c, MMC_OP_RESERVE, k, strlen(k),
+						     4096, 0, 0), 0);
+		}
+		mmc__flush(c);
+		ck_assert_uint_eq(mmc_ring_process(&AG, s), n);
+		take_n(c, n, &tag, &res[i]);
+	}
+	/* ...then 50 commits in one batch. */
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(mmc__submit(c, MMC_OP_COMMIT, NULL, 0, 0,
+					     res[i].idx, res[i].gen), 0);
+	mmc__flush(c);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 50);
+	take_n(c, 50, &tag, NULL);
+	for (int i = 0; i < 50; i++) {
+		struct mmc_found f;
+
+		snprintf(k, sizeof(k), "wrap-%d", i);
+		ck_assert_int_eq(lookup(c, k, &f), 1);
+		ck_assert(f.idx == res[i].idx && f.loc == res[i].off);
+	}
+	ck_assert_uint_eq(atomic_load(&r->sq_head), start + 100u);
+	ck_assert_uint_eq(atomic_load(&r->cq_tail), start + 100u);
+	ck_assert_uint_eq(c->cq_head, start + 100u);
+	ck_assert_uint_lt(c->cq_head, start);            /* it did wrap */
+	ck_assert(!s->closed && AG.objects == 50);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_cq_never_overflows)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	struct mmc_ring_hdr *r = s->ring;
+	uint32_t next = 0;
+
+	for (unsigned i = 0; i < MMC_CQ_ENTRIES; i++)
+		ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), -EAGAIN);
+	mmc__flush(c);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), MMC_CQ_ENTRIES);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), -EAGAIN);
+	/* A client that ignores the limit: 100 more requests written by hand
+	 * while the completion ring is full.  None may be answered yet. */
+	for (int i = 0; i < 100; i++) {
+		struct mmc_sqe *q = &c->sq[c->sq_tail % MMC_SQ_ENTRIES];
+
+		memset(q, 0, sizeof(*q));
+		q->tag = c->sq_tail++;   /* op 0: NOP */
+	}
+	mmc__flush(c);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_uint_eq(atomic_load(&r->sq_head), MMC_CQ_ENTRIES);
+	/* Not work the loop could do: it must still sleep, accept, see signals. */
+	ck_assert(!mmc_ring_pending(s));
+	/* Taking 30 completions makes room for exactly 30 more... */
+	take_n(c, 30, &next, NULL);
+	ck_assert(mmc_ring_pending(s));
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 30);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_uint_eq(atomic_load(&r->cq_tail) - atomic_load(&r->cq_head), MMC_CQ_ENTRIES);
+	/* ...and every completion arrives once, in order: none overwritten. */
+	take_n(c, MMC_CQ_ENTRIES, &next, NULL);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 70);
+	take_n(c, 70, &next, NULL);
+	ck_assert_uint_eq(atomic_load(&r->cq_tail), c->cq_head);
+	ck_assert(!s->closed);
+	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
+	free(c);
+}
+END_TEST
+
+static bool in_list(const struct mmc_session *s)
+{
+	for (struct mmc_session *p = AG.sessions; p; p = p->next)
+		if (p == s)
+			return true;
+	return false;
+}
+
+/* Corrupts one ring index of a session holding a reservation; the agent
+ * must close the session, drop the reservation, and leave others alone. */
+static void corrupt_and_check(int how)
+{
+	struct mmc_session *s = new_session(), *other = new_session();
+	struct mmc_client *c = new_client(s), *oc = new_client(other);
+	struct mmc_ring_hdr *r = s->ring;
+	uint64_t bad = AG.ctr.bad_requests;
+	uint32_t nsess = AG.nsessions;
+	struct mmc_cqe res;
+	struct mmc_found f;
+
+	put(oc, other, "survivor", 4096);
+	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "doomed", 6, 8192, 0, 0, &res), 0);
+	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
+	mmc__flush(c);
+	switch (how) {
+	case 0:   /* tail far beyond head */
+		atomic_store(&r->sq_tail, atomic_load(&r->sq_head) + 100000);
+		break;
+	case 1:   /* tail behind head */
+		atomic_store(&r->sq_tail, atomic_load(&r->sq_head) - 1);
+		break;
+	case 2:   /* the agent's head rewritten by the client */
+		atomic_store(&r->sq_head, atomic_load(&r->sq_head) - 1);
+		break;
+	case 3:   /* consumed completions that were never produced */
+		atomic_store(&r->cq_head, atomic_load(&r->cq_tail) + 5);
+		break;
+	}
+	ck_assert(mmc_ring_pending(s) || how == 2);
+	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert(s->closed);
+	ck_assert(!in_list(s));
+	ck_assert(in_list(other));
+	ck_assert_uint_eq(AG.nsessions, nsess - 1);
+	ck_assert_uint_eq(AG.ctr.bad_requests, bad + 1);
+	ck_assert_uint_eq(AG.reservations, 0);
+	ck_assert_uint_eq(AG.index.entries[res.idx].state, MMC_ENTRY_FREE);
+	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);   /* survivor only */
+	mmc_session_free_zombies(&AG);
+	ck_assert_int_eq(lookup(oc, "survivor", &f), 1);
+	ck_assert_int_eq(call(oc, other, MMC_OP_REMOVE, "survivor", 8, 0, 0, 0, NULL), 0);
+	ck_assert_int_eq(lookup(oc, "doomed", &f), 0);
+	free(c);
+	free(oc);
+}
+
+START_TEST(test_corrupt_ring_closes_session)
+{
+	corrupt_and_check(_i);
+}
+END_TEST
+
+START_TEST(test_touch_reorders_lru)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	struct mmc_cqe a = put(c, s, "A", 4096);
+	struct mmc_cqe b = put(c, s, "B", 4096);
+	struct mmc_cqe d = put(c, s, "C", 4096);
+
+	ck_assert_uint_eq(AG.lru_head, d.idx);
+	ck_assert_uint_eq(AG.lru_tail, a.idx);
+	mmc__touch(c, a.idx, a.gen);
+	ck_assert_uint_eq(atomic_load(&s->ring->touch_tail), 1);
+	mmc_touch_drain(&AG);
+	ck_assert_uint_eq(atomic_load(&s->ring->touch_head), 1);
+	ck_assert_uint_eq(AG.lru_head, a.idx);
+	ck_assert_uint_eq(AG.lru_next[a.idx], d.idx);
+	ck_assert_uint_eq(AG.lru_next[d.idx], b.idx);
+	ck_assert_uint_eq(AG.lru_tail, b.idx);
+	/* Stale or impossible records are drained and ignored. */
+	mmc__touch(c, b.idx, b.gen + 1);
+	mmc__touch(c, NENTRIES + 3, 0);
+	mmc__touch(c, UINT32_MAX - 1, 7);
+	mmc_touch_drain(&AG);
+	ck_assert_uint_eq(atomic_load(&s->ring->touch_head), 4);
+	ck_assert_uint_eq(AG.lru_head, a.idx);
+	ck_assert_uint_eq(AG.lru_tail, b.idx);
+	/* Several records at once: the last one touched ends up first. */
+	mmc__touch(c, b.idx, b.gen);
+	mmc__touch(c, d.idx, d.gen);
+	mmc_touch_drain(&AG);
+	ck_assert_uint_eq(AG.lru_head, d.idx);
+	ck_assert_uint_eq(AG.lru_next[d.idx], b.idx);
+	ck_assert_uint_eq(AG.lru_tail, a.idx);
+	/* A client lying about its tail is bounded by what it wrote. */
+	atomic_store(&s->ring->touch_tail, atomic_load(&s->ring->touch_head) + 100000);
+	mmc_touch_drain(&AG);
+	ck_assert_uint_eq(atomic_load(&s->ring->touch_head), 6);
+	ck_assert_uint_eq(atomic_load(&s->ring->counters.touch_drops), 0);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_touch_log_full)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c;
+	struct mmc_ring_hdr *r = s->ring;
+	const uint32_t start = UINT32_MAX - 100;   /* wraps while filling */
+	struct mmc_cqe a, b;
+
+	atomic_store(&r->touch_head, start);
+	atomic_store(&r->touch_tail, start);
+	c = new_client(s);
+	a = put(c, s, "A", 4096);
+	b = put(c, s, "B", 4096);
+	ck_assert_uint_eq(AG.lru_head, b.idx);
+	for (unsigned i = 0; i < MMC_TOUCH_SLOTS; i++)
+		mmc__touch(c, a.idx, a.gen);
+	ck_assert_uint_eq(atomic_load(&r->counters.touch_drops), 0);
+	mmc__touch(c, b.idx, b.gen);
+	mmc__touch(c, b.idx, b.gen);
+	mmc__touch(c, b.idx, b.gen);
+	ck_assert_uint_eq(atomic_load(&r->counters.touch_drops), 3);
+	ck_assert_uint_eq(atomic_load(&r->touch_tail), start + MMC_TOUCH_SLOTS);
+	mmc_touch_drain(&AG);
+	ck_assert_uint_eq(atomic_load(&r->touch_head), start + MMC_TOUCH_SLOTS);
+	ck_assert_uint_eq(AG.lru_head, a.idx);           /* B's were dropped */
+	for (unsigned i = 0; i < MMC_TOUCH_SLOTS; i++)
+		ck_assert_uint_eq(atomic_load(&s->touch[i]), 0);
+	mmc__touch(c, b.idx, b.gen);
+	ck_assert_uint_eq(atomic_load(&r->counters.touch_drops), 3);
+	mmc_touch_drain(&AG);
+	ck_assert_uint_eq(AG.lru_head, b.idx);
+	free(c);
+}
+END_TEST
+
+/* ---- the agent in a thread of its own ---- */
+
+struct athread {
+	_Atomic int stop;
+	_Atomic unsigned spin;       /* idle turns before sleeping */
+	unsigned sleeps, timeouts, waiters;
+};
+
+static bool any_pending(void)
+{
+	for (struct mmc_session *s = AG.sessions; s; s = s->next)
+		if (mmc_ring_pending(s))
+			return true;
+	return false;
+}
+
+/* loop.c in miniature: serve, spin a while, announce sleep, re-check,
+ * sleep on the doorbells. */
+static void *agent_main(void *arg)
+{
+	struct athread *t = arg;
+	unsigned idle = 0;
+
+	while (!atomic_load(&t->stop)) {
+		unsigned work = 0;
+		struct pollfd p[8];
+		int n = 0;
+
+		for (struct mmc_session *s = AG.sessions; s; s = s->next) {
+			if (s->closed || !mmc_ring_pending(s))
+				continue;
+			t->waiters += atomic_load(&s->ring->cq_waiting);
+			work += mmc_ring_process(&AG, s);
+		}
+		mmc_touch_drain(&AG);
+		mmc_deferred_reap(&AG);
+		if (work) {
+			idle = 0;
+			continue;
+		}
+		if (idle++ < atomic_load(&t->spin)) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		atomic_store(&AG.hdr->agent_sleeping, 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (any_pending() || atomic_load(&t->stop)) {
+			atomic_store(&AG.hdr->agent_sleeping, 0);
+			continue;
+		}
+		for (struct mmc_session *s = AG.sessions; s && n < 8; s = s->next)
+			p[n++] = (struct pollfd){ .fd = s->sq_efd, .events = POLLIN };
+		t->sleeps++;
+		if (poll(p, n, 2000) == 0 && !atomic_load(&t->stop))
+			t->timeouts++;   /* a doorbell was lost */
+		for (int i = 0; i < n; i++)
+			(void)!read(p[i].fd, &(uint64_t){ 0 }, sizeof(uint64_t));
+		atomic_store(&AG.hdr->agent_sleeping, 0);
+		idle = 0;
+		/* Now and then answer late, so clients give up spinning and
+		 * sleep on their completion eventfd. */
+		if (t->sleeps % 8 == 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+struct worker {
+	struct mmc_client *c;
+	int id, errors;
+	char why[128];
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char k[32];
+
+	for (int i = 0; i < 600 && !w->errors; i++) {
+		struct mmc_cqe r, out;
+		struct mmc_found f;
+		int ret;
+
+		snprintf(k, sizeof(k), "w%d-%d", w->id, i);
+		ret = mmc__call(w->c, MMC_OP_RESERVE, k, strlen(k), 4096 * (1 + i % 4), 0, 0, &r);
+		if (ret == 0)
+			ret = mmc__call(w->c, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, &out);
+		if (ret == 0 && (mmc__lookup(w->c, k, strlen(k), &f) != 1 ||
+				 f.loc != r.off || f.len != 4096u * (1 + i % 4)))
+			ret = -EIO;
+		if (ret == 0 && i % 3 == 0)
+			ret = mmc__call(w->c, MMC_OP_REMOVE, k, strlen(k), 0, 0, 0, &out);
+		/* a batch of NOPs, answered in order */
+		if (ret == 0 && i % 50 == 0) {
+			pthread_mutex_lock(&w->c->ring_lock);
+			uint32_t tag = w->c->sq_tail;
+
+			for (int j = 0; j < 64; j++)
+				mmc__submit(w->c, MMC_OP_NOP, NULL, 0, 0, 0, 0);
+			mmc__flush(w->c);
+			for (int j = 0; j < 64 && !ret; j++) {
+				ret = mmc__wait(w->c, &out);
+				if (!ret && (out.tag != tag + (uint32_t)j || out.res))
+					ret = -EPROTO;
+			}
+			pthread_mutex_unlock(&w->c->ring_lock);
+		}
+		if (ret) {
+			w->errors++;
+			snprintf(w->why, sizeof(w->why), "worker %d key %s: %d", w->id, k, ret);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_agent_thread)
+{
+	struct mmc_session *s1 = new_session(), *s2 = new_session();
+	struct worker w[2] = { { .c = new_client(s1), .id = 1 },
+			       { .c = new_client(s2), .id = 2 } };
+	struct athread t = { .spin = 1u << 30 };
+	pthread_t at, wt[2];
+
+	ck_assert_int_eq(pthread_create(&at, NULL, agent_main, &t), 0);
+	/* Round 1: the agent mostly spins; round 2: it sleeps whenever idle,
+	 * so every request goes through the doorbell and the wake-up. */
+	for (int round = 0; round < 2; round++) {
+		atomic_store(&t.spin, round ? 0 : 1u << 30);
+		for (int i = 0; i < 2; i++) {
+			w[i].id = 1 + i + 2 * round;
+			ck_assert_int_eq(pthread_create(&wt[i], NULL, worker_main, &w[i]), 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			pthread_join(wt[i], NULL);
+			ck_assert_msg(!w[i].errors, "%s", w[i].why);
+		}
+	}
+	atomic_store(&t.stop, 1);
+	for (struct mmc_session *s = AG.sessions; s; s = s->next)
+		(void)!write(s->sq_efd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	pthread_join(at, NULL);
+	fprintf(stderr, "agent_thread: agent slept %u times, found %u clients asleep\n",
+		t.sleeps, t.waiters);
+	ck_assert_uint_gt(t.sleeps, 0);
+	ck_assert_uint_gt(t.waiters, 0);
+	ck_assert_uint_eq(t.timeouts, 0);
+	ck_assert_uint_eq(AG.objects, 4 * 400);
+	ck_assert_uint_eq(AG.reservations, 0);
+	ck_assert_uint_eq(AG.ctr.bad_requests, 0);
+	ck_assert(!s1->closed && !s2->closed);
+	ck_assert_int_eq(mmc_alloc_check(AG.alloc), 0);
+	free(w[0].c);
+	free(w[1].c);
+}
+END_TEST
+
+static Suite *ring_suite(void)
+{
+	Suite *s = suite_create("ring");
+	TCase *t = tcase_create("ops");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_reserve_commit_lookup);
+	tcase_add_test(t, test_reserve_exists_busy);
+	tcase_add_test(t, test_commit_invalid);
+	tcase_add_test(t, test_abort_frees);
+	tcase_add_test(t, test_remove);
+	tcase_add_test(t, test_bad_requests);
+	tcase_add_test(t, test_index_wraparound);
+	tcase_add_test(t, test_cq_never_overflows);
+	tcase_add_loop_test(t, test_corrupt_ring_closes_session, 0, 4);
+	tcase_add_test(t, test_touch_reorders_lru);
+	tcase_add_test(t, test_touch_log_full);
+	tcase_add_test(t, test_agent_thread);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ring_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose lists tests */
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
