@@ -114,8 +114,8 @@ void mmc_evict_destroy(struct mmc_agent *ag);
 void mmc_lru_push(struct mmc_agent *ag, uint32_t idx);   /* most recent */
 void mmc_lru_remove(struct mmc_agent *ag, uint32_t idx);
 void mmc_lru_touch(struct mmc_agent *ag, uint32_t idx);
-/* Drains every session's touch log into LRU order. */
-void mmc_touch_drain(struct mmc_agent *ag);
+/* Drains every session's touch log into LRU order; returns the records. */
+uint64_t mmc_touch_drain(struct mmc_agent *ag);
 /* Makes room for a reservation of bytes: evicts LRU-first down to the low
  * watermark when bytes would pass the high one.  Never evicts pinned
  * objects.  Returns 0 or -ENOSPC (nothing more can go). */

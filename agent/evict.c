@@ -100,7 +100,7 @@ static uint32_t committed_word(const struct mmc_agent *ag, uint64_t w)
 	return idx;
 }
 
-static void touch_drain_one(struct mmc_agent *ag, struct mmc_session *s)
+static uint32_t touch_drain_one(struct mmc_agent *ag, struct mmc_session *s)
 {
 	struct mmc_ring_hdr *r = s->ring;
 	uint32_t head = atomic_load_explicit(&r->touch_head, memory_order_relaxed);
@@ -126,13 +126,17 @@ static void touch_drain_one(struct mmc_agent *ag, struct mmc_session *s)
 	}
 	if (n)
 		atomic_store_explicit(&r->touch_head, head, memory_order_release);
+	return n;
 }
 
-void mmc_touch_drain(struct mmc_agent *ag)
+uint64_t mmc_touch_drain(struct mmc_agent *ag)
 {
+	uint64_t n = 0;
+
 	for (struct mmc_session *s = ag->sessions; s; s = s->next)
 		if (s->state == SESSION_ACTIVE)
-			touch_drain_one(ag, s);
+			n += touch_drain_one(ag, s);
+	return n;
 }
 
 /* Stamps every entry that some session pins with the new epoch; returns the

@@ -30,6 +30,9 @@
 
 #define STATS_EVERY_NS (200ull * 1000 * 1000)
 #define POLL_EVERY_NS  (1000ull * 1000)
+/* Sleep bound while clients hit: their touch logs (8192 records each) must
+ * be drained before they fill, or LRU order degrades to "dropped". */
+#define TOUCH_SLEEP_MS 5
 
 static struct mmc_watch w_listen = { .kind = WATCH_LISTEN };
 static struct mmc_watch w_signal = { .kind = WATCH_SIGNAL };
@@ -132,14 +135,16 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 	return 0;
 }
 
-static unsigned serve_rings(struct mmc_agent *ag)
+/* Serves every ring and drains touch logs; returns requests served.
+ * *touched gets the access records drained. */
+static unsigned serve_rings(struct mmc_agent *ag, uint64_t *touched)
 {
 	unsigned work = 0;
 
 	for (struct mmc_session *s = ag->sessions; s; s = s->next)
 		if (!s->closed && s->state == SESSION_ACTIVE && mmc_ring_pending(s))
 			work += mmc_ring_process(ag, s);
-	mmc_touch_drain(ag);
+	*touched = mmc_touch_drain(ag);
 	return work;
 }
 
@@ -193,10 +198,15 @@ int mmc_agent_run(struct mmc_agent *ag)
 	uint64_t spin_ns = (uint64_t)ag->cfg.spin_us * 1000;
 	uint64_t now = mmc_now_ns(), last_work = now, last_poll = now, last_stats = now;
 
+	uint64_t touched, touched_ns = 0;
+
 	while (!ag->stop) {
 		int timeout = 0, n;
+		unsigned work = serve_rings(ag, &touched);
 
-		if (serve_rings(ag)) {
+		if (touched)
+			touched_ns = mmc_now_ns();
+		if (work) {
 			now = mmc_now_ns();
 			last_work = now;
 			if (now - last_poll < POLL_EVERY_NS)
@@ -214,7 +224,9 @@ int mmc_agent_run(struct mmc_agent *ag)
 					atomic_store(&ag->hdr->agent_sleeping, 0);
 					continue;
 				}
-				timeout = ag->ndeferred ? 1 : (int)(STATS_EVERY_NS / 1000000);
+				timeout = ag->ndeferred ? 1 :
+					now - touched_ns < STATS_EVERY_NS ? TOUCH_SLEEP_MS :
+					(int)(STATS_EVERY_NS / 1000000);
 			}
 		}
 		n = epoll_wait(ag->epoll_fd, evs, 64, timeout);

@@ -155,7 +155,7 @@ int mmc_reserve(mmc_client *c, const void *key, size_t key_len, size_t len,
 	if (ret) {
 		if (c && ret == -EEXIST)
 			CTR_ADD(c, put_exists, 1);
-		else if (c)
+		else if (c && ret != -EBUSY)   /* contention, not an error */
 			CTR_ADD(c, errors, 1);
 		return ret;
 	}
