@@ -31,44 +31,14 @@
 
 #define HUGE_2M (2ull << 20)
 
-static int map_populated(int fd, uint64_t size, void **out)
+/* A memfd of size bytes, every page allocated (fallocate) and mapped
+ * (MAP_POPULATE) now, so a shortage is an error here and never a SIGBUS
+ * later.  On hugetlb, a pool too small fails here with ENOSPC or ENOMEM. */
+static int backed_memfd(const char *name, unsigned flags, uint64_t size,
+			int *fd_out, void **map_out)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_POPULATE, fd, 0);
-
-	if (p == MAP_FAILED)
-		return -errno;
-	*out = p;
-	return 0;
-}
-
-/* A hugetlb data memfd, or -errno (ENOMEM: not enough pages reserved). */
-static int data_huge(struct mmc_arena *a, uint64_t size)
-{
-	int fd = memfd_create("mmc-data", MFD_CLOEXEC | MFD_ALLOW_SEALING |
-			      MFD_HUGETLB | MFD_HUGE_2MB);
-	int ret;
-
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	ret = map_populated(fd, size, &a->data);
-	if (ret)
-		goto fail;
-	a->data_fd = fd;
-	a->hugepages = true;
-	return 0;
-fail:
-	close(fd);
-	return ret;
-}
-
-static int data_shmem(struct mmc_arena *a, uint64_t size)
-{
-	int fd = memfd_create("mmc-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
+	void *p;
 	int ret;
 
 	if (fd < 0)
@@ -77,11 +47,13 @@ static int data_shmem(struct mmc_arena *a, uint64_t size)
 		ret = -errno;
 		goto fail;
 	}
-	ret = map_populated(fd, size, &a->data);
-	if (ret)
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
 		goto fail;
-	a->data_fd = fd;
-	a->hugepages = false;
+	}
+	*fd_out = fd;
+	*map_out = p;
 	return 0;
 fail:
 	close(fd);
@@ -103,8 +75,10 @@ int mmc_arena_create(struct mmc_arena *a, uint64_t data_size, size_t meta_size,
 	if (hp != MMC_HUGEPAGES_OFF) {
 		uint64_t hsize = (data_size + HUGE_2M - 1) & ~(HUGE_2M - 1);
 
-		ret = data_huge(a, hsize);
+		ret = backed_memfd("mmc-data", MFD_HUGETLB | MFD_HUGE_2MB, hsize,
+				   &a->data_fd, &a->data);
 		if (!ret) {
+			a->hugepages = true;
 			data_size = hsize;
 		} else if (hp == MMC_HUGEPAGES_ON) {
 			log_err("hugepages=on but %llu MiB of 2 MiB hugepages could not be "
@@ -122,7 +96,7 @@ int mmc_arena_create(struct mmc_arena *a, uint64_t data_size, size_t meta_size,
 		}
 	}
 	if (!a->hugepages) {
-		ret = data_shmem(a, data_size);
+		ret = backed_memfd("mmc-data", 0, data_size, &a->data_fd, &a->data);
 		if (ret) {
 			log_err("cannot back a %llu MiB arena: %s",
 				(unsigned long long)(data_size >> 20), strerror(-ret));
@@ -134,13 +108,7 @@ int mmc_arena_create(struct mmc_arena *a, uint64_t data_size, size_t meta_size,
 	if (ret)
 		goto fail;
 
-	a->meta_fd = memfd_create("mmc-meta", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (a->meta_fd < 0 || ftruncate(a->meta_fd, (off_t)meta_size) < 0 ||
-	    fallocate(a->meta_fd, 0, 0, (off_t)meta_size) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	ret = map_populated(a->meta_fd, meta_size, &a->meta);
+	ret = backed_memfd("mmc-meta", 0, meta_size, &a->meta_fd, &a->meta);
 	if (ret)
 		goto fail;
 	a->meta_size = meta_size;
