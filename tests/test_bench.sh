@@ -1,0 +1,173 @@
+#!/bin/bash
+# test_bench.sh - mmc-bench end to end against a real agent: the JSON report
+# has every field and counts real work, the text report prints, and the
+# failures a user can cause (no agent, arena too small, bad flags) exit
+# non-zero with a message that says so.  No speed is asserted: this runs on
+# shared CI machines.
+#
+# Readiness: the agent is ready when `mmc stat` succeeds (bounded probe, 20 s).
+# Everything started here is killed on exit.  Exit 77 = skipped (no jq).
+set -u
+
+BIN=${MMC_BIN:-build/bin}
+AGENT=$BIN/mmc-agent
+MMC=$BIN/mmc
+BENCH=$BIN/mmc-bench
+T=$(mktemp -d /tmp/mmc-bench-XXXXXX)
+PIDS=()
+FAILS=0
+
+cleanup() {
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	FAILS=$((FAILS + 1))
+}
+ok() { echo "ok: $*"; }
+
+for x in "$AGENT" "$MMC" "$BENCH"; do
+	[ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }
+done
+if ! command -v jq >/dev/null; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+		apt-get install -y jq >/dev/null 2>&1
+	fi
+	command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
+fi
+
+# start_agent NAME ARGS...: an agent on $T/NAME.sock, waited for until it
+# serves; sets AGENT_PID.  Returns 1 if it never did.
+start_agent() {
+	local name=$1 i
+	shift
+	"$AGENT" --socket "$T/$name.sock" "$@" >"$T/$name.log" 2>&1 &
+	AGENT_PID=$!
+	PIDS+=("$AGENT_PID")
+	for ((i = 0; i < 200; i++)); do
+		MMC_SOCKET=$T/$name.sock "$MMC" stat >/dev/null 2>&1 && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "agent $name did not start:" >&2
+	cat "$T/$name.log" >&2
+	return 1
+}
+
+# run_bench OUT ERR ARGS...: runs mmc-bench in the background (so the trap
+# can kill it) and returns its exit status.
+run_bench() {
+	local out=$1 err=$2 pid rc
+	shift 2
+	"$BENCH" "$@" >"$out" 2>"$err" &
+	pid=$!
+	PIDS+=("$pid")
+	wait "$pid"
+	rc=$?
+	return $rc
+}
+
+start_agent main --arena-size 64M --hugepages off || exit 1
+export MMC_SOCKET=$T/main.sock
+
+# ---- the JSON report ----
+run_bench "$T/run.json" "$T/run.err" --mode all -s 64K -n 256 --ops 2000 -p 2 --json
+rc=$?
+[ "$rc" -eq 0 ] && ok "mmc-bench --mode all --json: exit 0" ||
+	fail "mmc-bench --json: exit $rc: $(cat "$T/run.err")"
+J=$T/run.json
+if jq -e . "$J" >/dev/null 2>&1; then
+	ok "output is one JSON document"
+else
+	fail "output is not JSON: $(head -c 400 "$J")"
+fi
+
+# jcheck WHAT FILTER: the jq filter must yield true.
+jcheck() {
+	if jq -e "$2" "$J" >/dev/null 2>&1; then ok "$1"; else fail "$1 ($2)"; fi
+}
+jcheck "ok and no errors" '.ok == true and .errors == 0'
+jcheck "config echoed" '.config.size == 65536 and .config.count == 256 and
+	.config.procs == 2 and .config.mode == "all" and (.config.seed | type) == "number"'
+jcheck "agent geometry" '.agent.arena_bytes == 67108864 and .agent.hugepages == false'
+jcheck "clock overhead measured" '.clock.overhead_ns_median >= 0 and
+	(.clock.source | type) == "string"'
+jcheck "memcpy baseline measured" '.baseline.working_set_bytes >= 65536 and
+	.baseline.read_gbps > 0 and .baseline.write_gbps > 0 and .baseline.memory == "shmem" and
+	.baseline.read_gbps_before > 0 and .baseline.read_gbps_after > 0'
+jcheck "three phases: put, get, zget" '[.results[].mode] == ["put", "get", "zget"]'
+for f in mode procs ops bytes errors exists verified faults wall_s ops_per_s \
+	 gbps per_proc_gbps latency_ns memcpy_ratio arena_memcpy_gbps; do
+	jcheck "every result has $f" "all(.results[]; has(\"$f\"))"
+done
+for f in samples p50 p99 mean min max; do
+	jcheck "every latency has $f" "all(.results[]; .latency_ns | has(\"$f\"))"
+done
+jcheck "every phase did work, no errors" \
+	'all(.results[]; .ops > 0 and .errors == 0 and .procs == 2 and .ops_per_s > 0)'
+jcheck "latencies are ordered" \
+	'all(.results[]; .latency_ns.samples > 0 and .latency_ns.min <= .latency_ns.p50 and
+	     .latency_ns.p50 <= .latency_ns.p99 and .latency_ns.p99 <= .latency_ns.max)'
+jcheck "put: every key once" '.results[0].ops == 256 and .results[0].bytes + 65536 * .results[0].exists == 256 * 65536'
+jcheck "get/zget: --ops per process" '.results[1].ops == 4000 and .results[2].ops == 4000'
+jcheck "get: bytes, GB/s and a memcpy ratio" \
+	'.results[1].bytes == 4000 * 65536 and .results[1].gbps > 0 and .results[1].memcpy_ratio > 0'
+jcheck "put compares with the write baseline" '.results[0].baseline == "write" and .results[0].memcpy_ratio > 0'
+jcheck "zget: no GB/s, no ratio" '.results[2].gbps == null and .results[2].memcpy_ratio == null'
+jcheck "get: arena memcpy control" '.results[1].arena_memcpy_gbps > 0 and .results[1].arena_memcpy_ratio > 0'
+jcheck "put/zget: no control" '.results[0].arena_memcpy_gbps == null and .results[2].arena_memcpy_gbps == null'
+jcheck "content was verified" 'all(.results[]; .verified > 0)'
+
+# The agent saw the same: hits only, no misses, no errors.
+S=$("$MMC" stat --json)
+echo "$S" | jq -e '.errors == 0 and .misses == 0 and .hits > 0 and .evictions == 0' >/dev/null &&
+	ok "agent: hits, no misses, no errors, no evictions" || fail "agent stats: $S"
+
+# ---- the text report, once ----
+run_bench "$T/run.txt" "$T/run.err" -m all -s 4K -n 64 --ops 500 --seed 7
+rc=$?
+[ "$rc" -eq 0 ] && ok "text mode: exit 0" || fail "text mode: exit $rc: $(cat "$T/run.err")"
+for pat in '^mmc-bench: agent ' 'clock_gettime' 'memcpy baseline' '^mode +procs' \
+	   '^put +1 +64 ' '^get +1 +500 ' '^zget +1 +500 '; do
+	grep -Eq "$pat" "$T/run.txt" && ok "text has '$pat'" ||
+		fail "text lacks '$pat': $(cat "$T/run.txt")"
+done
+
+# ---- failures a user can cause ----
+run_bench "$T/e1.out" "$T/e1.err" --socket "$T/none.sock" -n 4 -s 4K
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "cannot connect" "$T/e1.err" && grep -q "$T/none.sock" "$T/e1.err" &&
+	ok "no agent: exit 1, '$(cat "$T/e1.err")'" || fail "no agent: rc $rc, $(cat "$T/e1.err")"
+run_bench "$T/e2.out" "$T/e2.err" --socket "$T/none.sock" -n 4 -s 4K --json
+rc=$?
+[ "$rc" -eq 1 ] && jq -e '.ok == false and (.error | test("cannot connect"))' "$T/e2.out" >/dev/null &&
+	ok "no agent, --json: ok false" || fail "no agent --json: rc $rc, $(cat "$T/e2.out")"
+run_bench "$T/e3.out" "$T/e3.err" -s 1M -n 100
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "arena too small" "$T/e3.err" &&
+	ok "100 x 1 MiB in a 64 MiB arena: exit 1, 'arena too small'" ||
+	fail "arena too small: rc $rc, $(cat "$T/e3.err")"
+for args in "-m bogus" "-s 12X" "-p 0" "--ops 0" "stray"; do
+	# shellcheck disable=SC2086
+	run_bench "$T/e4.out" "$T/e4.err" $args
+	rc=$?
+	[ "$rc" -eq 2 ] && [ -s "$T/e4.err" ] && ok "usage '$args': exit 2" ||
+		fail "usage '$args': rc $rc"
+done
+run_bench "$T/help.out" "$T/e5.err" --help
+rc=$?
+[ "$rc" -eq 0 ] && grep -q -- "--procs" "$T/help.out" && ok "--help" || fail "--help: rc $rc"
+
+if [ "$FAILS" -ne 0 ]; then
+	echo "$FAILS check(s) failed"
+	exit 1
+fi
+echo "all checks passed"
+exit 0
