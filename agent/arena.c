@@ -108,7 +108,21 @@ int mmc_arena_create(struct mmc_arena *a, uint64_t data_size, size_t meta_size,
 	if (ret)
 		goto fail;
 
-	ret = backed_memfd("mmc-meta", 0, meta_size, &a->meta_fd, &a->meta);
+	/* The index on 2 MiB pages too when they are there: a lookup is two
+	 * dependent loads (bucket, entry), and TLB misses would double them. */
+	ret = -1;
+	if (a->hugepages) {
+		uint64_t hmeta = (meta_size + HUGE_2M - 1) & ~(HUGE_2M - 1);
+
+		ret = backed_memfd("mmc-meta", MFD_HUGETLB | MFD_HUGE_2MB, hmeta,
+				   &a->meta_fd, &a->meta);
+		if (!ret)
+			meta_size = hmeta;
+		else
+			log_info("index on 4 KiB pages: no hugepages left for it");
+	}
+	if (ret)
+		ret = backed_memfd("mmc-meta", 0, meta_size, &a->meta_fd, &a->meta);
 	if (ret)
 		goto fail;
 	a->meta_size = meta_size;

@@ -26,7 +26,7 @@ extern unsigned short mmc_miss_semaphore;
 #define MMC_PROBE_ACTIVE(name) \
 	__builtin_expect(__atomic_load_n(&mmc_##name##_semaphore, __ATOMIC_RELAXED), 0)
 
-/* Clock for probes only (vDSO, no system call on this machine). */
+/* Clock for probes and bounded spins (vDSO: no system call here). */
 static inline uint64_t mmc_probe_now(void)
 {
 	struct timespec ts;
