@@ -62,7 +62,7 @@ void mmc_config_defaults(struct mmc_config *cfg)
 		 MMC_DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;
 	cfg->log_level = MMC_LOG_INFO;
-	cfg->spin_us = 50;
+	cfg->spin_us = 200;
 	cfg->arena_size = 1ull << 30;
 	cfg->hugepages = MMC_HUGEPAGES_AUTO;
 	cfg->high_watermark = 90;

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,7 @@ int mmc_agent_run(struct mmc_agent *ag)
 	uint64_t now = mmc_now_ns(), last_work = now, last_poll = now, last_stats = now;
 
 	uint64_t touched, touched_ns = 0;
+	unsigned spins = 0;
 
 	while (!ag->stop) {
 		int timeout = 0, n;
@@ -214,6 +216,9 @@ int mmc_agent_run(struct mmc_agent *ag)
 		} else {
 			now = mmc_now_ns();
 			if (now - last_work < spin_ns && now - last_poll < POLL_EVERY_NS) {
+				/* Clients may be waiting for this core: let them in. */
+				if (++spins % 64 == 0)
+					sched_yield();
 				__builtin_ia32_pause();
 				continue;
 			}

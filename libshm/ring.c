@@ -15,12 +15,19 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "probes.h"
 
-#define WAIT_SPINS 4000
+/* Spin on the completion ring for up to WAIT_SPIN_NS, yielding the CPU
+ * every YIELD_EVERY pauses: on a small machine the agent may be waiting for
+ * this very core, and a pause costs 10 to 150 cycles depending on the CPU,
+ * so the bound is time, not a count. */
+#define WAIT_SPIN_NS 20000
+#define YIELD_EVERY 64
 
 int mmc__submit(struct mmc_client *c, uint8_t op, const void *key,
 		size_t key_len, uint64_t arg, uint32_t idx, uint32_t gen)
@@ -75,10 +82,17 @@ int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
 		};
 		uint64_t v;
 
-		for (int i = 0; i < WAIT_SPINS; i++) {
+		uint64_t t0 = mmc_probe_now();
+
+		for (unsigned i = 1;; i++) {
 			if (take(c, out))
 				return 0;
 			__builtin_ia32_pause();
+			if (i % YIELD_EVERY)
+				continue;
+			if (mmc_probe_now() - t0 > WAIT_SPIN_NS)
+				break;
+			sched_yield();
 		}
 		if (mmc__alive(c))
 			return -ENOTCONN;

@@ -49,7 +49,7 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_uint_eq(c->socket_mode, 0660);
 	ck_assert_str_eq(c->stats_path, "");
 	ck_assert_int_eq(c->log_level, MMC_LOG_INFO);
-	ck_assert_uint_eq(c->spin_us, 50);
+	ck_assert_uint_eq(c->spin_us, 200);
 	ck_assert_uint_eq(c->arena_size, 1ull << 30);
 	ck_assert_int_eq(c->hugepages, MMC_HUGEPAGES_AUTO);
 	ck_assert_uint_eq(c->max_objects, 0);
