@@ -405,7 +405,11 @@ void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *
 		add_counters(&ag->ctr.gone, &s->ring->counters);
 		munmap(s->ring, s->ring_size);
 	}
-	/* Closing an fd removes it from the epoll set. */
+	/* The client holds the same eventfd and its end of the socket: the
+	 * registrations would outlive our fds and point at a freed session. */
+	epoll_ctl(ag->epoll_fd, EPOLL_CTL_DEL, s->sock, NULL);
+	if (s->sq_efd >= 0)
+		epoll_ctl(ag->epoll_fd, EPOLL_CTL_DEL, s->sq_efd, NULL);
 	close(s->sock);
 	if (s->ring_fd >= 0)
 		close(s->ring_fd);

@@ -263,8 +263,12 @@ void mmc_disconnect(mmc_client *c)
 		munmap(c->data, c->data_size);
 	if (c->hdr)
 		munmap((void *)c->hdr, c->meta_size);
-	if (c->sock >= 0)
+	if (c->sock >= 0) {
+		/* A fork() after connect left copies of the socket in children:
+		 * shutdown ends the session for the agent now, not at their exit. */
+		shutdown(c->sock, SHUT_RDWR);
 		close(c->sock);
+	}
 	if (c->sq_efd >= 0)
 		close(c->sq_efd);
 	if (c->cq_efd >= 0)

@@ -20,12 +20,14 @@
  * lookup starts again.  docs/index-concurrency.md has the full argument.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "client.h"
 #include "mmc/keyhash.h"
 
 #define MAX_RETRIES 1024
+#define YIELD_AFTER 64
 
 int mmc__check_key(const void *key, size_t key_len)
 {
@@ -62,7 +64,10 @@ static inline void cpu_relax(void)
 	__builtin_ia32_pause();
 }
 
-/* One attempt: 1 found (f filled), 0 absent, -EAGAIN torn (retry). */
+#define EVICTING 2
+
+/* One attempt: 1 found (f filled), 0 absent, EVICTING (being judged by the
+ * agent's pin scan), -EAGAIN torn (retry). */
 static int lookup_once(struct mmc_client *c, const void *key, uint16_t key_len,
 		       uint64_t hash, struct mmc_found *f)
 {
@@ -96,10 +101,8 @@ static int lookup_once(struct mmc_client *c, const void *key, uint16_t key_len,
 			atomic_thread_fence(memory_order_acquire);
 			if (atomic_load_explicit(&e->seq, memory_order_relaxed) != eseq)
 				return -EAGAIN;
-			/* EVICTING lasts one pin scan and may end in COMMITTED
-			 * again: ask again rather than report a false miss. */
 			if (state == MMC_ENTRY_EVICTING)
-				return -EAGAIN;
+				return EVICTING;
 			return state == MMC_ENTRY_COMMITTED ? 1 : 0;
 		}
 		cur = load32(&e->next);
@@ -119,9 +122,18 @@ int mmc__lookup(struct mmc_client *c, const void *key, size_t key_len,
 	for (int i = 0; i < MAX_RETRIES; i++) {
 		int r = lookup_once(c, key, (uint16_t)key_len, hash, f);
 
-		if (r != -EAGAIN)
+		/* EVICTING lasts one pin scan and may end in COMMITTED again:
+		 * ask again rather than report a false miss, but a miss is the
+		 * right answer if the agent does not decide in time. */
+		if (r == EVICTING && i == MAX_RETRIES - 1)
+			return 0;
+		if (r != -EAGAIN && r != EVICTING)
 			return r;
 		cpu_relax();
+		/* A writer descheduled mid-change (two cores, busy machine) needs
+		 * the core back; only this contended path makes a system call. */
+		if (i >= YIELD_AFTER)
+			sched_yield();
 	}
 	/* The agent held a seqlock odd for ~a million cycles: it died mid-write
 	 * or is stopped.  Never spin forever in a worker. */

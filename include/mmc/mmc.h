@@ -31,6 +31,8 @@
  *   -ENOTCONN      the agent is gone; disconnect and connect again
  *   -EACCES        the agent does not admit this uid/gid
  *   -EPROTO        the agent speaks another protocol version
+ *   -EAGAIN        an index entry kept changing under a reader for over
+ *                  a thousand tries (the agent stalled mid-update); retry
  */
 #ifndef MMC_MMC_H
 #define MMC_MMC_H
