@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -63,6 +64,19 @@ static int setup_signals(struct mmc_agent *ag)
 	return ag->signal_fd < 0 ? -errno : 0;
 }
 
+/* Each session holds four descriptors (socket, ring memfd, two eventfds):
+ * the usual soft limit of 1024 would cap the agent near 250 clients. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_warn("cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
 int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 {
 	uint32_t nentries;
@@ -75,6 +89,7 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats_fd = -1;
 	ag->arena.meta_fd = ag->arena.data_fd = -1;
 	nentries = derive_objects(cfg);
+	raise_fd_limit();
 
 	ret = mmc_arena_create(&ag->arena, cfg->arena_size,
 			       mmc_index_meta_size(nentries), cfg->hugepages);
