@@ -71,16 +71,47 @@ int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 	return count;
 }
 
-/* Waits for the answers of requests [from, to) in order. */
-static int collect(mmc_client *c, size_t from, size_t to, struct mmc_cqe *cqes)
+/* Publishes what was submitted and waits for n answers, in order. */
+static int collect(mmc_client *c, size_t n, struct mmc_cqe *cqes)
 {
-	for (size_t i = from; i < to; i++) {
-		int r = mmc__wait(c, &cqes[i - from]);
+	if (!n)
+		return 0;
+	mmc__flush(c);
+	for (size_t i = 0; i < n; i++) {
+		int r = mmc__wait(c, &cqes[i]);
 
 		if (r)
 			return r;
 	}
 	return 0;
+}
+
+/* One window of the ring: submits op for every key of [base, end) that
+ * passes the checks (with lens[i] as the value length when lens is given),
+ * flushes, and waits for their answers.  results[i] gets each key's early
+ * error or 0; sent[0..*k) the submitted keys; cqes[0..*k) their answers.
+ * Returns 0, or -errno when the session failed (agent gone). */
+static int window(mmc_client *c, uint8_t op, size_t base, size_t end,
+		  const void *const *keys, const size_t *key_lens,
+		  const void *const *values, const size_t *lens, int *results,
+		  size_t *sent, struct mmc_cqe *cqes, size_t *k)
+{
+	*k = 0;
+	for (size_t i = base; i < end; i++) {
+		int r = mmc__check_key(keys[i], key_lens[i]);
+
+		if (!r && lens && (!lens[i] || !values[i]))
+			r = -EINVAL;
+		if (!r && lens && lens[i] > c->data_size)
+			r = -E2BIG;
+		if (!r)
+			r = mmc__submit(c, op, keys[i], key_lens[i],
+					lens ? lens[i] : 0, 0, 0);
+		results[i] = r;
+		if (!r)
+			sent[(*k)++] = i;
+	}
+	return collect(c, *k, cqes);
 }
 
 int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
@@ -97,24 +128,11 @@ int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
 		return ret;
 	pthread_mutex_lock(&c->ring_lock);
 	for (size_t base = 0; base < n && !ret; base += RING_WINDOW) {
-		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n, k = 0, m = 0;
+		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n, k, m = 0;
 
-		for (size_t i = base; i < end; i++) {
-			int r = mmc__check_key(keys[i], key_lens[i]);
-
-			if (!r && (!lens[i] || !values[i]))
-				r = -EINVAL;
-			if (!r && lens[i] > c->data_size)
-				r = -E2BIG;
-			if (!r)
-				r = mmc__submit(c, MMC_OP_RESERVE, keys[i], key_lens[i],
-						lens[i], 0, 0);
-			results[i] = r;
-			if (!r)
-				sent[k++] = i;
-		}
-		mmc__flush(c);
-		ret = collect(c, 0, k, cqes);
+		ret = window(c, MMC_OP_RESERVE, base, end, keys, key_lens, values,
+			     lens, results, sent, cqes, &k);
+		/* Copy into each reservation, then commit the window at once. */
 		for (size_t j = 0; j < k && !ret; j++) {
 			size_t i = sent[j];
 			struct mmc_cqe *q = &cqes[j];
@@ -133,10 +151,8 @@ int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
 			}
 			sent[m++] = i;
 		}
-		if (ret)
-			break;
-		mmc__flush(c);
-		ret = collect(c, 0, m, cqes);
+		if (!ret)
+			ret = collect(c, m, cqes);
 		for (size_t j = 0; j < m && !ret; j++) {
 			size_t i = sent[j];
 
@@ -166,20 +182,10 @@ int mmc_remove_batch(mmc_client *c, size_t n, const void *const *keys,
 		return ret;
 	pthread_mutex_lock(&c->ring_lock);
 	for (size_t base = 0; base < n && !ret; base += RING_WINDOW) {
-		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n, k = 0;
+		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n, k;
 
-		for (size_t i = base; i < end; i++) {
-			int r = mmc__check_key(keys[i], key_lens[i]);
-
-			if (!r)
-				r = mmc__submit(c, MMC_OP_REMOVE, keys[i], key_lens[i],
-						0, 0, 0);
-			results[i] = r;
-			if (!r)
-				sent[k++] = i;
-		}
-		mmc__flush(c);
-		ret = collect(c, 0, k, cqes);
+		ret = window(c, MMC_OP_REMOVE, base, end, keys, key_lens, NULL, NULL,
+			     results, sent, cqes, &k);
 		for (size_t j = 0; j < k && !ret; j++) {
 			results[sent[j]] = cqes[j].res;
 			if (!cqes[j].res) {
