@@ -236,28 +236,13 @@ size_t mmc_ring_region_size(void)
 	return sz;
 }
 
-/* Creates the session's ring memfd and eventfds and maps the ring. */
-static int ring_create(struct mmc_session *s)
+void mmc_ring_layout(struct mmc_ring_hdr *r, uint32_t client_id)
 {
-	size_t size = mmc_ring_region_size();
-	struct mmc_ring_hdr *r;
 	size_t off;
-	char name[32];
 
-	snprintf(name, sizeof(name), "mmc-ring-%u", s->id);
-	s->ring_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (s->ring_fd < 0 || ftruncate(s->ring_fd, (off_t)size) < 0 ||
-	    fallocate(s->ring_fd, 0, 0, (off_t)size) < 0 ||
-	    fcntl(s->ring_fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
-		return -errno;
-	r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->ring_fd, 0);
-	if (r == MAP_FAILED)
-		return -errno;
-	s->ring = r;
-	s->ring_size = size;
 	r->magic = MMC_RING_MAGIC;
 	r->version = MMC_LAYOUT_VERSION;
-	r->client_id = s->id;
+	r->client_id = client_id;
 	r->sq_entries = MMC_SQ_ENTRIES;
 	r->cq_entries = MMC_CQ_ENTRIES;
 	r->pin_slots = MMC_PIN_SLOTS;
@@ -270,12 +255,38 @@ static int ring_create(struct mmc_session *s)
 	r->pins_off = off;
 	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
 	r->touch_off = off;
-	r->size = size;
+	r->size = mmc_ring_region_size();
+}
+
+void mmc_session_use_ring(struct mmc_session *s, struct mmc_ring_hdr *r)
+{
+	s->ring = r;
+	s->ring_size = mmc_ring_region_size();
 	/* The agent uses its own copies of the offsets, never the client's. */
 	s->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
 	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
 	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
 	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+}
+
+/* Creates the session's ring memfd and eventfds and maps the ring. */
+static int ring_create(struct mmc_session *s)
+{
+	size_t size = mmc_ring_region_size();
+	struct mmc_ring_hdr *r;
+	char name[32];
+
+	snprintf(name, sizeof(name), "mmc-ring-%u", s->id);
+	s->ring_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->ring_fd < 0 || ftruncate(s->ring_fd, (off_t)size) < 0 ||
+	    fallocate(s->ring_fd, 0, 0, (off_t)size) < 0 ||
+	    fcntl(s->ring_fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+		return -errno;
+	r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->ring_fd, 0);
+	if (r == MAP_FAILED)
+		return -errno;
+	mmc_ring_layout(r, s->id);
+	mmc_session_use_ring(s, r);
 	s->sq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->sq_efd < 0 || s->cq_efd < 0)

@@ -4,6 +4,7 @@
  * READY=1 - the same message systemd waits for.
  */
 #define _GNU_SOURCE
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,12 +15,62 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "harness.h"
 
 #define READY_TIMEOUT_S 30
+#define GUARD_MAX 8
+
+/* Running agents this process started (copies: the callers' structs may be
+ * on a stack that is gone by exit time), and which process that is. */
+static struct agent_proc guarded[GUARD_MAX];
+static pid_t guard_owner;
+
+static void guard_atexit(void)
+{
+	if (getpid() != guard_owner)   /* a forked child inherited the handler */
+		return;
+	for (int i = 0; i < GUARD_MAX; i++) {
+		struct agent_proc a = guarded[i];
+
+		if (a.pid > 0) {
+			agent_dump_log(&a);
+			agent_kill(&a);
+			agent_clean_dir(&a);
+		}
+	}
+}
+
+static void guard(const struct agent_proc *a)
+{
+	if (guard_owner != getpid()) {
+		guard_owner = getpid();
+		memset(guarded, 0, sizeof(guarded));
+		atexit(guard_atexit);
+	}
+	for (int i = 0; i < GUARD_MAX; i++)
+		if (guarded[i].pid <= 0) {
+			guarded[i] = *a;
+			return;
+		}
+}
+
+static void unguard(pid_t pid)
+{
+	for (int i = 0; guard_owner == getpid() && i < GUARD_MAX; i++)
+		if (guarded[i].pid == pid)
+			guarded[i].pid = 0;
+}
+
+void agents_sigkill(void)
+{
+	for (int i = 0; guard_owner == getpid() && i < GUARD_MAX; i++)
+		if (guarded[i].pid > 0)
+			kill(guarded[i].pid, SIGKILL);
+}
 
 static const char *bin_dir(void)
 {
@@ -104,6 +155,7 @@ void agent_startv(struct agent_proc *a, const char *arena, const char *const *ex
 	}
 	close(ns);
 	setenv("MMC_SOCKET", a->sock, 1);
+	guard(a);
 }
 
 void agent_start(struct agent_proc *a, const char *arena, ...)
@@ -128,6 +180,7 @@ int agent_stop(struct agent_proc *a)
 		return 0;
 	kill(a->pid, SIGTERM);
 	waitpid(a->pid, &st, 0);
+	unguard(a->pid);
 	a->pid = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -138,7 +191,36 @@ void agent_kill(struct agent_proc *a)
 		return;
 	kill(a->pid, SIGKILL);
 	waitpid(a->pid, NULL, 0);
+	unguard(a->pid);
 	a->pid = 0;
+}
+
+void agent_clean_dir(const struct agent_proc *a)
+{
+	char p[400];
+
+	unlink(a->log);
+	snprintf(p, sizeof(p), "%s/notify", a->dir);
+	unlink(p);
+	unlink(a->sock);
+	unlink(a->stats);
+	rmdir(a->dir);
+}
+
+void agent_stop_ok(struct agent_proc *a)
+{
+	int st = agent_stop(a);
+
+	if (st)
+		agent_dump_log(a);
+	agent_clean_dir(a);
+	ck_assert_msg(st == 0, "agent exit status %d", st);
+}
+
+void agent_finish(struct agent_proc *a, mmc_client *c)
+{
+	mmc_disconnect(c);
+	agent_stop_ok(a);
 }
 
 void agent_dump_log(const struct agent_proc *a)
@@ -182,4 +264,125 @@ size_t pattern_check(const void *buf, size_t len, uint64_t seed)
 		if (((const uint8_t *)buf)[i] != (uint8_t)(seed + i))
 			return i + 1;
 	return 0;
+}
+
+mmc_client *connect_ok(const char *path)
+{
+	mmc_client *c = NULL;
+	int r = mmc_connect(path, &c);
+
+	ck_assert_msg(r == 0, "mmc_connect: %s", mmc_strerror(r));
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+struct mmc_stats stats_ok(mmc_client *c)
+{
+	struct mmc_stats s;
+	int r = mmc_agent_stats(c, &s);
+
+	ck_assert_msg(r == 0, "mmc_agent_stats: %s", mmc_strerror(r));
+	return s;
+}
+
+uint64_t key_seed(const void *key, size_t klen)
+{
+	return XXH3_64bits(key, klen);
+}
+
+size_t mkkey(char *buf, size_t size, const char *prefix, int width, unsigned i)
+{
+	return (size_t)snprintf(buf, size, "%s%0*u", prefix, width, i);
+}
+
+int put_seeded(mmc_client *c, const char *key, size_t len, uint64_t seed)
+{
+	uint8_t *v = malloc(len);
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	pattern_fill(v, len, seed);
+	r = mmc_put(c, key, strlen(key), v, len);
+	free(v);
+	return r;
+}
+
+void get_seeded_ok(mmc_client *c, const char *key, size_t len, uint64_t seed)
+{
+	uint8_t *b = calloc(1, len + 1);
+	size_t got = 0, bad;
+	int r;
+
+	ck_assert_ptr_nonnull(b);
+	r = mmc_get(c, key, strlen(key), b, len + 1, &got);
+	ck_assert_msg(r == 0, "get %s: %s", key, mmc_strerror(r));
+	ck_assert_msg(got == len, "get %s: %zu bytes, want %zu", key, got, len);
+	bad = pattern_check(b, len, seed);
+	ck_assert_msg(bad == 0, "get %s: bytes differ at offset %zu", key, bad - 1);
+	free(b);
+}
+
+void roundtrip_ok(mmc_client *c, const char *key, size_t len, uint64_t seed)
+{
+	int r = put_seeded(c, key, len, seed);
+
+	ck_assert_msg(r == 0, "put %s: %s", key, mmc_strerror(r));
+	get_seeded_ok(c, key, len, seed);
+}
+
+int put_pat(mmc_client *c, const char *key, size_t len)
+{
+	return put_seeded(c, key, len, key_seed(key, strlen(key)));
+}
+
+void put_pat_ok(mmc_client *c, const char *key, size_t len)
+{
+	int r = put_pat(c, key, len);
+
+	ck_assert_msg(r == 0, "put %s: %s", key, mmc_strerror(r));
+}
+
+int get_pat(mmc_client *c, const char *key, size_t len)
+{
+	uint8_t *b = calloc(1, len + 1);
+	size_t got = 0;
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	r = mmc_get(c, key, strlen(key), b, len + 1, &got);
+	if (!r && (got != len || pattern_check(b, len, key_seed(key, strlen(key)))))
+		r = -EILSEQ;
+	free(b);
+	return r;
+}
+
+void get_pat_ok(mmc_client *c, const char *key, size_t len)
+{
+	get_seeded_ok(c, key, len, key_seed(key, strlen(key)));
+}
+
+int wait_child(pid_t pid)
+{
+	int st = 0;
+
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+void wait_killed(pid_t pid, int sig)
+{
+	int st = wait_child(pid);
+
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+		      "child %d: status 0x%x, want killed by signal %d", (int)pid, st, sig);
+}
+
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }

@@ -18,6 +18,7 @@
 
 #include "mmc/layout-t.h"
 #include "alloc.h"
+#include "check-main.h"
 
 #define KiB (1024ull)
 #define MiB (1024ull * KiB)
@@ -625,41 +626,15 @@ START_TEST(test_fragmentation)
 }
 END_TEST
 
-static Suite *alloc_suite(void)
-{
-	Suite *s = suite_create("alloc");
-	TCase *tc = tcase_create("contract");
-
-	tcase_add_test(tc, test_create_destroy);
-	tcase_add_test(tc, test_take_rounding);
-	tcase_add_test(tc, test_take_errors);
-	tcase_add_test(tc, test_fill_and_coalesce);
-	tcase_add_test(tc, test_coalesce_sides);
-	tcase_add_test(tc, test_bad_release);
-	tcase_add_test(tc, test_reuse_same_offset);
-	tcase_add_test(tc, test_enospc_only_when_nothing_fits);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("limits");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_16tib);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("stress");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_stress);
-	tcase_add_test(tc, test_fragmentation);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(alloc_suite());
-	int failed;
+	Suite *s = suite_create("alloc");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	add_tests(add_tcase(s, "contract", 0),
+		  TESTS(test_create_destroy, test_take_rounding, test_take_errors,
+			test_fill_and_coalesce, test_coalesce_sides, test_bad_release,
+			test_reuse_same_offset, test_enospc_only_when_nothing_fits));
+	add_tests(add_tcase(s, "limits", 60), TESTS(test_16tib));
+	add_tests(add_tcase(s, "stress", 120), TESTS(test_stress, test_fragmentation));
+	return run_suite(s);
 }

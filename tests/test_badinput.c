@@ -29,77 +29,11 @@
 #include "mmc/layout-t.h"
 #include "mmc/proto-t.h"
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 #define ARENA   "64M"
 #define ARENA_B (64ull << 20)
-
-static mmc_client *connect_ok(const char *path)
-{
-	mmc_client *c = NULL;
-	int ret = mmc_connect(path, &c);
-
-	ck_assert_msg(ret == 0, "mmc_connect: %s", mmc_strerror(ret));
-	return c;
-}
-
-static void stats(mmc_client *c, struct mmc_stats *st)
-{
-	int ret = mmc_agent_stats(c, st);
-
-	ck_assert_msg(ret == 0, "mmc_agent_stats: %s", mmc_strerror(ret));
-}
-
-/* A get of key that must return exactly len pattern(seed) bytes. */
-static void get_check(mmc_client *c, const char *key, size_t len, uint64_t seed)
-{
-	uint8_t *r = calloc(1, len + 1);
-	size_t got = 0;
-	int ret = mmc_get(c, key, strlen(key), r, len + 1, &got);
-
-	ck_assert_msg(ret == 0, "get %s: %s", key, mmc_strerror(ret));
-	ck_assert_uint_eq(got, len);
-	ck_assert_msg(pattern_check(r, len, seed) == 0, "%s: bytes differ", key);
-	free(r);
-}
-
-/* A put of len pattern(seed) bytes under key, checked by a get. */
-static void roundtrip(mmc_client *c, const char *key, size_t len, uint64_t seed)
-{
-	uint8_t *v = malloc(len);
-	int ret;
-
-	ck_assert(v);
-	pattern_fill(v, len, seed);
-	ret = mmc_put(c, key, strlen(key), v, len);
-	ck_assert_msg(ret == 0, "put %s: %s", key, mmc_strerror(ret));
-	free(v);
-	get_check(c, key, len, seed);
-}
-
-/* Removes what the harness left in the agent's directory (after a clean
- * stop; a failed test keeps it, log included, for a look). */
-static void rm_agent_dir(const struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	rmdir(a->dir);
-}
-
-static void finish(struct agent_proc *a, mmc_client *c)
-{
-	int st;
-
-	mmc_disconnect(c);
-	st = agent_stop(a);
-	if (st)
-		agent_dump_log(a);
-	ck_assert_msg(st == 0, "agent exit status %d", st);
-	rm_agent_dir(a);
-}
 
 /* ---- API argument errors ---- */
 
@@ -201,12 +135,12 @@ START_TEST(test_api_args)
 	ck_assert_int_eq(mmc_exists(c, "k", 1), 0);
 
 	/* The session and the agent are fine after all of it. */
-	roundtrip(c, "after-bad-args", 100000, 99);
-	stats(c, &st);
+	roundtrip_ok(c, "after-bad-args", 100000, 99);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.objects, 1);
 	ck_assert_uint_eq(st.reservations, 0);
 	ck_assert_uint_eq(st.clients, 1);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -241,7 +175,7 @@ static int as_uid(const char *sock, uid_t uid, int want)
 		}
 		_exit(0);
 	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	st = wait_child(pid);
 	ck_assert_msg(WIFEXITED(st), "uid %u child died by signal %d", uid,
 		      WTERMSIG(st));
 	return WEXITSTATUS(st);
@@ -267,11 +201,11 @@ START_TEST(test_disallowed_uid)
 	/* mkdtemp made it 0700: let the other uids reach the socket. */
 	ck_assert_int_eq(chmod(a.dir, 0755), 0);
 	c = connect_ok(NULL);
-	stats(c, &st0);
+	st0 = stats_ok(c);
 
 	rc = as_uid(a.sock, 65534, -EACCES);
 	ck_assert_msg(rc == 0, "uid 65534: child status %d", rc);
-	stats(c, &st);
+	st = stats_ok(c);
 	/* The agent refused it (not the file system): the counter moved. */
 	ck_assert_uint_eq(st.clients_rejected, st0.clients_rejected + 1);
 	ck_assert_uint_eq(st.clients_total, st0.clients_total);
@@ -280,12 +214,12 @@ START_TEST(test_disallowed_uid)
 	/* Control: a listed uid on the same socket is admitted and served. */
 	rc = as_uid(a.sock, 65533, 0);
 	ck_assert_msg(rc == 0, "uid 65533: child status %d", rc);
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.clients_rejected, st0.clients_rejected + 1);
 	ck_assert_uint_eq(st.clients_total, st0.clients_total + 1);
 	ck_assert_uint_eq(st.objects, 1);
-	roundtrip(c, "root-after-uids", 5000, 5);
-	finish(&a, c);
+	roundtrip_ok(c, "root-after-uids", 5000, 5);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -358,7 +292,7 @@ START_TEST(test_garbage_hello)
 
 	agent_start(&a, ARENA, NULL);
 	c = connect_ok(NULL);
-	stats(c, &st0);
+	st0 = stats_ok(c);
 	/* A connection that says nothing blocks nobody. */
 	silent = raw_connect(a.sock);
 
@@ -387,18 +321,18 @@ START_TEST(test_garbage_hello)
 		close(raw_connect(a.sock));
 
 	/* The agent serves, old session and new alike, byte-exact. */
-	roundtrip(c, "after-garbage-old", 300000, 1);
+	roundtrip_ok(c, "after-garbage-old", 300000, 1);
 	c2 = connect_ok(NULL);
-	get_check(c2, "after-garbage-old", 300000, 1);
-	roundtrip(c2, "after-garbage-new", 4096, 2);
+	get_seeded_ok(c2, "after-garbage-old", 300000, 1);
+	roundtrip_ok(c2, "after-garbage-new", 4096, 2);
 	mmc_disconnect(c2);
-	stats(c, &st);
+	st = stats_ok(c);
 	/* Every refusal we saw was counted as one. */
 	ck_assert_uint_ge(st.clients_rejected, st0.clients_rejected + 7);
 	ck_assert_uint_eq(st.clients_total, st0.clients_total + 1);
 	ck_assert_uint_eq(st.clients, 1);
 	close(silent);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -521,19 +455,19 @@ START_TEST(test_junk_after_handshake)
 
 	agent_start(&a, ARENA, NULL);
 	c = connect_ok(NULL);
-	roundtrip(c, "before-junk", 65536, 3);
+	roundtrip_ok(c, "before-junk", 65536, 3);
 	raw_handshake(&rs, a.sock);
-	stats(c, &st0);
+	st0 = stats_ok(c);
 	ck_assert_uint_eq(st0.clients, 2);
 	ck_assert_int_eq(send(rs.sock, "junk junk", 9, MSG_NOSIGNAL), 9);
 	wait_closed(&rs);
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + 1);
 	ck_assert_uint_eq(st.clients, 1);
-	roundtrip(c, "after-junk", 65536, 4);
+	roundtrip_ok(c, "after-junk", 65536, 4);
 	ck_assert_int_eq(mmc_exists(c, "before-junk", 11), 1);
 	raw_close(&rs);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -555,18 +489,18 @@ START_TEST(test_ring_corrupted)
 	raw_submit_wait(&rs, &cqe, 1);
 	ck_assert_uint_eq(cqe.tag, 0x1234);
 	ck_assert_int_eq(cqe.res, 0);
-	stats(c, &st0);
+	st0 = stats_ok(c);
 	ck_assert_uint_eq(st0.clients, 2);
 
 	atomic_store(&rs.ring->sq_tail, atomic_load(&rs.ring->sq_head) + 100000);
 	ck_assert_int_eq(write(rs.fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
 	wait_closed(&rs);
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + 1);
 	ck_assert_uint_eq(st.clients, 1);
-	roundtrip(c, "after-corruption", 1 << 20, 11);
+	roundtrip_ok(c, "after-corruption", 1 << 20, 11);
 	raw_close(&rs);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -586,11 +520,11 @@ START_TEST(test_hostile_requests)
 
 	agent_start(&a, ARENA, NULL);
 	c = connect_ok(NULL);
-	roundtrip(c, "victim", 8192, 21);
+	roundtrip_ok(c, "victim", 8192, 21);
 	/* Another session's reservation, for the hostile one to try to steal. */
 	ck_assert_int_eq(mmc_reserve(c, "stolen", 6, sizeof(val), &r), 0);
 	raw_handshake(&rs, a.sock);
-	stats(c, &st0);
+	st0 = stats_ok(c);
 
 #define Q(...) do { q = (struct mmc_sqe){ .tag = n, __VA_ARGS__ }; \
 	raw_queue(&rs, &q); } while (0)
@@ -651,7 +585,7 @@ START_TEST(test_hostile_requests)
 			ck_assert_msg(cqe[i].res < 0, "random op %u accepted", p->op);
 		ck_assert_int_le(cqe[i].res, 0);
 	}
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + unknown);
 	ck_assert_uint_eq(st.clients, 2);
 
@@ -659,17 +593,17 @@ START_TEST(test_hostile_requests)
 	pattern_fill(val, sizeof(val), 22);
 	memcpy(r.data, val, sizeof(val));
 	ck_assert_int_eq(mmc_commit(c, &r), 0);
-	roundtrip(c, "after-hostile", 8192, 23);
-	get_check(c, "victim", 8192, 21);
-	get_check(c, "stolen", sizeof(val), 22);
+	roundtrip_ok(c, "after-hostile", 8192, 23);
+	get_seeded_ok(c, "victim", 8192, 21);
+	get_seeded_ok(c, "stolen", sizeof(val), 22);
 	/* Its end frees whatever the hostile session reserved. */
 	raw_close(&rs);
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.clients, 1);
 	ck_assert_uint_eq(st.reservations, 0);
 	ck_assert_uint_eq(st.reserved_bytes, 0);
 	ck_assert_uint_eq(st.objects, 3);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -700,8 +634,8 @@ START_TEST(test_cq_never_read)
 
 	/* New sessions are still accepted (not -ETIMEDOUT), old ones served. */
 	c2 = connect_ok(NULL);
-	roundtrip(c2, "while-stalled", 70000, 31);
-	roundtrip(c, "while-stalled-2", 7000, 32);
+	roundtrip_ok(c2, "while-stalled", 70000, 31);
+	roundtrip_ok(c, "while-stalled-2", 7000, 32);
 	mmc_disconnect(c2);
 
 	/* Reading the completions unblocks the queued request. */
@@ -711,32 +645,21 @@ START_TEST(test_cq_never_read)
 	ck_assert_uint_eq(cqe.tag, 4242);
 	ck_assert_int_eq(cqe.res, 0);
 	raw_close(&rs);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
 int main(void)
 {
 	Suite *s = suite_create("badinput");
-	TCase *tc = tcase_create("badinput");
-	SRunner *sr;
-	int failed;
+	TCase *tc = add_tcase(s, "badinput", 60);
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_api_args);
 	if (geteuid() == 0)
 		tcase_add_test(tc, test_disallowed_uid);
 	else
 		printf("SKIP: test_disallowed_uid needs root (setuid)\n");
-	tcase_add_test(tc, test_garbage_hello);
-	tcase_add_test(tc, test_junk_after_handshake);
-	tcase_add_test(tc, test_ring_corrupted);
-	tcase_add_test(tc, test_hostile_requests);
-	tcase_add_test(tc, test_cq_never_read);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(tc, TESTS(test_garbage_hello, test_junk_after_handshake,
+			    test_ring_corrupted, test_hostile_requests, test_cq_never_read));
+	return run_suite(s);
 }

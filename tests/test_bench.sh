@@ -5,61 +5,20 @@
 # non-zero with a message that says so.  No speed is asserted: this runs on
 # shared CI machines.
 #
-# Readiness: the agent is ready when `mmc stat` succeeds (bounded probe, 20 s).
+# Readiness: the agent is ready when `mmc stat` succeeds (bounded probe, 20 s;
+# lib.sh).
 # Everything started here is killed on exit.  Exit 77 = skipped (no jq).
 set -u
 
-BIN=${MMC_BIN:-build/bin}
-AGENT=$BIN/mmc-agent
-MMC=$BIN/mmc
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BENCH=$BIN/mmc-bench
-T=$(mktemp -d /tmp/mmc-bench-XXXXXX)
-PIDS=()
-FAILS=0
-
-cleanup() {
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	FAILS=$((FAILS + 1))
-}
-ok() { echo "ok: $*"; }
+make_tmp bench
 
 for x in "$AGENT" "$MMC" "$BENCH"; do
 	[ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }
 done
-if ! command -v jq >/dev/null; then
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-		apt-get install -y jq >/dev/null 2>&1
-	fi
-	command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
-fi
-
-# start_agent NAME ARGS...: an agent on $T/NAME.sock, waited for until it
-# serves; sets AGENT_PID.  Returns 1 if it never did.
-start_agent() {
-	local name=$1 i
-	shift
-	"$AGENT" --socket "$T/$name.sock" "$@" >"$T/$name.log" 2>&1 &
-	AGENT_PID=$!
-	PIDS+=("$AGENT_PID")
-	for ((i = 0; i < 200; i++)); do
-		MMC_SOCKET=$T/$name.sock "$MMC" stat >/dev/null 2>&1 && return 0
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "agent $name did not start:" >&2
-	cat "$T/$name.log" >&2
-	return 1
-}
+require_jq
 
 # run_bench OUT ERR ARGS...: runs mmc-bench in the background (so the trap
 # can kill it) and returns its exit status.
@@ -68,7 +27,7 @@ run_bench() {
 	shift 2
 	"$BENCH" "$@" >"$out" 2>"$err" &
 	pid=$!
-	PIDS+=("$pid")
+	track "$pid"
 	wait "$pid"
 	rc=$?
 	return $rc
@@ -165,9 +124,4 @@ run_bench "$T/help.out" "$T/e5.err" --help
 rc=$?
 [ "$rc" -eq 0 ] && grep -q -- "--procs" "$T/help.out" && ok "--help" || fail "--help: rc $rc"
 
-if [ "$FAILS" -ne 0 ]; then
-	echo "$FAILS check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
-exit 0
+finish_checks

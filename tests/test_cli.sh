@@ -3,27 +3,17 @@
 # hugepages modes, and mmc put/get/exists/rm/stat against a real agent.
 #
 # Readiness: an agent started in the background is ready when `mmc stat`
-# succeeds (bounded probe, 10 s).  Everything started here is killed on exit,
-# and a changed /proc/sys/vm/nr_hugepages is restored.  Exit 77 = skipped.
+# succeeds (bounded probe, 20 s; lib.sh).  Everything started here is killed
+# on exit, and a changed /proc/sys/vm/nr_hugepages is restored.  Exit 77 =
+# skipped.
 set -u
 
-BIN=${MMC_BIN:-build/bin}
-AGENT=$BIN/mmc-agent
-MMC=$BIN/mmc
-T=$(mktemp -d /tmp/mmc-cli-XXXXXX)
-PIDS=()
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+make_tmp cli
 HP_SAVED=
 HP_WANT=
-FAILS=0
 
-cleanup() {
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	[ -n "$HP_SAVED" ] && restore_hp
-	rm -rf "$T"
-}
 # Puts nr_hugepages back, unless someone else changed it meanwhile (other
 # tests or benchmarks may reserve pages too): then theirs stands.
 restore_hp() {
@@ -36,14 +26,11 @@ restore_hp() {
 	fi
 	HP_SAVED=
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	FAILS=$((FAILS + 1))
+# Called by lib.sh's exit trap, after the agents are killed.
+on_cleanup() {
+	[ -z "$HP_SAVED" ] || restore_hp
 }
-ok() { echo "ok: $*"; }
+
 # expect_rc WANT WHAT CMD...: runs CMD, compares its exit status.
 expect_rc() {
 	local want=$1 what=$2 rc
@@ -56,39 +43,7 @@ expect_rc() {
 for x in "$AGENT" "$MMC"; do
 	[ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }
 done
-if ! command -v jq >/dev/null; then
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-		apt-get install -y jq >/dev/null 2>&1
-	fi
-	command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
-fi
-
-# start_agent NAME ARGS...: starts an agent on $T/NAME.sock (log $T/NAME.log)
-# and waits until it serves.  Sets AGENT_PID; returns 1 if it never did.
-start_agent() {
-	local name=$1 i
-	shift
-	"$AGENT" --socket "$T/$name.sock" "$@" >"$T/$name.log" 2>&1 &
-	AGENT_PID=$!
-	PIDS+=("$AGENT_PID")
-	for ((i = 0; i < 100; i++)); do
-		MMC_SOCKET=$T/$name.sock "$MMC" stat >/dev/null 2>&1 && return 0
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "agent $name did not start:" >&2
-	cat "$T/$name.log" >&2
-	return 1
-}
-
-# stop_agent: SIGTERM, and the exit status must be 0 (clean stop).
-stop_agent() {
-	local rc
-	kill -TERM "$AGENT_PID"
-	wait "$AGENT_PID"
-	rc=$?
-	[ "$rc" -eq 0 ] && ok "agent stopped cleanly" || fail "agent exit status $rc"
-}
+require_jq
 
 # ---- mmc-agent's command line ----
 expect_rc 0 "mmc-agent --help" "$AGENT" --help >"$T/help.out" 2>&1
@@ -161,7 +116,7 @@ check_json hugepages false
 check_json agent_pid "$AGENT_PID"
 "$MMC" stat | grep -Eq '^objects +1$' && ok "plain stat" || fail "plain stat output"
 expect_rc 2 "stat --bogus" "$MMC" stat --bogus 2>/dev/null
-stop_agent
+stop_agent_ok
 
 # A stopped agent / a missing socket: exit 1 and a message that says so.
 MMC_SOCKET=$T/none/agent.sock "$MMC" stat >/dev/null 2>"$T/nosock.err"; rc=$?
@@ -176,7 +131,7 @@ unset MMC_SOCKET
 HP=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo unknown)
 if [ "$HP" = 0 ]; then
 	"$AGENT" --socket "$T/hpon.sock" --hugepages on --arena-size 64M >"$T/hpon.log" 2>&1 &
-	pid=$!; PIDS+=("$pid")
+	pid=$!; track "$pid"
 	wait "$pid"; rc=$?
 	[ "$rc" -ne 0 ] && grep -q nr_hugepages "$T/hpon.log" &&
 		ok "--hugepages on without pages: exit $rc, mentions nr_hugepages" ||
@@ -192,7 +147,7 @@ if [ "$HP" = 0 ]; then
 	MMC_SOCKET=$T/hpauto.sock "$MMC" put k "$T/big.in" &&
 		MMC_SOCKET=$T/hpauto.sock "$MMC" get k | cmp - "$T/big.in" &&
 		ok "auto: round trip" || fail "auto: round trip"
-	stop_agent
+	stop_agent_ok
 else
 	echo "skip: nr_hugepages is $HP, not 0: no 'without hugepages' checks"
 fi
@@ -211,7 +166,7 @@ if [ "$(id -u)" -eq 0 ] && [ "$HP" != unknown ] && [ -w /proc/sys/vm/nr_hugepage
 		"$MMC" put hk "$T/big.in" && "$MMC" get hk | cmp - "$T/big.in" &&
 			ok "hugepages: round trip byte-exact" || fail "hugepages: round trip"
 		unset MMC_SOCKET
-		stop_agent
+		stop_agent_ok
 	else
 		echo "skip: could not reserve 32 hugepages"
 	fi
@@ -221,9 +176,4 @@ else
 	echo "skip: reserving hugepages needs root and a writable nr_hugepages"
 fi
 
-if [ "$FAILS" -ne 0 ]; then
-	echo "$FAILS check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
-exit 0
+finish_checks

@@ -17,9 +17,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 #define KiB (1024ull)
@@ -27,46 +27,12 @@
 
 static struct agent_proc A;
 static mmc_client *C;
-static pid_t g_owner;
 
-static void clean_dir(const struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	unlink(a->sock);
-	unlink(a->stats);
-	rmdir(a->dir);
-}
-
-/* An assertion exits the test process: take its agent down with it. */
-static void kill_leftover(void)
-{
-	if (A.pid > 0 && getpid() == g_owner) {
-		agent_dump_log(&A);
-		agent_kill(&A);
-		clean_dir(&A);
-	}
-}
-
-static mmc_client *conn(void)
-{
-	mmc_client *c = NULL;
-	int r = mmc_connect(NULL, &c);
-
-	ck_assert_msg(r == 0, "mmc_connect: %s", mmc_strerror(r));
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
-
+/* Checked fixture: an agent started with args (arena first), and C. */
 static void setup(const char *const *args)
 {
 	agent_startv(&A, args[0], args + 1);
-	g_owner = getpid();
-	atexit(kill_leftover);
-	C = conn();
+	C = connect_ok(NULL);
 }
 static void setup_64(void) { setup((const char *const[]){ "64M", NULL }); }
 static void setup_256(void) { setup((const char *const[]){ "256M", NULL }); }
@@ -78,28 +44,13 @@ static void setup_batch(void)
 
 static void teardown(void)
 {
-	int st;
-
-	mmc_disconnect(C);
+	agent_finish(&A, C);
 	C = NULL;
-	st = agent_stop(&A);
-	if (st)
-		agent_dump_log(&A);
-	clean_dir(&A);
-	ck_assert_msg(st == 0, "agent exit status %d", st);
-}
-
-static struct mmc_stats stats(mmc_client *c)
-{
-	struct mmc_stats s;
-
-	ck_assert_int_eq(mmc_agent_stats(c, &s), 0);
-	return s;
 }
 
 /* Takes fresh stats into s and checks cond on them, printing them all. */
 #define EXPECT(c, s, cond) do { \
-	s = stats(c); \
+	s = stats_ok(c); \
 	ck_assert_msg(cond, "%s: objects %llu used %llu pinned %llu reservations %llu " \
 		      "reserved %llu clients %llu", #cond, (unsigned long long)s.objects, \
 		      (unsigned long long)s.used_bytes, (unsigned long long)s.pinned_objects, \
@@ -107,44 +58,13 @@ static struct mmc_stats stats(mmc_client *c)
 		      (unsigned long long)s.clients); \
 } while (0)
 
-static size_t mkkey(char *k, const char *pfx, unsigned i)
-{
-	return (size_t)snprintf(k, 64, "%s-%08u", pfx, i);
-}
-
-static uint64_t kseed(const void *k, size_t kl)
-{
-	return XXH3_64bits(k, kl);
-}
+/* Keys PFX-00000000, PFX-00000001, ... */
+#define KEY(k, pfx, i) mkkey(k, sizeof(k), pfx "-", 8, i)
 
 #define CHECK_VIEW(v, k, n) do { \
 	ck_assert_uint_eq((v).len, (n)); \
-	ck_assert_uint_eq(pattern_check((v).data, (v).len, kseed(k, strlen(k))), 0); \
+	ck_assert_uint_eq(pattern_check((v).data, (v).len, key_seed(k, strlen(k))), 0); \
 } while (0)
-
-/* Puts key -> pattern(len, key) and checks the call's result. */
-static void put_pat(mmc_client *c, const char *k, size_t len, int want)
-{
-	uint8_t *v = malloc(len);
-
-	ck_assert_ptr_nonnull(v);
-	pattern_fill(v, len, kseed(k, strlen(k)));
-	ck_assert_int_eq(mmc_put(c, k, strlen(k), v, len), want);
-	free(v);
-}
-
-/* Gets key and checks it is exactly pattern(len, key). */
-static void get_pat(mmc_client *c, const char *k, size_t len)
-{
-	uint8_t *b = malloc(len + 1);
-	size_t got = 0;
-
-	ck_assert_ptr_nonnull(b);
-	ck_assert_int_eq(mmc_get(c, k, strlen(k), b, len + 1, &got), 0);
-	ck_assert_uint_eq(got, len);
-	ck_assert_uint_eq(pattern_check(b, len, kseed(k, strlen(k))), 0);
-	free(b);
-}
 
 START_TEST(connect_missing)
 {
@@ -178,14 +98,14 @@ START_TEST(roundtrip_sizes)
 	char k[64];
 
 	for (unsigned i = 0; i < 5; i++) {
-		mkkey(k, "size", i);
-		put_pat(C, k, sizes[i], 0);
-		get_pat(C, k, sizes[i]);
+		KEY(k, "size", i);
+		put_pat_ok(C, k, sizes[i]);
+		get_pat_ok(C, k, sizes[i]);
 		ck_assert_int_eq(mmc_acquire(C, k, strlen(k), &v), 0);
 		CHECK_VIEW(v, k, sizes[i]);
 		ck_assert_int_eq(mmc_release(C, &v), 0);
 	}
-	ck_assert_uint_eq(stats(C).objects, 5);
+	ck_assert_uint_eq(stats_ok(C).objects, 5);
 }
 END_TEST
 
@@ -204,7 +124,7 @@ START_TEST(bad_arguments)
 	ck_assert_int_eq(mmc_exists(C, big, sizeof(big)), -ENAMETOOLONG);
 	ck_assert_int_eq(mmc_put(C, "huge", 4, buf, 65 * MiB), -E2BIG);
 	ck_assert_int_eq(mmc_exists(C, "k", 1), 0);
-	ck_assert_uint_eq(stats(C).reservations, 0);
+	ck_assert_uint_eq(stats_ok(C).reservations, 0);
 }
 END_TEST
 
@@ -212,12 +132,12 @@ START_TEST(put_existing)
 {
 	uint8_t other[8192];
 
-	put_pat(C, "dup", 4096, 0);
+	put_pat_ok(C, "dup", 4096);
 	pattern_fill(other, sizeof(other), 42);
 	ck_assert_int_eq(mmc_put(C, "dup", 3, other, sizeof(other)), -EEXIST);
 	ck_assert_int_eq(mmc_put(C, "dup", 3, other, 4096), -EEXIST);
-	get_pat(C, "dup", 4096);
-	ck_assert_uint_eq(stats(C).objects, 1);
+	get_pat_ok(C, "dup", 4096);
+	ck_assert_uint_eq(stats_ok(C).objects, 1);
 }
 END_TEST
 
@@ -226,13 +146,13 @@ START_TEST(get_small_buffer)
 	uint8_t buf[1000];
 	size_t len = 0;
 
-	put_pat(C, "small", 1001, 0);
+	put_pat_ok(C, "small", 1001);
 	ck_assert_int_eq(mmc_get(C, "small", 5, buf, sizeof(buf), &len), -EMSGSIZE);
 	ck_assert_uint_eq(len, 1001);
 	len = 0;   /* a size query: no buffer at all */
 	ck_assert_int_eq(mmc_get(C, "small", 5, NULL, 0, &len), -EMSGSIZE);
 	ck_assert_uint_eq(len, 1001);
-	get_pat(C, "small", 1001);
+	get_pat_ok(C, "small", 1001);
 }
 END_TEST
 
@@ -242,7 +162,7 @@ START_TEST(miss_exists_remove)
 
 	ck_assert_int_eq(mmc_get(C, "nope", 4, buf, sizeof(buf), NULL), -ENOENT);
 	ck_assert_int_eq(mmc_exists(C, "nope", 4), 0);
-	put_pat(C, "yes", 10, 0);
+	put_pat_ok(C, "yes", 10);
 	ck_assert_int_eq(mmc_exists(C, "yes", 3), 1);
 	ck_assert_int_eq(mmc_exists(C, "ye", 2), 0);
 	ck_assert_int_eq(mmc_remove(C, "yes", 3), 0);
@@ -250,9 +170,9 @@ START_TEST(miss_exists_remove)
 	ck_assert_int_eq(mmc_get(C, "yes", 3, buf, sizeof(buf), NULL), -ENOENT);
 	ck_assert_int_eq(mmc_remove(C, "yes", 3), -ENOENT);
 	ck_assert_int_eq(mmc_remove(C, "nope", 4), -ENOENT);
-	ck_assert_uint_eq(stats(C).used_bytes, 0);
-	put_pat(C, "yes", 20, 0);     /* the key can be put again */
-	get_pat(C, "yes", 20);
+	ck_assert_uint_eq(stats_ok(C).used_bytes, 0);
+	put_pat_ok(C, "yes", 20);     /* the key can be put again */
+	get_pat_ok(C, "yes", 20);
 }
 END_TEST
 
@@ -265,33 +185,33 @@ START_TEST(zero_copy)
 	ck_assert_int_eq(mmc_reserve(C, "zc", 2, len, &r), 0);
 	ck_assert_ptr_nonnull(r.data);
 	ck_assert_uint_eq(r.len, len);
-	pattern_fill(r.data, len, kseed("zc", 2));
+	pattern_fill(r.data, len, key_seed("zc", 2));
 	ck_assert_int_eq(mmc_commit(C, &r), 0);
 	ck_assert_int_eq(mmc_acquire(C, "zc", 2, &v), 0);
 	CHECK_VIEW(v, "zc", len);
 	ck_assert_int_eq(mmc_release(C, &v), 0);
-	get_pat(C, "zc", len);
+	get_pat_ok(C, "zc", len);
 }
 END_TEST
 
 START_TEST(reserved_invisible)
 {
 	struct mmc_reservation r;
-	mmc_client *d = conn();
+	mmc_client *d = connect_ok(NULL);
 	uint8_t buf[16];
 
 	ck_assert_int_eq(mmc_reserve(C, "res", 3, 8192, &r), 0);
-	pattern_fill(r.data, 8192, kseed("res", 3));
+	pattern_fill(r.data, 8192, key_seed("res", 3));
 	ck_assert_int_eq(mmc_exists(C, "res", 3), 0);
 	ck_assert_int_eq(mmc_exists(d, "res", 3), 0);
 	ck_assert_int_eq(mmc_get(C, "res", 3, buf, sizeof(buf), NULL), -ENOENT);
 	ck_assert_int_eq(mmc_get(d, "res", 3, buf, sizeof(buf), NULL), -ENOENT);
 	ck_assert_int_eq(mmc_put(d, "res", 3, buf, sizeof(buf)), -EBUSY);
 	ck_assert_int_eq(mmc_remove(d, "res", 3), -EBUSY);
-	ck_assert_uint_eq(stats(d).objects, 0);
+	ck_assert_uint_eq(stats_ok(d).objects, 0);
 	ck_assert_int_eq(mmc_commit(C, &r), 0);
 	ck_assert_int_eq(mmc_exists(d, "res", 3), 1);
-	get_pat(d, "res", 8192);
+	get_pat_ok(d, "res", 8192);
 	ck_assert_int_eq(mmc_put(d, "res", 3, buf, sizeof(buf)), -EEXIST);
 	ck_assert_int_eq(mmc_commit(C, &r), -EINVAL);   /* spent */
 	mmc_disconnect(d);
@@ -303,8 +223,8 @@ START_TEST(abort_frees)
 	struct mmc_reservation r;
 	struct mmc_stats s0, s;
 
-	put_pat(C, "base", 5000, 0);
-	s0 = stats(C);
+	put_pat_ok(C, "base", 5000);
+	s0 = stats_ok(C);
 	ck_assert_int_eq(mmc_reserve(C, "ab", 2, 8 * MiB, &r), 0);
 	EXPECT(C, s, s.used_bytes == s0.used_bytes + 8 * MiB && s.reservations == 1 &&
 	       s.reserved_bytes == 8 * MiB);
@@ -313,8 +233,8 @@ START_TEST(abort_frees)
 	EXPECT(C, s, s.used_bytes == s0.used_bytes && s.reservations == 0 &&
 	       s.reserved_bytes == 0 && s.objects == 1);
 	ck_assert_int_eq(mmc_exists(C, "ab", 2), 0);
-	put_pat(C, "ab", 8 * MiB, 0);
-	get_pat(C, "ab", 8 * MiB);
+	put_pat_ok(C, "ab", 8 * MiB);
+	get_pat_ok(C, "ab", 8 * MiB);
 }
 END_TEST
 
@@ -334,13 +254,13 @@ START_TEST(acquire_pins)
 {
 	struct mmc_view v;
 
-	put_pat(C, "pin", 4096, 0);
-	ck_assert_uint_eq(stats(C).pinned_objects, 0);
+	put_pat_ok(C, "pin", 4096);
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 0);
 	ck_assert_int_eq(mmc_acquire(C, "pin", 3, &v), 0);
-	ck_assert_uint_eq(stats(C).pinned_objects, 1);
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 1);
 	CHECK_VIEW(v, "pin", 4096);
 	ck_assert_int_eq(mmc_release(C, &v), 0);
-	ck_assert_uint_eq(stats(C).pinned_objects, 0);
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 0);
 	ck_assert_int_eq(mmc_release(C, &v), -EINVAL);
 	ck_assert_int_eq(mmc_acquire(C, "nopin", 5, &v), -ENOENT);
 }
@@ -350,15 +270,15 @@ START_TEST(pin_slots_enobufs)
 {
 	static struct mmc_view v[MMC_PIN_SLOTS + 1];
 
-	put_pat(C, "many", 100, 0);
+	put_pat_ok(C, "many", 100);
 	for (unsigned i = 0; i < MMC_PIN_SLOTS; i++)
 		ck_assert_int_eq(mmc_acquire(C, "many", 4, &v[i]), 0);
 	ck_assert_int_eq(mmc_acquire(C, "many", 4, &v[MMC_PIN_SLOTS]), -ENOBUFS);
-	ck_assert_uint_eq(stats(C).pinned_objects, 1);
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 1);
 	for (unsigned i = 0; i < MMC_PIN_SLOTS; i++)
 		ck_assert_int_eq(mmc_release(C, &v[i]), 0);
-	ck_assert_uint_eq(stats(C).pinned_objects, 0);
-	get_pat(C, "many", 100);
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 0);
+	get_pat_ok(C, "many", 100);
 }
 END_TEST
 
@@ -366,11 +286,11 @@ START_TEST(remove_pinned)
 {
 	struct mmc_view v, w;
 	struct mmc_stats s0, s;
-	mmc_client *d = conn();
+	mmc_client *d = connect_ok(NULL);
 	uint8_t *nv = malloc(4 * MiB);
 
-	put_pat(C, "rp", 4 * MiB, 0);
-	s0 = stats(C);
+	put_pat_ok(C, "rp", 4 * MiB);
+	s0 = stats_ok(C);
 	ck_assert_int_eq(mmc_acquire(C, "rp", 2, &v), 0);
 	ck_assert_int_eq(mmc_acquire(d, "rp", 2, &w), 0);
 	ck_assert_int_eq(mmc_remove(C, "rp", 2), 0);
@@ -386,7 +306,7 @@ START_TEST(remove_pinned)
 	CHECK_VIEW(v, "rp", 4 * MiB);
 	CHECK_VIEW(w, "rp", 4 * MiB);
 	ck_assert_int_eq(mmc_release(C, &v), 0);
-	ck_assert_uint_eq(stats(C).used_bytes, s0.used_bytes + 4 * MiB);
+	ck_assert_uint_eq(stats_ok(C).used_bytes, s0.used_bytes + 4 * MiB);
 	CHECK_VIEW(w, "rp", 4 * MiB);
 	ck_assert_int_eq(mmc_release(d, &w), 0);
 	EXPECT(C, s, s.used_bytes == s0.used_bytes && s.pinned_objects == 0 &&
@@ -409,7 +329,7 @@ START_TEST(iovecs)
 		total += 1 + (i * 37) % 1001;
 	src = malloc(total);
 	dst = malloc(total + 4096);
-	pattern_fill(src, total, kseed("iov", 3));
+	pattern_fill(src, total, key_seed("iov", 3));
 	for (unsigned i = 0; i < MMC_IOV_MAX; i++) {   /* gather odd pieces */
 		iov[i].iov_base = src + off;
 		iov[i].iov_len = 1 + (i * 37) % 1001;
@@ -472,13 +392,13 @@ START_TEST(batch_all)
 	struct mmc_stats s;
 
 	for (unsigned i = 0; i <= NB; i++) {
-		kl[i] = mkkey(keys[i], "batch", i);
+		kl[i] = KEY(keys[i], "batch", i);
 		kp[i] = keys[i];
 		vl[i] = VB;
 		vp[i] = src + (size_t)(i % NB) * VB;
 		bp[i] = dst + (size_t)(i % NB) * VB;
 		if (i < NB)
-			pattern_fill(src + (size_t)i * VB, VB, kseed(keys[i], kl[i]));
+			pattern_fill(src + (size_t)i * VB, VB, key_seed(keys[i], kl[i]));
 	}
 	ck_assert_int_eq(mmc_put_batch(C, NB, kp, kl, vp, vl, res), NB);
 	for (unsigned i = 0; i < NB; i++)
@@ -487,7 +407,7 @@ START_TEST(batch_all)
 	ck_assert_int_eq(mmc_get_batch(C, NB, kp, kl, bp, vl, gr), NB);
 	for (unsigned i = 0; i < NB; i++) {
 		ck_assert_int_eq(gr[i], VB);
-		ck_assert_uint_eq(pattern_check(bp[i], VB, kseed(keys[i], kl[i])), 0);
+		ck_assert_uint_eq(pattern_check(bp[i], VB, key_seed(keys[i], kl[i])), 0);
 	}
 	ck_assert_int_eq(mmc_exists_batch(C, NB, kp, kl, pr, &prefix), NB);
 	ck_assert_uint_eq(prefix, NB);
@@ -528,10 +448,10 @@ END_TEST
 static void ten_keys(char keys[10][24], const void **kp, size_t *kl)
 {
 	for (unsigned i = 0; i < 10; i++) {
-		kl[i] = mkkey(keys[i], "pfx", i);
+		kl[i] = KEY(keys[i], "pfx", i);
 		kp[i] = keys[i];
 		if (i != 7)
-			put_pat(C, keys[i], 100 + i, 0);
+			put_pat_ok(C, keys[i], 100 + i);
 	}
 }
 
@@ -572,22 +492,22 @@ START_TEST(clear_all)
 	char k[64];
 
 	for (unsigned i = 0; i < 100; i++) {
-		mkkey(k, "clr", i);
-		put_pat(C, k, 4096 + i, 0);
+		KEY(k, "clr", i);
+		put_pat_ok(C, k, 4096 + i);
 	}
-	ck_assert_uint_eq(stats(C).objects, 100);
+	ck_assert_uint_eq(stats_ok(C).objects, 100);
 	ck_assert_int_eq(mmc_acquire(C, "clr-00000042", 12, &v), 0);
 	ck_assert_int_eq(mmc_clear(C), 0);
 	EXPECT(C, s, s.objects == 0 && s.used_bytes == 8192);   /* the pinned one */
 	for (unsigned i = 0; i < 100; i++) {
-		mkkey(k, "clr", i);
+		KEY(k, "clr", i);
 		ck_assert_int_eq(mmc_exists(C, k, strlen(k)), 0);
 	}
 	CHECK_VIEW(v, "clr-00000042", 4096 + 42);
 	ck_assert_int_eq(mmc_release(C, &v), 0);
 	EXPECT(C, s, s.used_bytes == 0 && s.pinned_objects == 0);
-	put_pat(C, "clr-00000042", 10, 0);
-	get_pat(C, "clr-00000042", 10);
+	put_pat_ok(C, "clr-00000042", 10);
+	get_pat_ok(C, "clr-00000042", 10);
 }
 END_TEST
 
@@ -598,12 +518,12 @@ START_TEST(client_counters)
 	struct mmc_view v;
 	uint8_t buf[64];
 
-	put_pat(C, "c1", 10, 0);
-	put_pat(C, "c2", 20, 0);
-	put_pat(C, "c3", 30, 0);
-	put_pat(C, "c1", 10, -EEXIST);
-	get_pat(C, "c1", 10);
-	get_pat(C, "c2", 20);
+	put_pat_ok(C, "c1", 10);
+	put_pat_ok(C, "c2", 20);
+	put_pat_ok(C, "c3", 30);
+	ck_assert_int_eq(put_pat(C, "c1", 10), -EEXIST);
+	get_pat_ok(C, "c1", 10);
+	get_pat_ok(C, "c2", 20);
 	ck_assert_int_eq(mmc_get(C, "c9", 2, buf, sizeof(buf), NULL), -ENOENT);
 	ck_assert_int_eq(mmc_acquire(C, "c3", 2, &v), 0);
 	ck_assert_int_eq(mmc_release(C, &v), 0);
@@ -654,21 +574,21 @@ static void *thr_main(void *arg)
 	uint8_t *b = malloc(64 * KiB + 1);
 	char k[64], pfx[8];
 
-	snprintf(pfx, sizeof(pfx), "t%u", t->id);
+	snprintf(pfx, sizeof(pfx), "t%u-", t->id);
 	for (unsigned i = 0; i < 400 && !t->bad; i++) {
 		size_t len = 1 + (i * 977 + t->id * 131) % (64 * KiB), got = 0;
-		size_t kl = mkkey(k, pfx, i);
+		size_t kl = mkkey(k, sizeof(k), pfx, 8, i);
 		struct mmc_view v;
 
-		pattern_fill(b, len, kseed(k, kl));
+		pattern_fill(b, len, key_seed(k, kl));
 		if (mmc_put(C, k, kl, b, len))
 			t->bad = 1;
 		memset(b, 0, len);
 		if (mmc_get(C, k, kl, b, 64 * KiB + 1, &got) || got != len ||
-		    pattern_check(b, len, kseed(k, kl)))
+		    pattern_check(b, len, key_seed(k, kl)))
 			t->bad = 2;
 		if (mmc_acquire(C, k, kl, &v) || v.len != len ||
-		    pattern_check(v.data, len, kseed(k, kl)) || mmc_release(C, &v))
+		    pattern_check(v.data, len, key_seed(k, kl)) || mmc_release(C, &v))
 			t->bad = 3;
 	}
 	free(b);
@@ -689,7 +609,7 @@ START_TEST(threads_one_client)
 		pthread_join(tid[i], NULL);
 		ck_assert_msg(!t[i].bad, "thread %u failed: %d", i, t[i].bad);
 	}
-	ck_assert_uint_eq(stats(C).objects, 1600);
+	ck_assert_uint_eq(stats_ok(C).objects, 1600);
 	ck_assert_int_eq(mmc_client_stats(C, &cs), 0);
 	ck_assert_uint_eq(cs.puts, 1600);
 	ck_assert_uint_eq(cs.hits, 3200);
@@ -699,12 +619,10 @@ END_TEST
 
 static TCase *tcase(Suite *s, const char *name, void (*setup_fn)(void))
 {
-	TCase *tc = tcase_create(name);
+	TCase *tc = add_tcase(s, name, 60);
 
-	tcase_set_timeout(tc, 60);
 	if (setup_fn)
 		tcase_add_checked_fixture(tc, setup_fn, teardown);
-	suite_add_tcase(s, tc);
 	return tc;
 }
 
@@ -713,24 +631,13 @@ int main(void)
 	Suite *s = suite_create("client");
 	TCase *none = tcase(s, "no_agent", NULL), *a64 = tcase(s, "arena64", setup_64);
 	TCase *a256 = tcase(s, "arena256", setup_256), *b = tcase(s, "batch", setup_batch);
-	SRunner *sr;
-	int failed;
 
-	const TTest *t64[] = { bad_arguments, put_existing, get_small_buffer,
+	add_tests(none, TESTS(connect_missing, strerror_codes));
+	add_tests(a256, TESTS(roundtrip_sizes, threads_one_client));
+	add_tests(b, TESTS(batch_all));
+	add_tests(a64, TESTS(bad_arguments, put_existing, get_small_buffer,
 		miss_exists_remove, zero_copy, reserved_invisible, abort_frees,
 		arena_full_enospc, acquire_pins, pin_slots_enobufs, remove_pinned, iovecs,
-		exists_prefix, exists_prefix_no_present, clear_all, client_counters };
-
-	tcase_add_test(none, connect_missing);
-	tcase_add_test(none, strerror_codes);
-	tcase_add_test(a256, roundtrip_sizes);
-	tcase_add_test(a256, threads_one_client);
-	tcase_add_test(b, batch_all);
-	for (size_t i = 0; i < sizeof(t64) / sizeof(t64[0]); i++)
-		tcase_add_test(a64, t64[i]);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+		exists_prefix, exists_prefix_no_present, clear_all, client_counters));
+	return run_suite(s);
 }

@@ -23,70 +23,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 #define KiB (1024ull)
 #define MiB (1024ull * 1024)
 #define NPROC 4
 #define CHUNK 32
-
-static struct agent_proc *g_agent;
-static pid_t g_owner;
-
-/* Removes what an agent left in its directory, and the directory. */
-static void clean_dir(const struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	unlink(a->sock);
-	unlink(a->stats);
-	rmdir(a->dir);
-}
-
-static void kill_leftover(void)
-{
-	if (g_agent && g_agent->pid > 0 && getpid() == g_owner) {
-		agent_dump_log(g_agent);
-		agent_kill(g_agent);
-		clean_dir(g_agent);
-	}
-}
-
-static void start_agent(struct agent_proc *a, const char *const *args)
-{
-	agent_startv(a, args[0], args + 1);
-	g_agent = a;
-	g_owner = getpid();
-	atexit(kill_leftover);
-}
-#define START(a, ...) start_agent(a, (const char *const[]){ __VA_ARGS__, NULL })
-
-static void stop_agent(struct agent_proc *a)
-{
-	int st = agent_stop(a);
-
-	if (st)
-		agent_dump_log(a);
-	clean_dir(a);
-	g_agent = NULL;
-	ck_assert_msg(st == 0, "agent exit status %d", st);
-}
-
-static struct mmc_stats stats(mmc_client *c)
-{
-	struct mmc_stats s;
-
-	ck_assert_int_eq(mmc_agent_stats(c, &s), 0);
-	return s;
-}
 
 struct keyset {
 	unsigned n;
@@ -104,15 +50,8 @@ static size_t size_1m(unsigned i)
 	return 1 * MiB;
 }
 
-static size_t mkkey(char *k, unsigned i)
-{
-	return (size_t)snprintf(k, 32, "conc/%06u", i);
-}
-
-static uint64_t kseed(const void *k, size_t kl)
-{
-	return XXH3_64bits(k, kl);
-}
+/* Keys conc/000000, conc/000001, ... */
+#define KEY(k, i) mkkey(k, sizeof(k), "conc/", 6, i)
 
 struct result {
 	uint64_t hits, misses, puts, exists, busy, errors, corrupt;
@@ -142,14 +81,14 @@ static int read_one(mmc_client *c, const struct keyset *ks, unsigned i,
 		    unsigned how, uint8_t *buf, struct result *r)
 {
 	char k[32];
-	size_t kl = mkkey(k, i), len = ks->size(i), got = 0;
+	size_t kl = KEY(k, i), len = ks->size(i), got = 0;
 	struct mmc_view v;
 	int ret;
 
 	if (how % 3 == 0) {
 		ret = mmc_acquire(c, k, kl, &v);
 		if (!ret) {
-			if (v.len != len || pattern_check(v.data, len, kseed(k, kl)))
+			if (v.len != len || pattern_check(v.data, len, key_seed(k, kl)))
 				r->corrupt++;
 			if (mmc_release(c, &v))
 				wfail(r, "release", i, -EINVAL);
@@ -160,11 +99,11 @@ static int read_one(mmc_client *c, const struct keyset *ks, unsigned i,
 		};
 
 		ret = mmc_getv(c, k, kl, iov, 3, &got);
-		if (!ret && (got != len || pattern_check(buf, len, kseed(k, kl))))
+		if (!ret && (got != len || pattern_check(buf, len, key_seed(k, kl))))
 			r->corrupt++;
 	} else {
 		ret = mmc_get(c, k, kl, buf, len, &got);
-		if (!ret && (got != len || pattern_check(buf, len, kseed(k, kl))))
+		if (!ret && (got != len || pattern_check(buf, len, key_seed(k, kl))))
 			r->corrupt++;
 	}
 	if (ret == 0) {
@@ -181,7 +120,7 @@ static int put_one(mmc_client *c, const struct keyset *ks, unsigned i,
 		   unsigned how, uint8_t *buf)
 {
 	char k[32];
-	size_t kl = mkkey(k, i), len = ks->size(i);
+	size_t kl = KEY(k, i), len = ks->size(i);
 	struct mmc_reservation res;
 	int ret;
 
@@ -189,10 +128,10 @@ static int put_one(mmc_client *c, const struct keyset *ks, unsigned i,
 		ret = mmc_reserve(c, k, kl, len, &res);
 		if (ret)
 			return ret;
-		pattern_fill(res.data, len, kseed(k, kl));
+		pattern_fill(res.data, len, key_seed(k, kl));
 		return mmc_commit(c, &res);
 	}
-	pattern_fill(buf, len, kseed(k, kl));
+	pattern_fill(buf, len, key_seed(k, kl));
 	if (how % 3 == 1) {
 		struct iovec iov[2] = { { buf, len / 2 }, { buf + len / 2, len - len / 2 } };
 
@@ -214,7 +153,7 @@ static void batch_chunk(mmc_client *c, const struct keyset *ks, const unsigned *
 	unsigned miss[CHUNK], m = 0;
 
 	for (unsigned j = 0; j < n; j++) {
-		kl[j] = mkkey(keys[j], ids[j]);
+		kl[j] = KEY(keys[j], ids[j]);
 		kp[j] = keys[j];
 		vl[j] = ks->size(ids[j]);
 		bp[j] = bufs[j];
@@ -224,14 +163,14 @@ static void batch_chunk(mmc_client *c, const struct keyset *ks, const unsigned *
 	for (unsigned j = 0; j < n; j++) {
 		if (gr[j] == (int64_t)vl[j]) {
 			r->hits++;
-			if (pattern_check(bufs[j], vl[j], kseed(keys[j], kl[j])))
+			if (pattern_check(bufs[j], vl[j], key_seed(keys[j], kl[j])))
 				r->corrupt++;
 			continue;
 		}
 		if (gr[j] != -ENOENT)
 			wfail(r, "get_batch key", ids[j], (int)gr[j]);
 		r->misses++;
-		pattern_fill(bufs[j], vl[j], kseed(keys[j], kl[j]));
+		pattern_fill(bufs[j], vl[j], key_seed(keys[j], kl[j]));
 		kp[m] = kp[j];
 		kl[m] = kl[j];
 		vp[m] = bufs[j];
@@ -309,9 +248,8 @@ static struct result run_workers(const struct keyset *ks, unsigned ops)
 	close(fd[1]);
 	for (unsigned p = 0; p < NPROC; p++) {
 		struct result r;
-		int st;
+		int st = wait_child(pid[p]);
 
-		ck_assert_int_eq(waitpid(pid[p], &st, 0), pid[p]);
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 			      "worker %u: status 0x%x", p, st);
 		ck_assert_int_eq(read(fd[0], &r, sizeof(r)), sizeof(r));
@@ -340,14 +278,14 @@ static unsigned verify_all(mmc_client *c, const struct keyset *ks, uint64_t *byt
 	*bytes = 0;
 	for (unsigned i = 0; i < ks->n; i++) {
 		char k[32];
-		size_t kl = mkkey(k, i), len = ks->size(i), got = 0;
+		size_t kl = KEY(k, i), len = ks->size(i), got = 0;
 		int ret = mmc_get(c, k, kl, buf, 1 * MiB + 1, &got);
 
 		if (ret == -ENOENT && ks->may_miss)
 			continue;
 		ck_assert_msg(ret == 0, "key %u: %s", i, mmc_strerror(ret));
 		ck_assert_uint_eq(got, len);
-		ck_assert_msg(pattern_check(buf, len, kseed(k, kl)) == 0, "key %u corrupt", i);
+		ck_assert_msg(pattern_check(buf, len, key_seed(k, kl)) == 0, "key %u corrupt", i);
 		present++;
 		*bytes += (len + 4095) / 4096 * 4096;
 	}
@@ -364,14 +302,14 @@ START_TEST(no_eviction)
 	mmc_client *c;
 	uint64_t bytes;
 
-	START(&a, "512M");
+	agent_start(&a, "512M", NULL);
 	r = run_workers(&ks, ks.n);
 	/* every key was committed exactly once, by whichever worker won */
 	ck_assert_uint_eq(r.puts, ks.n);
 	ck_assert_uint_gt(r.hits, 0);
-	ck_assert_int_eq(mmc_connect(NULL, &c), 0);
+	c = connect_ok(NULL);
 	ck_assert_uint_eq(verify_all(c, &ks, &bytes), ks.n);
-	s = stats(c);
+	s = stats_ok(c);
 	ck_assert_uint_eq(s.objects, ks.n);
 	ck_assert_uint_eq(s.used_bytes, bytes);
 	ck_assert_uint_eq(s.evictions, 0);
@@ -383,8 +321,7 @@ START_TEST(no_eviction)
 	ck_assert_uint_eq(s.reserved_bytes, 0);
 	ck_assert_uint_eq(s.pinned_objects, 0);
 	ck_assert_uint_eq(s.clients, 1);
-	mmc_disconnect(c);
-	stop_agent(&a);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -398,12 +335,12 @@ START_TEST(eviction)
 	uint64_t bytes;
 	unsigned present;
 
-	START(&a, "64M");
+	agent_start(&a, "64M", NULL);
 	r = run_workers(&ks, 2 * ks.n);
 	ck_assert_uint_gt(r.puts, 64);      /* more than ever fits at once */
-	ck_assert_int_eq(mmc_connect(NULL, &c), 0);
+	c = connect_ok(NULL);
 	present = verify_all(c, &ks, &bytes);
-	s = stats(c);
+	s = stats_ok(c);
 	ck_assert_uint_gt(s.evictions, 0);
 	ck_assert_uint_eq(s.objects, present);
 	ck_assert_uint_le(s.objects, 64);
@@ -414,8 +351,7 @@ START_TEST(eviction)
 		      "-EBUSY)", (unsigned long long)s.errors, (unsigned long long)r.busy);
 	ck_assert_uint_eq(s.reservations, 0);
 	ck_assert_uint_eq(s.pinned_objects, 0);
-	mmc_disconnect(c);
-	stop_agent(&a);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -430,16 +366,16 @@ START_TEST(pin_survives_eviction)
 	uint8_t *buf = malloc(1 * MiB);
 	struct result r = { 0 };
 	char k[32];
-	size_t kl = mkkey(k, 1000);
+	size_t kl = KEY(k, 1000);
 
-	START(&a, "64M");
-	ck_assert_int_eq(mmc_connect(NULL, &c), 0);
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
 	ck_assert_int_eq(put_one(c, &ks, 1000, 0, buf), 0);
 	ck_assert_int_eq(mmc_acquire(c, k, kl, &v), 0);
 	for (unsigned i = 0; i < 200; i++)
 		ck_assert_int_eq(put_one(c, &ks, i, i, buf), 0);
-	ck_assert_uint_ge(stats(c).evictions, 100);
-	ck_assert_uint_eq(pattern_check(v.data, v.len, kseed(k, kl)), 0);
+	ck_assert_uint_ge(stats_ok(c).evictions, 100);
+	ck_assert_uint_eq(pattern_check(v.data, v.len, key_seed(k, kl)), 0);
 	ck_assert_int_eq(mmc_exists(c, k, kl), 1);     /* pinned: never evicted */
 	ck_assert_int_eq(mmc_release(c, &v), 0);
 	for (unsigned i = 200; i < 400; i++)
@@ -448,26 +384,15 @@ START_TEST(pin_survives_eviction)
 	ck_assert_int_eq(read_one(c, &ks, 399, 0, buf, &r), 1);
 	ck_assert_uint_eq(r.corrupt + r.errors, 0);
 	free(buf);
-	mmc_disconnect(c);
-	stop_agent(&a);
+	agent_finish(&a, c);
 }
 END_TEST
 
 int main(void)
 {
 	Suite *s = suite_create("concurrency");
-	TCase *tc = tcase_create("workers");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, no_eviction);
-	tcase_add_test(tc, eviction);
-	tcase_add_test(tc, pin_survives_eviction);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(add_tcase(s, "workers", 120),
+		  TESTS(no_eviction, eviction, pin_survives_eviction));
+	return run_suite(s);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "check-main.h"
 
 static char tmp_path[64];
 
@@ -375,23 +376,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
+	TCase *tc = add_tcase(s, "config", 0);
 
-	tcase_add_test(tc, defaults);
-	tcase_add_test(tc, shipped_conf_is_the_defaults);
-	tcase_add_test(tc, every_key);
+	add_tests(tc, TESTS(defaults, shipped_conf_is_the_defaults, every_key));
 	tcase_add_loop_test(tc, parse_size, 0, sizeof(sizes) / sizeof(sizes[0]));
-	tcase_add_test(tc, watermarks);
-	tcase_add_test(tc, bad_values);
-	tcase_add_test(tc, errors_name_the_line);
-	tcase_add_test(tc, names_resolve);
-	tcase_add_test(tc, id_limit);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	add_tests(tc, TESTS(watermarks, bad_values, errors_name_the_line, names_resolve,
+			    id_limit));
+	return run_suite(s);
 }

@@ -27,112 +27,13 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 #define KiB (1024ull)
 #define MiB (1024ull * 1024)
-
-static struct agent_proc *g_agent;
-static pid_t g_owner;
-
-/* Removes what an agent left in its directory, and the directory. */
-static void clean_dir(const struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	unlink(a->sock);
-	unlink(a->stats);
-	rmdir(a->dir);
-}
-
-static void kill_leftover(void)
-{
-	if (g_agent && g_agent->pid > 0 && getpid() == g_owner) {
-		agent_dump_log(g_agent);
-		agent_kill(g_agent);
-		clean_dir(g_agent);
-	}
-}
-
-static void start_agent(struct agent_proc *a, const char *const *args)
-{
-	agent_startv(a, args[0], args + 1);
-	g_agent = a;
-	g_owner = getpid();
-	atexit(kill_leftover);
-}
-#define START(a, ...) start_agent(a, (const char *const[]){ __VA_ARGS__, NULL })
-
-static void stop_agent(struct agent_proc *a)
-{
-	int st = agent_stop(a);
-
-	if (st)
-		agent_dump_log(a);
-	clean_dir(a);
-	g_agent = NULL;
-	ck_assert_msg(st == 0, "agent exit status %d", st);
-}
-
-static mmc_client *conn(void)
-{
-	mmc_client *c = NULL;
-	int r = mmc_connect(NULL, &c);
-
-	ck_assert_msg(r == 0, "mmc_connect: %s", mmc_strerror(r));
-	return c;
-}
-
-static struct mmc_stats stats(mmc_client *c)
-{
-	struct mmc_stats s;
-
-	ck_assert_int_eq(mmc_agent_stats(c, &s), 0);
-	return s;
-}
-
-static uint64_t kseed(const void *k, size_t kl)
-{
-	return XXH3_64bits(k, kl);
-}
-
-static int put_pat(mmc_client *c, const char *k, size_t len)
-{
-	uint8_t *v = malloc(len);
-	int r;
-
-	pattern_fill(v, len, kseed(k, strlen(k)));
-	r = mmc_put(c, k, strlen(k), v, len);
-	free(v);
-	return r;
-}
-
-/* 0 when key reads back as exactly pattern(len, key). */
-static int check_pat(mmc_client *c, const char *k, size_t len)
-{
-	uint8_t *b = malloc(len + 1);
-	size_t got = 0;
-	int r = mmc_get(c, k, strlen(k), b, len + 1, &got);
-
-	if (!r && (got != len || pattern_check(b, len, kseed(k, strlen(k)))))
-		r = -EILSEQ;
-	free(b);
-	return r;
-}
-
-static void wait_killed(pid_t pid)
-{
-	int st;
-
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status 0x%x", st);
-}
 
 START_TEST(exit_then_read)
 {
@@ -141,7 +42,7 @@ START_TEST(exit_then_read)
 	pid_t pid;
 	int st;
 
-	START(&a, "64M");
+	agent_start(&a, "64M", NULL);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -150,18 +51,17 @@ START_TEST(exit_then_read)
 		if (mmc_connect(NULL, &c) || put_pat(c, "page", 4096) ||
 		    mmc_reserve(c, "big", 3, 1 * MiB + 3, &r))
 			_exit(1);
-		pattern_fill(r.data, r.len, kseed("big", 3));
+		pattern_fill(r.data, r.len, key_seed("big", 3));
 		_exit(mmc_commit(c, &r) ? 2 : 0);   /* no disconnect: just gone */
 	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	st = wait_child(pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
-	c = conn();
-	ck_assert_int_eq(check_pat(c, "page", 4096), 0);
-	ck_assert_int_eq(check_pat(c, "big", 1 * MiB + 3), 0);
-	ck_assert_uint_eq(stats(c).objects, 2);
-	ck_assert_uint_eq(stats(c).clients, 1);
-	mmc_disconnect(c);
-	stop_agent(&a);
+	c = connect_ok(NULL);
+	ck_assert_int_eq(get_pat(c, "page", 4096), 0);
+	ck_assert_int_eq(get_pat(c, "big", 1 * MiB + 3), 0);
+	ck_assert_uint_eq(stats_ok(c).objects, 2);
+	ck_assert_uint_eq(stats_ok(c).clients, 1);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -181,7 +81,7 @@ static int pin_child(int ready, int hold)
 		return 10;
 	for (int i = 0; i < 3; i++)
 		if (mmc_acquire(c, keys[i], 5, &v[i]) || v[i].len != 1 * MiB ||
-		    pattern_check(v[i].data, v[i].len, kseed(keys[i], 5)))
+		    pattern_check(v[i].data, v[i].len, key_seed(keys[i], 5)))
 			return 11 + i;
 	if (mmc_reserve(c, "resv0", 5, RES_LEN, &r[0]) ||
 	    mmc_reserve(c, "resv1", 5, RES_LEN, &r[1]))
@@ -203,8 +103,8 @@ START_TEST(kill_with_pins)
 	char b;
 	pid_t pid;
 
-	START(&a, "64M");
-	c = conn();
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
 	ck_assert_int_eq(put_pat(c, "held0", 1 * MiB), 0);
 	ck_assert_int_eq(put_pat(c, "held1", 1 * MiB), 0);
 	ck_assert_int_eq(put_pat(c, "held2", 1 * MiB), 0);
@@ -225,7 +125,7 @@ START_TEST(kill_with_pins)
 		waitpid(pid, &st, 0);
 		ck_abort_msg("child failed before it was ready: status 0x%x", st);
 	}
-	s = stats(c);
+	s = stats_ok(c);
 	ck_assert_uint_eq(s.clients, 2);
 	ck_assert_uint_eq(s.pinned_objects, 3);
 	ck_assert_uint_eq(s.reservations, 2);
@@ -237,14 +137,14 @@ START_TEST(kill_with_pins)
 	ck_assert_int_eq(mmc_exists(c, "resv1", 5), 0);
 	/* removed while the child pins it: gone for readers, space kept */
 	ck_assert_int_eq(mmc_remove(c, "held1", 5), 0);
-	s = stats(c);
+	s = stats_ok(c);
 	ck_assert_uint_eq(s.objects, 2);
 	ck_assert_uint_eq(s.pinned_objects, 3);
 	ck_assert_uint_eq(s.used_bytes, 3 * MiB + 2 * RES_LEN);
 
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
-	wait_killed(pid);
-	s = stats(c);   /* one call, no polling: the agent settles dead sessions first */
+	wait_killed(pid, SIGKILL);
+	s = stats_ok(c);   /* one call, no polling: the agent settles dead sessions first */
 	ck_assert_uint_eq(s.pinned_objects, 0);
 	ck_assert_uint_eq(s.reservations, 0);
 	ck_assert_uint_eq(s.reserved_bytes, 0);
@@ -256,22 +156,21 @@ START_TEST(kill_with_pins)
 	ck_assert_int_eq(put_pat(c, "resv0", RES_LEN), 0);
 	ck_assert_int_eq(put_pat(c, "resv1", RES_LEN), 0);
 	ck_assert_int_eq(put_pat(c, "held1", 1 * MiB), 0);
-	s = stats(c);
+	s = stats_ok(c);
 	ck_assert_uint_eq(s.used_bytes, 3 * MiB + 2 * RES_LEN);
 	ck_assert_uint_eq(s.evictions, 0);
 	ck_assert_uint_eq(s.objects, 5);
-	ck_assert_int_eq(check_pat(c, "resv0", RES_LEN), 0);
-	ck_assert_int_eq(check_pat(c, "resv1", RES_LEN), 0);
-	ck_assert_int_eq(check_pat(c, "held0", 1 * MiB), 0);
-	ck_assert_int_eq(check_pat(c, "held1", 1 * MiB), 0);
-	ck_assert_int_eq(check_pat(c, "held2", 1 * MiB), 0);
+	ck_assert_int_eq(get_pat(c, "resv0", RES_LEN), 0);
+	ck_assert_int_eq(get_pat(c, "resv1", RES_LEN), 0);
+	ck_assert_int_eq(get_pat(c, "held0", 1 * MiB), 0);
+	ck_assert_int_eq(get_pat(c, "held1", 1 * MiB), 0);
+	ck_assert_int_eq(get_pat(c, "held2", 1 * MiB), 0);
 	/* the objects it pinned are removable and their space comes back */
 	ck_assert_int_eq(mmc_remove(c, "held2", 5), 0);
-	ck_assert_uint_eq(stats(c).used_bytes, 2 * MiB + 2 * RES_LEN);
+	ck_assert_uint_eq(stats_ok(c).used_bytes, 2 * MiB + 2 * RES_LEN);
 	close(ready[0]);
 	close(hold[1]);
-	mmc_disconnect(c);
-	stop_agent(&a);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -279,10 +178,8 @@ END_TEST
 #define VLEN (256 * KiB)
 #define TRAP 40           /* batch 1 faults while copying this key's value */
 
-static size_t bkey(char *k, unsigned i)
-{
-	return (size_t)snprintf(k, 32, "crash/%06u", i);
-}
+/* Keys crash/000000, crash/000001, ... */
+#define KEY(k, i) mkkey(k, sizeof(k), "crash/", 6, i)
 
 static uint8_t *trap_lo, *trap_hi;
 static int trap_fd;
@@ -317,11 +214,11 @@ static int batch_child(int ready)
 		return 10;
 	for (unsigned b = 0; b < 2; b++) {
 		for (unsigned j = 0; j < BATCH; j++) {
-			kl[j] = bkey(keys[j], b * BATCH + j);
+			kl[j] = KEY(keys[j], b * BATCH + j);
 			kp[j] = keys[j];
 			vp[j] = vals + (size_t)j * VLEN;
 			vl[j] = VLEN;
-			pattern_fill(vals + (size_t)j * VLEN, VLEN, kseed(keys[j], kl[j]));
+			pattern_fill(vals + (size_t)j * VLEN, VLEN, key_seed(keys[j], kl[j]));
 		}
 		if (b == 1) {
 			memcpy(trap, vp[TRAP], VLEN);
@@ -350,7 +247,7 @@ START_TEST(kill_mid_batch)
 	char b, k[32];
 	pid_t pid;
 
-	START(&a, "256M");
+	agent_start(&a, "256M", NULL);
 	ck_assert_int_eq(pipe(ready), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -363,48 +260,47 @@ START_TEST(kill_mid_batch)
 		waitpid(pid, &st, 0);
 		ck_abort_msg("child never reached the trap: status 0x%x", st);
 	}
-	c = conn();
-	s = stats(c);   /* the child sits inside mmc_put_batch, mid-copy */
+	c = connect_ok(NULL);
+	s = stats_ok(c);   /* the child sits inside mmc_put_batch, mid-copy */
 	ck_assert_uint_gt(s.reservations, 0);
 	ck_assert_uint_gt(s.reserved_bytes, 0);
 	ck_assert_uint_ge(s.objects, BATCH);
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
-	wait_killed(pid);
-	s = stats(c);
+	wait_killed(pid, SIGKILL);
+	s = stats_ok(c);
 	ck_assert_uint_eq(s.reservations, 0);
 	ck_assert_uint_eq(s.reserved_bytes, 0);
 	ck_assert_uint_eq(s.clients, 1);
 	for (unsigned i = 0; i < 2 * BATCH; i++) {
-		size_t kl = bkey(k, i), got = 0;
+		size_t kl = KEY(k, i), got = 0;
 		int r = mmc_get(c, k, kl, buf, VLEN + 1, &got);
 
 		if (r == -ENOENT && i >= BATCH)
 			continue;
 		ck_assert_msg(r == 0, "key %u: %s", i, mmc_strerror(r));
 		ck_assert_uint_eq(got, VLEN);
-		ck_assert_msg(pattern_check(buf, VLEN, kseed(k, kl)) == 0,
+		ck_assert_msg(pattern_check(buf, VLEN, key_seed(k, kl)) == 0,
 			      "key %u visible but not the value written", i);
 		present++;
 	}
-	bkey(k, BATCH + TRAP);   /* never fully copied: must not be visible */
+	KEY(k, BATCH + TRAP);   /* never fully copied: must not be visible */
 	ck_assert_int_eq(mmc_exists(c, k, strlen(k)), 0);
-	s = stats(c);
+	s = stats_ok(c);
 	ck_assert_uint_eq(s.objects, present);
 	ck_assert_uint_eq(s.used_bytes, (uint64_t)present * VLEN);   /* nothing leaked */
 	/* every key of the broken batch can be written now: none is -EBUSY */
 	for (unsigned i = BATCH; i < 2 * BATCH; i++) {
 		int r;
 
-		bkey(k, i);
+		KEY(k, i);
 		r = put_pat(c, k, VLEN);
 		ck_assert_msg(r == 0 || r == -EEXIST, "key %u: %s", i, mmc_strerror(r));
-		ck_assert_int_eq(check_pat(c, k, VLEN), 0);
+		ck_assert_int_eq(get_pat(c, k, VLEN), 0);
 	}
-	ck_assert_uint_eq(stats(c).objects, 2 * BATCH);
+	ck_assert_uint_eq(stats_ok(c).objects, 2 * BATCH);
 	free(buf);
 	close(ready[0]);
-	mmc_disconnect(c);
-	stop_agent(&a);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -419,12 +315,12 @@ static void disconnect_case(bool forked)
 	struct mmc_view v;
 	struct mmc_stats s;
 	mmc_client *c, *d;
-	int hold[2], st;
+	int hold[2];
 	pid_t pid = -1;
 
-	START(&a, "64M");
-	c = conn();
-	d = conn();
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
+	d = connect_ok(NULL);
 	ck_assert_int_eq(put_pat(c, "dc", 4096), 0);
 	ck_assert_int_eq(mmc_acquire(c, "dc", 2, &v), 0);
 	ck_assert_int_eq(mmc_reserve(c, "dr", 2, 4096, &r), 0);
@@ -440,22 +336,19 @@ static void disconnect_case(bool forked)
 		}
 	}
 	close(hold[0]);
-	s = stats(d);
+	s = stats_ok(d);
 	ck_assert_uint_eq(s.clients, 2);
 	ck_assert_uint_eq(s.pinned_objects, 1);
 	mmc_disconnect(c);
-	s = stats(d);
+	s = stats_ok(d);
 	ck_assert_uint_eq(s.clients, 1);
 	ck_assert_uint_eq(s.pinned_objects, 0);
 	ck_assert_uint_eq(s.reservations, 0);
 	ck_assert_int_eq(mmc_put(d, "dr", 2, "x", 1), 0);
 	close(hold[1]);
-	if (pid > 0) {
-		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-		ck_assert_int_eq(st, 0);
-	}
-	mmc_disconnect(d);
-	stop_agent(&a);
+	if (pid > 0)
+		ck_assert_int_eq(wait_child(pid), 0);
+	agent_finish(&a, d);
 }
 
 START_TEST(disconnect_ends_session)
@@ -473,20 +366,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("crash");
-	TCase *tc = tcase_create("crash");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, exit_then_read);
-	tcase_add_test(tc, kill_with_pins);
-	tcase_add_test(tc, kill_mid_batch);
-	tcase_add_test(tc, disconnect_ends_session);
-	tcase_add_test(tc, disconnect_ends_session_forked);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(add_tcase(s, "crash", 60),
+		  TESTS(exit_then_read, kill_with_pins, kill_mid_batch,
+			disconnect_ends_session, disconnect_ends_session_forked));
+	return run_suite(s);
 }

@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 #define MIB        (1u << 20)
@@ -28,21 +28,19 @@
 #define ARENA_B    (64ull * MIB)
 #define NKEYS_MAX  400
 
-static uint8_t *buf;   /* one value, reused */
-static uint8_t *rbuf;  /* read-back buffer */
-
+/* Key i is evict-key-%05u (evict-key-00042 for 42); its value is VAL bytes
+ * of pattern(seed i). */
 static int key_of(char *k, int i)
 {
-	return snprintf(k, 32, "evict-key-%05d", i);
+	return (int)mkkey(k, 32, "evict-key-", 5, (unsigned)i);
 }
 
 static int put_i(mmc_client *c, int i)
 {
 	char k[32];
-	int kl = key_of(k, i);
 
-	pattern_fill(buf, VAL, (uint64_t)i);
-	return mmc_put(c, k, (size_t)kl, buf, VAL);
+	key_of(k, i);
+	return put_seeded(c, k, VAL, (uint64_t)i);
 }
 
 static int exists_i(mmc_client *c, int i)
@@ -57,70 +55,9 @@ static int exists_i(mmc_client *c, int i)
 static void get_check_i(mmc_client *c, int i)
 {
 	char k[32];
-	int kl = key_of(k, i);
-	size_t len = 0;
-	int ret;
 
-	memset(rbuf, 0xa5, VAL);
-	ret = mmc_get(c, k, (size_t)kl, rbuf, VAL, &len);
-	ck_assert_msg(ret == 0, "get key %d: %s", i, mmc_strerror(ret));
-	ck_assert_uint_eq(len, VAL);
-	ck_assert_msg(pattern_check(rbuf, VAL, (uint64_t)i) == 0,
-		      "key %d: value differs at byte %zu", i,
-		      pattern_check(rbuf, VAL, (uint64_t)i) - 1);
-}
-
-static void stats(mmc_client *c, struct mmc_stats *st)
-{
-	int ret = mmc_agent_stats(c, st);
-
-	ck_assert_msg(ret == 0, "mmc_agent_stats: %s", mmc_strerror(ret));
-}
-
-static mmc_client *connect_ok(void)
-{
-	mmc_client *c = NULL;
-	int ret = mmc_connect(NULL, &c);
-
-	ck_assert_msg(ret == 0, "mmc_connect: %s", mmc_strerror(ret));
-	return c;
-}
-
-/* Removes what the harness left in the agent's directory (after a clean
- * stop; a failed test keeps it, log included, for a look). */
-static void rm_agent_dir(const struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	rmdir(a->dir);
-}
-
-static void finish(struct agent_proc *a, mmc_client *c)
-{
-	int st;
-
-	mmc_disconnect(c);
-	st = agent_stop(a);
-	if (st)
-		agent_dump_log(a);
-	ck_assert_msg(st == 0, "agent exit status %d", st);
-	rm_agent_dir(a);
-}
-
-static void setup(void)
-{
-	buf = malloc(VAL);
-	rbuf = malloc(VAL);
-	ck_assert(buf && rbuf);
-}
-
-static void teardown(void)
-{
-	free(buf);
-	free(rbuf);
+	key_of(k, i);
+	get_seeded_ok(c, k, VAL, (uint64_t)i);
 }
 
 /* 200 x 1 MiB into 64 MiB: every put succeeds, used bytes never pass the
@@ -134,12 +71,12 @@ START_TEST(test_lru_overfill)
 	int first_present = -1, present = 0;
 
 	agent_start(&a, ARENA, NULL);
-	c = connect_ok();
+	c = connect_ok(NULL);
 	for (int i = 0; i < n; i++) {
 		int ret = put_i(c, i);
 
 		ck_assert_msg(ret == 0, "put %d: %s", i, mmc_strerror(ret));
-		stats(c, &st);
+		st = stats_ok(c);
 		ck_assert_uint_eq(st.arena_bytes, ARENA_B);
 		ck_assert_msg(st.used_bytes <= st.arena_bytes,
 			      "put %d: used %llu > arena", i,
@@ -170,7 +107,7 @@ START_TEST(test_lru_overfill)
 	ck_assert_int_eq(exists_i(c, n - present - 1), 0);
 	for (int i = first_present; i < n; i++)
 		get_check_i(c, i);
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.objects, (uint64_t)present);
 	ck_assert_uint_eq(st.evictions, (uint64_t)(n - present));
 	ck_assert_uint_gt(st.evictions, 0);
@@ -178,7 +115,7 @@ START_TEST(test_lru_overfill)
 	ck_assert_uint_eq(st.used_bytes, (uint64_t)present * VAL);
 	ck_assert_uint_eq(st.puts, n);
 	ck_assert_uint_eq(st.alloc_failures, 0);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -194,7 +131,7 @@ START_TEST(test_pinned_survive)
 	int kl;
 
 	agent_start(&a, ARENA, NULL);
-	c = connect_ok();
+	c = connect_ok(NULL);
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(put_i(c, i), 0);
 	for (int i = 0; i < 3; i++) {
@@ -208,7 +145,7 @@ START_TEST(test_pinned_survive)
 
 		ck_assert_msg(ret == 0, "put %d: %s", i, mmc_strerror(ret));
 	}
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_gt(st.evictions, 0);
 	ck_assert_uint_eq(st.pinned_objects, 3);
 	ck_assert_uint_le(st.used_bytes, st.arena_bytes);
@@ -228,7 +165,7 @@ START_TEST(test_pinned_survive)
 		ck_assert_int_eq(mmc_release(c, &v[i]), 0);
 		ck_assert_int_eq(mmc_release(c, &v[i]), -EINVAL);   /* spent */
 	}
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.pinned_objects, 0);
 	/* Unpinned now: another overfill pushes them out like anything else. */
 	for (int i = 200; i < 300; i++)
@@ -237,7 +174,7 @@ START_TEST(test_pinned_survive)
 		ck_assert_msg(exists_i(c, i) == 0, "released key %d never evicted", i);
 	for (int i = 290; i < 300; i++)
 		get_check_i(c, i);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -253,7 +190,7 @@ START_TEST(test_recency)
 	int i, next = old;
 
 	agent_start(&a, ARENA, NULL);
-	c = connect_ok();
+	c = connect_ok(NULL);
 	for (i = 0; i < old; i++)
 		ck_assert_int_eq(put_i(c, i), 0);
 	for (int round = 0; round < 5; round++)
@@ -268,7 +205,7 @@ START_TEST(test_recency)
 		ck_assert_int_eq(put_i(c, next), 0);
 		next++;
 	}
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_gt(st.evictions, 0);
 	for (i = 0; i < touched; i++) {
 		ck_assert_msg(exists_i(c, i) == 1,
@@ -279,17 +216,9 @@ START_TEST(test_recency)
 	/* Without the touches, keys 0..9 (older) would have gone first. */
 	for (i = next - 10; i < next; i++)
 		get_check_i(c, i);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Everything pinned: a put fails fast with -ENOSPC, the agent keeps serving,
  * and releasing the views makes room again. */
@@ -306,7 +235,7 @@ START_TEST(test_all_pinned_enospc)
 	int kl;
 
 	agent_start(&a, ARENA, NULL);
-	c = connect_ok();
+	c = connect_ok(NULL);
 	for (next = 0; next < 80; next++)
 		ck_assert_int_eq(put_i(c, next), 0);
 	/* Pin every object there is. */
@@ -337,14 +266,14 @@ START_TEST(test_all_pinned_enospc)
 	ck_assert_int_eq(put_i(c, next), -ENOSPC); /* and again, still fast */
 
 	/* The agent still serves: stats, other sessions, every pinned value. */
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.pinned_objects, (uint64_t)nheld);
 	ck_assert_uint_eq(st.objects, (uint64_t)nheld);
 	ck_assert_uint_ge(st.alloc_failures, 2);
 	ck_assert_uint_eq(st.reserved_bytes, 0);
 	ck_assert_uint_eq(st.reservations, 0);
 	ck_assert_uint_le(st.used_bytes, st.arena_bytes);
-	c2 = connect_ok();
+	c2 = connect_ok(NULL);
 	for (int j = 0; j < nheld; j++) {
 		ck_assert_uint_eq(pattern_check(v[j].data, VAL, (uint64_t)held[j]), 0);
 		get_check_i(c2, held[j]);
@@ -359,10 +288,10 @@ START_TEST(test_all_pinned_enospc)
 	for (int i = next + 1; i < next + 60; i++)
 		ck_assert_int_eq(put_i(c, i), 0);
 	get_check_i(c, next + 59);
-	stats(c, &st);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.pinned_objects, 0);
 	ck_assert_uint_gt(st.evictions, 0);
-	finish(&a, c);
+	agent_finish(&a, c);
 }
 END_TEST
 
@@ -384,15 +313,15 @@ START_TEST(test_config_watermarks)
 		"low_watermark = 30\n");
 	ck_assert_int_eq(fclose(f), 0);
 	agent_start(&a, ARENA, "--config", path, NULL);
-	c = connect_ok();
-	stats(c, &st);
+	c = connect_ok(NULL);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.high_watermark_pct, 50);
 	ck_assert_uint_eq(st.low_watermark_pct, 30);
 	for (int i = 0; i < 100; i++) {
 		int ret = put_i(c, i);
 
 		ck_assert_msg(ret == 0, "put %d: %s", i, mmc_strerror(ret));
-		stats(c, &st);
+		st = stats_ok(c);
 		ck_assert_msg(st.used_bytes <= st.arena_bytes / 2 + VAL,
 			      "put %d: used %llu > 50%% + one value", i,
 			      (unsigned long long)st.used_bytes);
@@ -411,7 +340,7 @@ START_TEST(test_config_watermarks)
 	ck_assert_msg(present >= 18 && present <= 33, "%d present", present);
 	for (int i = 100 - 18; i < 100; i++)
 		ck_assert_int_eq(exists_i(c, i), 1);
-	finish(&a, c);
+	agent_finish(&a, c);
 	unlink(path);
 	rmdir(dir);
 }
@@ -420,21 +349,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("eviction");
-	TCase *tc = tcase_create("eviction");
-	SRunner *sr;
-	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_lru_overfill);
-	tcase_add_test(tc, test_pinned_survive);
-	tcase_add_test(tc, test_recency);
-	tcase_add_test(tc, test_all_pinned_enospc);
-	tcase_add_test(tc, test_config_watermarks);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(add_tcase(s, "eviction", 60),
+		  TESTS(test_lru_overfill, test_pinned_survive, test_recency,
+			test_all_pinned_enospc, test_config_watermarks));
+	return run_suite(s);
 }

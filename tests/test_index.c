@@ -19,9 +19,9 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "agent.h"
-#include "client.h"
 #include "mmc/keyhash.h"
+#include "check-main.h"
+#include "unit-fixture.h"
 
 #define SEED 0x5eed1234abcdull
 
@@ -43,26 +43,10 @@ static void fix_init(struct fix *f, uint32_t nentries)
 	ck_assert_ptr_ne(f->meta, MAP_FAILED);
 	ck_assert_int_eq(mmc_index_init(&f->ix, f->meta, f->meta_size, nentries, SEED), 0);
 	atomic_store(&f->ix.hdr->agent_state, MMC_AGENT_RUNNING);
-	f->c.sock = f->c.sq_efd = f->c.cq_efd = f->c.stop_efd = -1;
-	f->c.hdr = f->ix.hdr;
-	f->c.meta_size = f->meta_size;
-	f->c.buckets = f->ix.buckets;
-	f->c.entries = f->ix.entries;
-	f->c.nentries = f->ix.nentries;
-	f->c.mask = f->ix.mask;
-	f->c.seed = f->ix.seed;
-	f->c.data_size = 1ull << 40;
 	/* A ring region only for the pin table and touch log. */
-	f->ring_size = mmc_ring_region_size();
-	f->ring = mmap(NULL, f->ring_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(f->ring, MAP_FAILED);
-	f->c.ring = f->ring;
-	f->c.ring_size = f->ring_size;
-	ck_assert_uint_le(sizeof(struct mmc_ring_hdr), 4096);
-	f->c.pins = (_Atomic uint64_t *)((char *)f->ring + 4096);
-	f->c.touch = f->c.pins + MMC_PIN_SLOTS;
-	pthread_mutex_init(&f->c.ring_lock, NULL);
+	f->ring = fake_ring(0);
+	f->ring_size = f->ring->size;
+	fake_client(&f->c, &f->ix, f->meta_size, 1ull << 40, f->ring);
 }
 
 static void fix_fini(struct fix *f)
@@ -710,35 +694,16 @@ START_TEST(test_stress_pins_vs_eviction)
 }
 END_TEST
 
-static Suite *index_suite(void)
-{
-	Suite *s = suite_create("index");
-	TCase *t = tcase_create("single");
-	TCase *c = tcase_create("concurrent");
-
-	tcase_add_test(t, test_init_args);
-	tcase_add_test(t, test_reserved_invisible_then_committed);
-	tcase_add_test(t, test_chain_unlink_positions);
-	tcase_add_test(t, test_free_bumps_gen_and_reuses_slot);
-	tcase_add_test(t, test_enospc_when_full);
-	tcase_add_test(t, test_key_lengths);
-	tcase_add_test(t, test_binary_keys_with_nul);
-	tcase_add_test(t, test_seq_even_after_every_op);
-	suite_add_tcase(s, t);
-	tcase_set_timeout(c, 60);
-	tcase_add_test(c, test_stress_lookup);
-	tcase_add_test(c, test_stress_pins_vs_eviction);
-	suite_add_tcase(s, c);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(index_suite());
-	int failed;
+	Suite *s = suite_create("index");
 
-	srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose lists tests */
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(add_tcase(s, "single", 0),
+		  TESTS(test_init_args, test_reserved_invisible_then_committed,
+			test_chain_unlink_positions, test_free_bumps_gen_and_reuses_slot,
+			test_enospc_when_full, test_key_lengths, test_binary_keys_with_nul,
+			test_seq_even_after_every_op));
+	add_tests(add_tcase(s, "concurrent", 60),
+		  TESTS(test_stress_lookup, test_stress_pins_vs_eviction));
+	return run_suite(s);   /* CK_VERBOSITY=verbose lists tests */
 }

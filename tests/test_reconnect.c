@@ -23,40 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 #define KiB (1024ull)
-
-static struct agent_proc *g_agent[2];
-static pid_t g_owner;
-
-static void clean_dir(struct agent_proc *a);
-
-static void kill_leftover(void)
-{
-	for (int i = 0; i < 2; i++)
-		if (g_agent[i] && g_agent[i]->pid > 0 && getpid() == g_owner) {
-			agent_dump_log(g_agent[i]);
-			agent_kill(g_agent[i]);
-			clean_dir(g_agent[i]);
-		}
-}
-
-static void start_agent(struct agent_proc *a, int slot, const char *const *args)
-{
-	agent_startv(a, args[0], args + 1);
-	g_agent[slot] = a;
-	if (g_owner != getpid()) {
-		g_owner = getpid();
-		atexit(kill_leftover);
-	}
-}
-#define START(a, slot, ...) start_agent(a, slot, (const char *const[]){ __VA_ARGS__, NULL })
 
 /* A hung call: say so, take the agents down, die of SIGALRM. */
 static void on_alarm(int sig)
@@ -64,9 +37,7 @@ static void on_alarm(int sig)
 	static const char msg[] = "test_reconnect: a call hung for 30 s\n";
 
 	(void)!write(2, msg, sizeof(msg) - 1);
-	for (int i = 0; i < 2; i++)
-		if (g_agent[i] && g_agent[i]->pid > 0)
-			kill(g_agent[i]->pid, SIGKILL);
+	agents_sigkill();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -75,63 +46,6 @@ static void arm_alarm(void)
 {
 	signal(SIGALRM, on_alarm);
 	alarm(30);
-}
-
-/* Removes what the harness left in an agent's directory. */
-static void clean_dir(struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	unlink(a->sock);
-	unlink(a->stats);
-	rmdir(a->dir);
-}
-
-static void stop_agent(struct agent_proc *a)
-{
-	int st = agent_stop(a);
-
-	if (st)
-		agent_dump_log(a);
-	clean_dir(a);
-	ck_assert_msg(st == 0, "agent exit status %d", st);
-}
-
-static mmc_client *conn(void)
-{
-	mmc_client *c = NULL;
-	int r = mmc_connect(NULL, &c);
-
-	ck_assert_msg(r == 0, "mmc_connect: %s", mmc_strerror(r));
-	return c;
-}
-
-static uint64_t kseed(const void *k, size_t kl)
-{
-	return XXH3_64bits(k, kl);
-}
-
-static void put_pat(mmc_client *c, const char *k, size_t len)
-{
-	uint8_t *v = malloc(len);
-
-	pattern_fill(v, len, kseed(k, strlen(k)));
-	ck_assert_int_eq(mmc_put(c, k, strlen(k), v, len), 0);
-	free(v);
-}
-
-static void get_pat(mmc_client *c, const char *k, size_t len)
-{
-	uint8_t *b = malloc(len + 1);
-	size_t got = 0;
-
-	ck_assert_int_eq(mmc_get(c, k, strlen(k), b, len + 1, &got), 0);
-	ck_assert_uint_eq(got, len);
-	ck_assert_uint_eq(pattern_check(b, len, kseed(k, strlen(k))), 0);
-	free(b);
 }
 
 /* Every call of the API on a session whose agent is gone: -ENOTCONN. */
@@ -173,9 +87,9 @@ START_TEST(agent_sigkill)
 	mmc_client *c;
 
 	arm_alarm();
-	START(&a, 0, "64M");
-	c = conn();
-	put_pat(c, "before", 4096);
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
+	put_pat_ok(c, "before", 4096);
 	ck_assert_int_eq(mmc_acquire(c, "before", 6, &v), 0);
 	agent_kill(&a);
 	/* The first call talks to the agent, so it finds it gone itself; the
@@ -183,26 +97,23 @@ START_TEST(agent_sigkill)
 	all_notconn(c);
 
 	/* A new agent on the very same path (the dead one's socket is stale). */
-	START(&b, 1, "64M", "--socket", a.sock);
+	agent_start(&b, "64M", "--socket", a.sock, NULL);
 	snprintf(b.sock, sizeof(b.sock), "%s", a.sock);
 	snprintf(b.stats, sizeof(b.stats), "%s", a.stats);
 	setenv("MMC_SOCKET", a.sock, 1);
 	all_notconn(c);            /* the old session does not come back to life */
 	mmc_disconnect(c);
-	c = conn();
+	c = connect_ok(NULL);
 	ck_assert_int_eq(mmc_exists(c, "before", 6), 0);   /* a new, empty arena */
-	put_pat(c, "after", 64 * KiB + 1);
-	get_pat(c, "after", 64 * KiB + 1);
-	put_pat(c, "before", 100);
-	get_pat(c, "before", 100);
-	mmc_disconnect(c);
-	stop_agent(&b);
-	clean_dir(&a);
+	put_pat_ok(c, "after", 64 * KiB + 1);
+	get_pat_ok(c, "after", 64 * KiB + 1);
+	put_pat_ok(c, "before", 100);
+	get_pat_ok(c, "before", 100);
+	agent_finish(&b, c);
+	agent_clean_dir(&a);
 	alarm(0);
 }
 END_TEST
-
-static double now_s(void);
 
 /* A session that only ever hits locally learns of the agent's death from
  * libshm's watcher, not from a reply: its gets may serve a little longer
@@ -217,13 +128,13 @@ START_TEST(local_hits_stop)
 	int r;
 
 	arm_alarm();
-	START(&a, 0, "64M");
-	c = conn();
-	put_pat(c, "local", sizeof(buf));
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
+	put_pat_ok(c, "local", sizeof(buf));
 	agent_kill(&a);
 	end = now_s() + 10;
 	while ((r = mmc_get(c, "local", 5, buf, sizeof(buf), NULL)) == 0) {
-		ck_assert_uint_eq(pattern_check(buf, sizeof(buf), kseed("local", 5)), 0);
+		ck_assert_uint_eq(pattern_check(buf, sizeof(buf), key_seed("local", 5)), 0);
 		ck_assert_msg(now_s() < end, "local gets still served 10 s after the agent died");
 		sched_yield();
 	}
@@ -231,7 +142,7 @@ START_TEST(local_hits_stop)
 	ck_assert_int_eq(mmc_exists(c, "local", 5), -ENOTCONN);
 	ck_assert_int_eq(mmc_get(c, "local", 5, buf, sizeof(buf), NULL), -ENOTCONN);
 	mmc_disconnect(c);
-	clean_dir(&a);
+	agent_clean_dir(&a);
 	alarm(0);
 }
 END_TEST
@@ -245,14 +156,14 @@ START_TEST(agent_sigterm)
 	int st;
 
 	arm_alarm();
-	START(&a, 0, "64M");
-	c = conn();
-	d = conn();
-	put_pat(c, "before", 8192);
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
+	d = connect_ok(NULL);
+	put_pat_ok(c, "before", 8192);
 	ck_assert_int_eq(mmc_acquire(d, "before", 6, &v), 0);
 	ck_assert_int_eq(mmc_reserve(d, "half", 4, 1 << 20, &r), 0);
 	memset(r.data, 1, 1 << 19);
-	stop_agent(&a);    /* exit status 0 with a pin and a reservation held */
+	agent_stop_ok(&a);    /* exit status 0 with a pin and a reservation held */
 	all_notconn(c);
 	all_notconn(d);
 	ck_assert_int_eq(mmc_commit(d, &r), -ENOTCONN);
@@ -288,7 +199,7 @@ static void *waiter_main(void *arg)
 	pid_t tid = gettid();
 
 	for (unsigned i = 0; w->batch && i < NB; i++) {
-		kl[i] = (size_t)snprintf(keys[i], sizeof(keys[i]), "w%05u", i);
+		kl[i] = mkkey(keys[i], sizeof(keys[i]), "w", 5, i);
 		kp[i] = keys[i];
 		vp[i] = val;
 		vl[i] = sizeof(val);
@@ -322,14 +233,6 @@ static long blocked_in(pid_t tid)
 	return nr;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* No event tells that another thread sleeps in a system call: look at
  * /proc, yielding, for at most 10 s. */
 static void wait_blocked(pid_t tid, long nr1, long nr2)
@@ -355,9 +258,9 @@ START_TEST(blocked_waiter)
 	int tp[2], st;
 
 	arm_alarm();
-	START(&a, 0, "256M");
-	c = conn();
-	put_pat(c, "before", 4096);
+	agent_start(&a, "256M", NULL);
+	c = connect_ok(NULL);
+	put_pat_ok(c, "before", 4096);
 	/* Stop the agent so no answer can come, and be sure it is stopped. */
 	ck_assert_int_eq(kill(a.pid, SIGSTOP), 0);
 	ck_assert_int_eq(waitpid(a.pid, &st, WUNTRACED), a.pid);
@@ -385,14 +288,13 @@ START_TEST(blocked_waiter)
 	close(tp[0]);
 	close(tp[1]);
 
-	START(&b, 1, "256M");
-	c = conn();
+	agent_start(&b, "256M", NULL);
+	c = connect_ok(NULL);
 	ck_assert_int_eq(mmc_exists(c, "before", 6), 0);
-	put_pat(c, "before", 4096);
-	get_pat(c, "before", 4096);
-	mmc_disconnect(c);
-	stop_agent(&b);
-	clean_dir(&a);
+	put_pat_ok(c, "before", 4096);
+	get_pat_ok(c, "before", 4096);
+	agent_finish(&b, c);
+	agent_clean_dir(&a);
 	alarm(0);
 }
 END_TEST
@@ -400,19 +302,8 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("reconnect");
-	TCase *tc = tcase_create("agent_gone");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, agent_sigkill);
-	tcase_add_test(tc, local_hits_stop);
-	tcase_add_test(tc, agent_sigterm);
-	tcase_add_test(tc, blocked_waiter);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(add_tcase(s, "agent_gone", 60),
+		  TESTS(agent_sigkill, local_hits_stop, agent_sigterm, blocked_waiter));
+	return run_suite(s);
 }

@@ -2,8 +2,9 @@
  * test_ring.c - a session's request ring: libshm/ring.c (client) against
  * agent/ops.c (agent), in one process.  A minimal agent (index over plain
  * memory, the real allocator over a data region never mapped) serves
- * sessions whose ring regions are anonymous shared mappings laid out as
- * session.c's ring_create does; fake clients point at the same memory.
+ * sessions whose ring regions are anonymous shared mappings laid out by
+ * session.c's mmc_ring_layout(), as ring_create() does; fake clients point
+ * at the same memory.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -17,9 +18,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "client.h"
 #include "mmc/keyhash.h"
+#include "check-main.h"
+#include "unit-fixture.h"
 
 #define NENTRIES  4096u
 #define DATA_SIZE (64ull << 20)
@@ -27,11 +28,6 @@
 static struct mmc_agent AG;
 static void *META;
 static size_t META_SIZE;
-
-static size_t align_up(size_t v, size_t a)
-{
-	return (v + a - 1) & ~(a - 1);
-}
 
 static void setup(void)
 {
@@ -64,39 +60,18 @@ static void teardown(void)
 	munmap(META, META_SIZE);
 }
 
-/* A session as handshake() + ring_create() leave it, minus the memfd. */
+/* A session as handshake() + ring_create() leave it, minus the memfd: the
+ * ring is laid out and bound by session.c's own functions. */
 static struct mmc_session *new_session(void)
 {
 	struct mmc_session *s = calloc(1, sizeof(*s));
-	size_t size = mmc_ring_region_size(), off = align_up(sizeof(struct mmc_ring_hdr), 4096);
-	struct mmc_ring_hdr *r = mmap(NULL, size, PROT_READ | PROT_WRITE,
-				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct mmc_ring_hdr *r = fake_ring(++AG.next_client_id);
 
 	ck_assert_ptr_nonnull(s);
-	ck_assert_ptr_ne(r, MAP_FAILED);
-	*r = (struct mmc_ring_hdr){
-		.magic = MMC_RING_MAGIC, .version = MMC_LAYOUT_VERSION,
-		.client_id = ++AG.next_client_id, .size = size,
-		.sq_entries = MMC_SQ_ENTRIES, .cq_entries = MMC_CQ_ENTRIES,
-		.pin_slots = MMC_PIN_SLOTS, .touch_slots = MMC_TOUCH_SLOTS,
-	};
-	r->sq_off = off;
-	off += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
-	r->cq_off = off;
-	off += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
-	r->pins_off = off;
-	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
-	r->touch_off = off;
-	ck_assert_uint_le(off + MMC_TOUCH_SLOTS * sizeof(uint64_t), size);
 	s->sock = s->ring_fd = -1;
 	s->id = r->client_id;
 	s->state = SESSION_ACTIVE;
-	s->ring = r;
-	s->ring_size = size;
-	s->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
-	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
-	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
-	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+	mmc_session_use_ring(s, r);
 	s->sq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ck_assert(s->sq_efd >= 0 && s->cq_efd >= 0);
@@ -110,22 +85,11 @@ static struct mmc_session *new_session(void)
 static struct mmc_client *new_client(struct mmc_session *s)
 {
 	struct mmc_client *c = calloc(1, sizeof(*c));
-	struct mmc_ring_hdr *r = s->ring;
 
 	ck_assert_ptr_nonnull(c);
-	*c = (struct mmc_client){
-		.sock = -1, .stop_efd = -1, .sq_efd = s->sq_efd, .cq_efd = s->cq_efd,
-		.hdr = AG.hdr, .meta_size = META_SIZE, .buckets = AG.index.buckets,
-		.entries = AG.index.entries, .nentries = AG.index.nentries,
-		.mask = AG.index.mask, .seed = AG.index.seed, .data_size = DATA_SIZE,
-		.ring = r, .ring_size = s->ring_size, .client_id = r->client_id,
-		.sq = (struct mmc_sqe *)((char *)r + r->sq_off),
-		.cq = (struct mmc_cqe *)((char *)r + r->cq_off),
-		.pins = (_Atomic uint64_t *)((char *)r + r->pins_off),
-		.touch = (_Atomic uint64_t *)((char *)r + r->touch_off),
-		.sq_tail = atomic_load(&r->sq_tail), .cq_head = atomic_load(&r->cq_head),
-	};
-	pthread_mutex_init(&c->ring_lock, NULL);
+	fake_client(c, &AG.index, META_SIZE, DATA_SIZE, s->ring);
+	c->sq_efd = s->sq_efd;
+	c->cq_efd = s->cq_efd;
 	return c;
 }
 
@@ -765,36 +729,16 @@ START_TEST(test_agent_thread)
 }
 END_TEST
 
-static Suite *ring_suite(void)
-{
-	Suite *s = suite_create("ring");
-	TCase *t = tcase_create("ops");
-
-	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_set_timeout(t, 60);
-	tcase_add_test(t, test_reserve_commit_lookup);
-	tcase_add_test(t, test_reserve_exists_busy);
-	tcase_add_test(t, test_commit_invalid);
-	tcase_add_test(t, test_abort_frees);
-	tcase_add_test(t, test_remove);
-	tcase_add_test(t, test_bad_requests);
-	tcase_add_test(t, test_index_wraparound);
-	tcase_add_test(t, test_cq_never_overflows);
-	tcase_add_loop_test(t, test_corrupt_ring_closes_session, 0, 4);
-	tcase_add_test(t, test_touch_reorders_lru);
-	tcase_add_test(t, test_touch_log_full);
-	tcase_add_test(t, test_agent_thread);
-	suite_add_tcase(s, t);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(ring_suite());
-	int failed;
+	Suite *s = suite_create("ring");
+	TCase *t = add_tcase(s, "ops", 60);
 
-	srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose lists tests */
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	tcase_add_checked_fixture(t, setup, teardown);
+	add_tests(t, TESTS(test_reserve_commit_lookup, test_reserve_exists_busy,
+			   test_commit_invalid, test_abort_frees, test_remove,
+			   test_bad_requests, test_index_wraparound, test_cq_never_overflows));
+	tcase_add_loop_test(t, test_corrupt_ring_closes_session, 0, 4);
+	add_tests(t, TESTS(test_touch_reorders_lru, test_touch_log_full, test_agent_thread));
+	return run_suite(s);   /* CK_VERBOSITY=verbose lists tests */
 }

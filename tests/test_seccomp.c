@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "mmc/mmc.h"
+#include "check-main.h"
 #include "harness.h"
 
 /* exit_group without libc: sanitizer runtimes intercept _exit() to run their
@@ -97,14 +98,6 @@ static struct result *shared_page(void)
 	return p;
 }
 
-static int wait_child(pid_t pid)
-{
-	int st;
-
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	return st;
-}
-
 /* One hit, checked byte for byte; 0 ok, 1 mismatch, <0 -errno. */
 static int hit(mmc_client *c, int i, int zero_copy, uint8_t *buf)
 {
@@ -127,18 +120,6 @@ static int hit(mmc_client *c, int i, int zero_copy, uint8_t *buf)
 	if (ret)
 		return ret;
 	return got != val_len(i) || pattern_check(buf, got, seed_of(i)) != 0;
-}
-
-/* Removes what the harness left in the agent's directory (after a clean
- * stop; a failed test keeps it, log included, for a look). */
-static void rm_agent_dir(const struct agent_proc *a)
-{
-	char p[400];
-
-	unlink(a->log);
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
-	rmdir(a->dir);
 }
 
 static void child_hits(struct result *res)
@@ -182,20 +163,20 @@ START_TEST(test_hits_without_syscalls)
 	struct agent_proc a;
 	struct mmc_stats st0, st;
 	struct result *res = shared_page();
-	mmc_client *c = NULL;
+	mmc_client *c;
 	uint8_t *v = malloc(LARGE);
 	pid_t pid;
 	int status;
 
 	ck_assert(v);
 	agent_start(&a, "64M", NULL);
-	ck_assert_int_eq(mmc_connect(NULL, &c), 0);
+	c = connect_ok(NULL);
 	for (int i = 0; i < NKEYS; i++) {
-		klen[i] = (size_t)snprintf(keys[i], sizeof(keys[i]), "seccomp/%02d", i);
+		klen[i] = mkkey(keys[i], sizeof(keys[i]), "seccomp/", 2, (unsigned)i);
 		pattern_fill(v, val_len(i), seed_of(i));
 		ck_assert_int_eq(mmc_put(c, keys[i], klen[i], v, val_len(i)), 0);
 	}
-	ck_assert_int_eq(mmc_agent_stats(c, &st0), 0);
+	st0 = stats_ok(c);
 	ck_assert_uint_eq(st0.objects, NKEYS);
 
 	pid = fork();
@@ -216,7 +197,7 @@ START_TEST(test_hits_without_syscalls)
 	ck_assert_uint_eq(res->done, ITERS);
 
 	/* The agent saw them too: the child's own counters, summed at its end. */
-	ck_assert_int_eq(mmc_agent_stats(c, &st), 0);
+	st = stats_ok(c);
 	ck_assert_uint_eq(st.hits - st0.hits, ITERS + 2 * NKEYS);
 	ck_assert_uint_eq(st.misses, st0.misses);
 	ck_assert_uint_eq(st.clients, 1);
@@ -230,29 +211,33 @@ START_TEST(test_hits_without_syscalls)
 		ck_assert_uint_eq(got, val_len(i));
 		ck_assert_uint_eq(pattern_check(v, got, seed_of(i)), 0);
 	}
-	mmc_disconnect(c);
-	status = agent_stop(&a);
-	if (status)
-		agent_dump_log(&a);
-	ck_assert_int_eq(status, 0);
-	rm_agent_dir(&a);
+	agent_finish(&a, c);
 	free(v);
 }
 END_TEST
+
+/* fork(); the child returns 0 with the filter loaded (or exits 5), the
+ * parent its pid. */
+static pid_t fork_filtered(void)
+{
+	scmp_filter_ctx ctx;
+	pid_t pid = fork();
+
+	ck_assert(pid >= 0);
+	if (pid == 0 && (build_filter(&ctx) || seccomp_load(ctx)))
+		_exit(5);
+	return pid;
+}
 
 /* The filter kills: getpid() after loading it is fatal (SIGSYS). */
 START_TEST(test_filter_kills_getpid)
 {
 	struct result *res = shared_page();
-	scmp_filter_ctx ctx;
 	pid_t pid;
 	int status;
 
-	pid = fork();
-	ck_assert(pid >= 0);
+	pid = fork_filtered();
 	if (pid == 0) {
-		if (build_filter(&ctx) || seccomp_load(ctx))
-			_exit(5);
 		res->filter_loaded = 1;
 		syscall(SYS_getpid);
 		res->done = 1;          /* must never get here */
@@ -269,17 +254,12 @@ END_TEST
 /* ...and lets exit_group through, so exit status 0 above means something. */
 START_TEST(test_filter_allows_exit)
 {
-	scmp_filter_ctx ctx;
 	pid_t pid;
 	int status;
 
-	pid = fork();
-	ck_assert(pid >= 0);
-	if (pid == 0) {
-		if (build_filter(&ctx) || seccomp_load(ctx))
-			_exit(5);
+	pid = fork_filtered();
+	if (pid == 0)
 		raw_exit(0);
-	}
 	status = wait_child(pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "filtered child status 0x%x", status);
@@ -289,18 +269,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("seccomp");
-	TCase *tc = tcase_create("seccomp");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_filter_kills_getpid);
-	tcase_add_test(tc, test_filter_allows_exit);
-	tcase_add_test(tc, test_hits_without_syscalls);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	add_tests(add_tcase(s, "seccomp", 60),
+		  TESTS(test_filter_kills_getpid, test_filter_allows_exit,
+			test_hits_without_syscalls));
+	return run_suite(s);
 }

@@ -10,49 +10,39 @@
 #      derived ones (used_pct, hit_ratio, rates) can be checked to the unit;
 #      rates are checked by changing the file between two snapshots, in step
 #      with mmc-top's output through a fifo, not with sleeps;
-#   3. when $MMC_BIN/mmc-agent exists: a real agent, found through
-#      $MMC_SOCKET like a user would, and after it stops, exit 1.
-# Needs jq (scripts/install-deps.sh) and python3; exits 77 without them.
+#   3. when $MMC_BIN/mmc-agent and mmc exist: a real agent (lib.sh's
+#      start_agent), found through $MMC_SOCKET like a user would, and after
+#      it stops, exit 1.
+# Needs jq (scripts/install-deps.sh; installed when root) and python3;
+# exits 77 without them.
 set -euo pipefail
 
-skip() { echo "SKIP: $*" >&2; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
 : "${MMC_BIN:?MMC_BIN must point to the build bin directory}"
-TOP=$MMC_BIN/mmc-top
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+TOP=$BIN/mmc-top
 [[ -x $TOP ]] || skip "$TOP not built"
-command -v jq >/dev/null || skip "jq not installed (scripts/install-deps.sh)"
+require_jq
 command -v python3 >/dev/null || skip "python3 not installed"
-
-tmp=$(mktemp -d /tmp/mmc-test-top.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+make_tmp top
 
 # check FILE JQ-EXPR WHAT: every JSON object in FILE satisfies JQ-EXPR.
 check() {
 	jq -e -s "length > 0 and (map($2) | all)" "$1" >/dev/null ||
-		fail "$3; got: $(head -c 2000 "$1")"
+		die "$3; got: $(head -c 2000 "$1")"
 }
 
 # expect_rc RC PATTERN CMD...: CMD exits RC and its stderr matches PATTERN.
 expect_rc() {
 	local want=$1 pat=$2 rc=0
 	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-	[[ $rc == "$want" ]] || fail "$* exited $rc, want $want; stderr: $(cat "$tmp/err")"
-	grep -qiE -- "$pat" "$tmp/err" || fail "$*: stderr lacks /$pat/: $(cat "$tmp/err")"
+	"$@" >"$T/out" 2>"$T/err" || rc=$?
+	[[ $rc == "$want" ]] || die "$* exited $rc, want $want; stderr: $(cat "$T/err")"
+	grep -qiE -- "$pat" "$T/err" || die "$*: stderr lacks /$pat/: $(cat "$T/err")"
 }
 
 # ---- the fake stats file: mkstats.py FILE PID | mkstats.py --bump FILE ----
-cat >"$tmp/mkstats.py" <<'EOF'
+cat >"$T/mkstats.py" <<'EOF'
 import os, struct, sys, time
 # struct mmc_stats, layout-t.h: magic, version, size, updated_ns, start_ns,
 # agent_pid, hugepages, then 42 u64 (26 named + pad_[16]) = 376 bytes.
@@ -90,103 +80,91 @@ with open(path, "wb") as f:
 EOF
 
 # ---- 1. error paths ----
-expect_rc 1 "not running" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/none.stats"
-expect_rc 1 "$tmp/nope.sock.stats" env MMC_SOCKET="$tmp/nope.sock" "$TOP" -b -n 1 -d 0 --no-bpf
-head -c 376 /dev/zero >"$tmp/zero.stats"
-expect_rc 1 "bad magic" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/zero.stats"
-head -c 100 /dev/zero >"$tmp/short.stats"
-expect_rc 1 "too short" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/short.stats"
+expect_rc 1 "not running" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/none.stats"
+expect_rc 1 "$T/nope.sock.stats" env MMC_SOCKET="$T/nope.sock" "$TOP" -b -n 1 -d 0 --no-bpf
+head -c 376 /dev/zero >"$T/zero.stats"
+expect_rc 1 "bad magic" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/zero.stats"
+head -c 100 /dev/zero >"$T/short.stats"
+expect_rc 1 "too short" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/short.stats"
 true & dead=$!
 wait "$dead"
-python3 "$tmp/mkstats.py" "$tmp/stale.stats" "$dead"
-expect_rc 1 "not running.*stale" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$tmp/stale.stats"
+python3 "$T/mkstats.py" "$T/stale.stats" "$dead"
+expect_rc 1 "not running.*stale" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/stale.stats"
 expect_rc 2 "usage" "$TOP" --bogus
 expect_rc 2 "count" "$TOP" -b -n 0
 expect_rc 2 "seconds" "$TOP" -b -d soon
 expect_rc 2 "unexpected" "$TOP" -b extra
 
 # ---- 2. fake stats file, exact values ----
-F=$tmp/fake.stats
-python3 "$tmp/mkstats.py" "$F" $$
-"$TOP" -b -n 2 -d 0.2 --json --no-bpf --stats "$F" >"$tmp/j" ||
-	fail "mmc-top --json on the fake file exited $?"
-[[ $(wc -l <"$tmp/j") == 2 ]] || fail "want 2 JSON lines: $(cat "$tmp/j")"
-check "$tmp/j" ".agent_pid == $$ and .arena_bytes == 67108864 and
+F=$T/fake.stats
+python3 "$T/mkstats.py" "$F" $$
+"$TOP" -b -n 2 -d 0.2 --json --no-bpf --stats "$F" >"$T/j" ||
+	die "mmc-top --json on the fake file exited $?"
+[[ $(wc -l <"$T/j") == 2 ]] || die "want 2 JSON lines: $(cat "$T/j")"
+check "$T/j" ".agent_pid == $$ and .arena_bytes == 67108864 and
 	.used_bytes == 16777216 and .used_pct == 25 and .reserved_bytes == 1048576 and
 	.objects == 100 and .pinned_objects == 3 and .clients == 4 and
 	.clients_total == 9 and .hits == 300 and .misses == 100 and
 	.hit_ratio == 0.75 and .puts == 150 and .evictions == 11 and
 	.max_objects == 1000 and .high_watermark_pct == 90" "fake file fields"
-check "$tmp/j" '.uptime_s >= 5 and .stats_path != null' "uptime"
-check "$tmp/j" '.rates != null and .rates.hits == 0 and .rates.puts == 0' \
+check "$T/j" '.uptime_s >= 5 and .stats_path != null' "uptime"
+check "$T/j" '.rates != null and .rates.hits == 0 and .rates.puts == 0' \
 	"rates of an unchanging file"
-check "$tmp/j" '.bpf.enabled == false and (.bpf.reason | test("no-bpf"))' "--no-bpf"
+check "$T/j" '.bpf.enabled == false and (.bpf.reason | test("no-bpf"))' "--no-bpf"
 
 # Plain text, and batch chosen by itself since stdout is not a terminal.
-"$TOP" -n 1 -d 0 --no-bpf --stats "$F" >"$tmp/t" || fail "text mode exited $?"
+"$TOP" -n 1 -d 0 --no-bpf --stats "$F" >"$T/t" || die "text mode exited $?"
 for pat in "arena 64.0 MiB" "used 16.0 MiB \(25.0%\)" "reserved 1.0 MiB" \
 	"objects 100" "pinned 3" "clients 4" "hit ratio 75.0%" \
 	"^hits +300 +0.0" "^puts +150" "^evictions +11"; do
-	grep -qE "$pat" "$tmp/t" || fail "text output lacks /$pat/: $(cat "$tmp/t")"
+	grep -qE "$pat" "$T/t" || die "text output lacks /$pat/: $(cat "$T/t")"
 done
 
 # With BPF allowed: whatever happens to BPF here, counters still come out
 # and the bpf object says what happened.
-"$TOP" -b -n 1 -d 0 --json --stats "$F" >"$tmp/jb" 2>"$tmp/eb" ||
-	fail "mmc-top with BPF allowed exited $?: $(cat "$tmp/eb")"
-check "$tmp/jb" '.hits == 300 and (.bpf.enabled == true or (.bpf.reason | length > 0))' \
+"$TOP" -b -n 1 -d 0 --json --stats "$F" >"$T/jb" 2>"$T/eb" ||
+	die "mmc-top with BPF allowed exited $?: $(cat "$T/eb")"
+check "$T/jb" '.hits == 300 and (.bpf.enabled == true or (.bpf.reason | length > 0))' \
 	"counters with BPF allowed"
 
 # Rates: the agent "refreshes" (one second later on its clock) between the
 # first and the second snapshot; mmc-top's lines pace the test.
-mkfifo "$tmp/fifo"
-"$TOP" -b -n 2 -d 1 --json --no-bpf --stats "$F" >"$tmp/fifo" &
-pids+=($!)
-exec 3<"$tmp/fifo"
-read -r -t 20 line1 <&3 || fail "no first snapshot"
-python3 "$tmp/mkstats.py" --bump "$F"
-read -r -t 20 line2 <&3 || fail "no second snapshot"
+mkfifo "$T/fifo"
+"$TOP" -b -n 2 -d 1 --json --no-bpf --stats "$F" >"$T/fifo" &
+track $!
+exec 3<"$T/fifo"
+read -r -t 20 line1 <&3 || die "no first snapshot"
+python3 "$T/mkstats.py" --bump "$F"
+read -r -t 20 line2 <&3 || die "no second snapshot"
 exec 3<&-
-echo "$line2" >"$tmp/r"
-check "$tmp/r" '.hits == 400 and .misses == 150 and .hit_ratio > 0.7272 and
+echo "$line2" >"$T/r"
+check "$T/r" '.hits == 400 and .misses == 150 and .hit_ratio > 0.7272 and
 	.hit_ratio < 0.7273' "bumped counters"
-check "$tmp/r" '.rates.interval_s == 1 and .rates.hits == 100 and .rates.misses == 50 and
+check "$T/r" '.rates.interval_s == 1 and .rates.hits == 100 and .rates.misses == 50 and
 	.rates.puts == 10 and .rates.get_bytes == 1048576 and .rates.evictions == 3' \
 	"rates over the agent's clock"
 
 # ---- 3. a real agent ----
-if [[ -x $MMC_BIN/mmc-agent ]]; then
-	sock=$tmp/agent.sock
-	"$MMC_BIN/mmc-agent" --socket "$sock" --arena-size 64M --hugepages off \
-		>"$tmp/agent.log" 2>&1 &
-	apid=$!
-	pids+=("$apid")
-	for ((i = 0; i < 200; i++)); do
-		[[ -S $sock && -s $sock.stats ]] && break
-		kill -0 "$apid" 2>/dev/null || fail "agent died: $(cat "$tmp/agent.log")"
-		sleep 0.05
-	done
-	[[ -S $sock && -s $sock.stats ]] || fail "agent not ready in 10 s"
-	MMC_SOCKET=$sock "$TOP" -b -n 2 -d 0.2 --json --no-bpf >"$tmp/a" ||
-		fail "mmc-top on a real agent exited $?"
-	check "$tmp/a" ".agent_pid == $apid and .arena_bytes == 67108864 and
+if [[ -x $AGENT && -x $MMC ]]; then
+	start_agent agent --arena-size 64M --hugepages off || die "agent did not start"
+	MMC_SOCKET=$AGENT_SOCK "$TOP" -b -n 2 -d 0.2 --json --no-bpf >"$T/a" ||
+		die "mmc-top on a real agent exited $?"
+	check "$T/a" ".agent_pid == $AGENT_PID and .arena_bytes == 67108864 and
 		.used_bytes <= .arena_bytes and .clients >= 0 and .rates != null" \
 		"real agent"
-	if [[ -x $MMC_BIN/mmc ]]; then
-		MMC_SOCKET=$sock "$MMC_BIN/mmc" put k /etc/hostname || fail "mmc put"
-		# the agent refreshes its stats on its own time: poll, bounded
-		for ((i = 0; i < 50; i++)); do
-			MMC_SOCKET=$sock "$TOP" -b -n 1 -d 0.1 --json --no-bpf >"$tmp/a" ||
-				fail "mmc-top on a real agent exited $?"
-			jq -e '.puts >= 1 and .objects >= 1' "$tmp/a" >/dev/null && break
-		done
-		check "$tmp/a" '.puts >= 1 and .objects >= 1 and .used_bytes > 0' \
-			"real agent after a put"
-	fi
-	kill "$apid"
-	wait "$apid" || true
-	expect_rc 1 "not running" env MMC_SOCKET="$sock" "$TOP" -b -n 1 -d 0 --no-bpf
+	MMC_SOCKET=$AGENT_SOCK "$MMC" put k /etc/hostname || die "mmc put"
+	# the agent refreshes its stats on its own time: poll, bounded
+	for ((i = 0; i < 50; i++)); do
+		MMC_SOCKET=$AGENT_SOCK "$TOP" -b -n 1 -d 0.1 --json --no-bpf >"$T/a" ||
+			die "mmc-top on a real agent exited $?"
+		jq -e '.puts >= 1 and .objects >= 1' "$T/a" >/dev/null && break
+	done
+	check "$T/a" '.puts >= 1 and .objects >= 1 and .used_bytes > 0' \
+		"real agent after a put"
+	kill "$AGENT_PID"   # fails, and so ends the test, if the agent died
+	wait "$AGENT_PID" || true
+	expect_rc 1 "not running" env MMC_SOCKET="$AGENT_SOCK" "$TOP" -b -n 1 -d 0 --no-bpf
 else
-	echo "note: $MMC_BIN/mmc-agent not built; fake stats file only" >&2
+	echo "note: $AGENT or $MMC not built; fake stats file only" >&2
 fi
 echo "PASS"
