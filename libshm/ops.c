@@ -8,6 +8,7 @@
  * nothing half-written behind (the agent frees the reservation).
  */
 #include <errno.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "client.h"
@@ -140,6 +141,19 @@ int mmc_exists(mmc_client *c, const void *key, size_t key_len)
 	return mmc__lookup(c, key, key_len, &f);
 }
 
+/* On 4 KiB pages the first write to each page of a reservation faults in
+ * this process: 256 traps for a 1 MiB value, five times the copy itself.
+ * One madvise maps the whole range instead (writes only: the hit path stays
+ * free of system calls; hugepage arenas need none of this). */
+static void prefault_for_write(struct mmc_client *c, uint64_t off, size_t len)
+{
+	uint64_t start = off & ~(uint64_t)(MMC_UNIT - 1);
+
+	if (c->hdr->hugepages || len < 4 * MMC_UNIT)
+		return;
+	(void)madvise(c->data + start, off + len - start, MADV_POPULATE_WRITE);
+}
+
 int mmc_reserve(mmc_client *c, const void *key, size_t key_len, size_t len,
 		struct mmc_reservation *r)
 {
@@ -163,6 +177,7 @@ int mmc_reserve(mmc_client *c, const void *key, size_t key_len, size_t len,
 		return -EIO;
 	r->data = c->data + cqe.off;
 	r->len = len;
+	prefault_for_write(c, cqe.off, len);
 	r->idx_ = cqe.idx;
 	r->gen_ = cqe.gen;
 	return 0;
