@@ -27,6 +27,7 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 		  const size_t *key_lens, void *const *bufs,
 		  const size_t *buf_lens, int64_t *results)
 {
+	uint64_t hashes[MMC_PREFETCH_GROUP];
 	int ok = 0, ret = batch_args(c, n, keys, key_lens);
 
 	if (!ret && (!bufs || !buf_lens || !results))
@@ -34,8 +35,15 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < n; i++) {
+		struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
 		size_t len = 0;
-		int r = mmc_get(c, keys[i], key_lens[i], bufs[i], buf_lens[i], &len);
+		int r;
+
+		if (i % MMC_PREFETCH_GROUP == 0)
+			mmc__prefetch(c, keys + i, key_lens + i, n - i, hashes);
+		r = !bufs[i] && buf_lens[i] ? -EINVAL :
+			mmc__getv(c, keys[i], key_lens[i], &hashes[i % MMC_PREFETCH_GROUP],
+				  &iov, 1, &len);
 
 		results[i] = r ? r : (int64_t)len;
 		ok += !r;
@@ -46,13 +54,18 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 		     const size_t *key_lens, uint8_t *present, size_t *prefix)
 {
+	uint64_t hashes[MMC_PREFETCH_GROUP];
 	size_t lead = n;
 	int count = 0, ret = batch_args(c, n, keys, key_lens);
 
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < n; i++) {
-		int r = mmc_exists(c, keys[i], key_lens[i]);
+		int r;
+
+		if (i % MMC_PREFETCH_GROUP == 0)
+			mmc__prefetch(c, keys + i, key_lens + i, n - i, hashes);
+		r = mmc__exists(c, keys[i], key_lens[i], &hashes[i % MMC_PREFETCH_GROUP]);
 
 		if (r < 0 && r != -EINVAL && r != -ENAMETOOLONG)
 			return r;

@@ -54,12 +54,35 @@ struct mmc_found {
 };
 
 /* lookup.c: lock-free index reads, pins and touches.  No system calls. */
+/* 1 committed object found, 0 absent (or not readable yet), -errno.
+ * The _h forms take the key's hash when the caller has it already. */
 int mmc__lookup(struct mmc_client *c, const void *key, size_t key_len,
 		struct mmc_found *f);
+int mmc__lookup_h(struct mmc_client *c, const void *key, size_t key_len,
+		  uint64_t hash, struct mmc_found *f);
+/* Looks key up and pins it: 0 (*slot holds the pin), -ENOENT, -errno. */
 int mmc__pin(struct mmc_client *c, const void *key, size_t key_len,
 	     struct mmc_found *f, uint32_t *slot);
+int mmc__pin_h(struct mmc_client *c, const void *key, size_t key_len,
+	       uint64_t hash, struct mmc_found *f, uint32_t *slot);
 void mmc__unpin(struct mmc_client *c, uint32_t slot);
 void mmc__touch(struct mmc_client *c, uint32_t idx, uint32_t gen);
+/* Starts the cache misses that lookups of up to MMC_PREFETCH_GROUP keys
+ * will take (bucket, then the chain's first entry), all at once: a batch
+ * then pays about one memory latency per group instead of two per key.
+ * hashes[i] gets each key's hash for the _h calls (0 for an invalid key,
+ * which those calls never see: they check keys first).  Only a hint: it
+ * relies on nothing it reads and changes nothing. */
+#define MMC_PREFETCH_GROUP 16
+void mmc__prefetch(struct mmc_client *c, const void *const *keys,
+		   const size_t *key_lens, size_t n, uint64_t *hashes);
+/* The bodies of mmc_exists() and mmc_getv(), for a key whose hash the
+ * caller has (hash == NULL: compute it). */
+int mmc__exists(struct mmc_client *c, const void *key, size_t key_len,
+		const uint64_t *hash);
+int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
+	      const uint64_t *hash, const struct iovec *iov, int iovcnt,
+	      size_t *out_len);
 int mmc__check_key(const void *key, size_t key_len);
 /* 0, or -ENOTCONN once the agent is gone or stopping. */
 int mmc__alive(struct mmc_client *c);

@@ -113,12 +113,15 @@ static int lookup_once(struct mmc_client *c, const void *key, uint16_t key_len,
 	return 0;
 }
 
-/* 1 committed object found, 0 absent (or not readable yet), -errno. */
 int mmc__lookup(struct mmc_client *c, const void *key, size_t key_len,
 		struct mmc_found *f)
 {
-	uint64_t hash = mmc_key_hash(c->seed, key, key_len);
+	return mmc__lookup_h(c, key, key_len, mmc_key_hash(c->seed, key, key_len), f);
+}
 
+int mmc__lookup_h(struct mmc_client *c, const void *key, size_t key_len,
+		  uint64_t hash, struct mmc_found *f)
+{
 	for (int i = 0; i < MAX_RETRIES; i++) {
 		int r = lookup_once(c, key, (uint16_t)key_len, hash, f);
 
@@ -175,8 +178,15 @@ void mmc__unpin(struct mmc_client *c, uint32_t slot)
 int mmc__pin(struct mmc_client *c, const void *key, size_t key_len,
 	     struct mmc_found *f, uint32_t *slot)
 {
+	return mmc__pin_h(c, key, key_len, mmc_key_hash(c->seed, key, key_len),
+			  f, slot);
+}
+
+int mmc__pin_h(struct mmc_client *c, const void *key, size_t key_len,
+	       uint64_t hash, struct mmc_found *f, uint32_t *slot)
+{
 	for (int i = 0; i < MAX_RETRIES; i++) {
-		int r = mmc__lookup(c, key, key_len, f);
+		int r = mmc__lookup_h(c, key, key_len, hash, f);
 		int s;
 
 		if (r <= 0)
@@ -211,4 +221,36 @@ void mmc__touch(struct mmc_client *c, uint32_t idx, uint32_t gen)
 	}
 	atomic_store_explicit(&c->touch[t % MMC_TOUCH_SLOTS],
 			      MMC_OBJ_WORD(idx, gen), memory_order_release);
+}
+
+void mmc__prefetch(struct mmc_client *c, const void *const *keys,
+		   const size_t *key_lens, size_t n, uint64_t *hashes)
+{
+	uint32_t b[MMC_PREFETCH_GROUP];
+
+	if (n > MMC_PREFETCH_GROUP)
+		n = MMC_PREFETCH_GROUP;
+	/* All bucket loads in flight at once, then all entry loads. */
+	for (size_t i = 0; i < n; i++) {
+		b[i] = UINT32_MAX;
+		hashes[i] = 0;
+		if (mmc__check_key(keys[i], key_lens[i]))
+			continue;
+		hashes[i] = mmc_key_hash(c->seed, keys[i], key_lens[i]);
+		b[i] = (uint32_t)(hashes[i] & c->mask);
+		__builtin_prefetch(&c->buckets[b[i]]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t head;
+
+		if (b[i] == UINT32_MAX)
+			continue;
+		head = load32(&c->buckets[b[i]].head);
+		if (head && head <= c->nentries) {
+			const char *e = (const char *)&c->entries[head - 1];
+
+			__builtin_prefetch(e);        /* seq, hash, length */
+			__builtin_prefetch(e + 64);   /* the key's first bytes */
+		}
+	}
 }

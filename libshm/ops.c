@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "mmc/keyhash.h"
 #include "probes.h"
 
 unsigned short mmc_get_semaphore __attribute__((section(".probes"), used));
@@ -25,14 +26,16 @@ static uint64_t get_probe_start(void)
 
 /* Pins key for reading; counts the hit or miss and records the access. */
 static int read_begin(struct mmc_client *c, const void *key, size_t key_len,
-		      struct mmc_found *f, uint32_t *slot, uint64_t t0)
+		      const uint64_t *hash, struct mmc_found *f, uint32_t *slot,
+		      uint64_t t0)
 {
 	int ret = mmc__check_key(key, key_len);
 
 	if (!ret)
 		ret = mmc__alive(c);
 	if (!ret)
-		ret = mmc__pin(c, key, key_len, f, slot);
+		ret = mmc__pin_h(c, key, key_len, hash ? *hash :
+				 mmc_key_hash(c->seed, key, key_len), f, slot);
 	if (ret == -ENOENT) {
 		CTR_ADD(c, misses, 1);
 		MMC_PROBE_MISS(t0, key_len);
@@ -58,6 +61,13 @@ int mmc_get(mmc_client *c, const void *key, size_t key_len,
 int mmc_getv(mmc_client *c, const void *key, size_t key_len,
 	     const struct iovec *iov, int iovcnt, size_t *out_len)
 {
+	return mmc__getv(c, key, key_len, NULL, iov, iovcnt, out_len);
+}
+
+int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
+	      const uint64_t *hash, const struct iovec *iov, int iovcnt,
+	      size_t *out_len)
+{
 	uint64_t t0 = get_probe_start();
 	struct mmc_found f;
 	uint32_t slot;
@@ -68,7 +78,7 @@ int mmc_getv(mmc_client *c, const void *key, size_t key_len,
 		return -EINVAL;
 	for (int i = 0; i < iovcnt; i++)
 		room += iov[i].iov_len;
-	ret = read_begin(c, key, key_len, &f, &slot, t0);
+	ret = read_begin(c, key, key_len, hash, &f, &slot, t0);
 	if (ret) {
 		MMC_PROBE_GET(t0, 0, ret);
 		return ret;
@@ -102,7 +112,7 @@ int mmc_acquire(mmc_client *c, const void *key, size_t key_len, struct mmc_view 
 
 	if (!c || !v)
 		return -EINVAL;
-	ret = read_begin(c, key, key_len, &f, &slot, t0);
+	ret = read_begin(c, key, key_len, NULL, &f, &slot, t0);
 	if (ret) {
 		MMC_PROBE_GET(t0, 0, ret);
 		return ret;
@@ -130,6 +140,12 @@ int mmc_release(mmc_client *c, struct mmc_view *v)
 
 int mmc_exists(mmc_client *c, const void *key, size_t key_len)
 {
+	return mmc__exists(c, key, key_len, NULL);
+}
+
+int mmc__exists(struct mmc_client *c, const void *key, size_t key_len,
+		const uint64_t *hash)
+{
 	struct mmc_found f;
 	int ret = mmc__check_key(key, key_len);
 
@@ -138,7 +154,8 @@ int mmc_exists(mmc_client *c, const void *key, size_t key_len)
 	if (ret)
 		return ret;
 	CTR_ADD(c, exists, 1);
-	return mmc__lookup(c, key, key_len, &f);
+	return mmc__lookup_h(c, key, key_len, hash ? *hash :
+			     mmc_key_hash(c->seed, key, key_len), &f);
 }
 
 /* On 4 KiB pages the first write to each page of a reservation faults in

@@ -61,7 +61,7 @@ jcheck "clock overhead measured" '.clock.overhead_ns_median >= 0 and
 jcheck "memcpy baseline measured" '.baseline.working_set_bytes >= 65536 and
 	.baseline.read_gbps > 0 and .baseline.write_gbps > 0 and .baseline.memory == "shmem" and
 	.baseline.read_gbps_before > 0 and .baseline.read_gbps_after > 0'
-jcheck "three phases: put, get, zget" '[.results[].mode] == ["put", "get", "zget"]'
+jcheck "four phases: put, get, zget, exists" '[.results[].mode] == ["put", "get", "zget", "exists"]'
 for f in mode procs ops bytes errors exists verified faults wall_s ops_per_s \
 	 gbps per_proc_gbps latency_ns memcpy_ratio arena_memcpy_gbps; do
 	jcheck "every result has $f" "all(.results[]; has(\"$f\"))"
@@ -82,7 +82,8 @@ jcheck "put compares with the write baseline" '.results[0].baseline == "write" a
 jcheck "zget: no GB/s, no ratio" '.results[2].gbps == null and .results[2].memcpy_ratio == null'
 jcheck "get: arena memcpy control" '.results[1].arena_memcpy_gbps > 0 and .results[1].arena_memcpy_ratio > 0'
 jcheck "put/zget: no control" '.results[0].arena_memcpy_gbps == null and .results[2].arena_memcpy_gbps == null'
-jcheck "content was verified" 'all(.results[]; .verified > 0)'
+jcheck "content was verified" '[.results[] | select(.mode != "exists") | .verified > 0] | all'
+jcheck "exists: --ops batches per process, no GB/s" '.results[3].ops == 4000 and .results[3].gbps == null'
 
 # The agent saw the same: hits only, no misses, no errors.
 S=$("$MMC" stat --json)
@@ -94,7 +95,7 @@ run_bench "$T/run.txt" "$T/run.err" -m all -s 4K -n 64 --ops 500 --seed 7
 rc=$?
 [ "$rc" -eq 0 ] && ok "text mode: exit 0" || fail "text mode: exit $rc: $(cat "$T/run.err")"
 for pat in '^mmc-bench: agent ' 'clock_gettime' 'memcpy baseline' '^mode +procs' \
-	   '^put +1 +64 ' '^get +1 +500 ' '^zget +1 +500 '; do
+	   '^put +1 +64 ' '^get +1 +500 ' '^zget +1 +500 ' '^exists +1 +500 '; do
 	grep -Eq "$pat" "$T/run.txt" && ok "text has '$pat'" ||
 		fail "text lacks '$pat': $(cat "$T/run.txt")"
 done

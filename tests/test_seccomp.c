@@ -6,10 +6,12 @@
  * then installs a seccomp filter whose default action is SCMP_ACT_KILL_PROCESS
  * and which allows exit_group alone.  It then runs 100,000 local hits,
  * alternating a zero-copy mmc_acquire + byte check + mmc_release and a copying
- * mmc_get into a preallocated buffer + byte check, and records the outcome in
+ * mmc_get into a preallocated buffer + byte check, then 1,000 rounds of the
+ * batch forms SGLang calls (batch exists with the prefix count over 64 keys,
+ * batch get of 8, with their cache prefetching), and records the outcome in
  * a MAP_SHARED page mapped before the filter.  Any system call on that path
  * (a doorbell write, a futex, a clock read that is not vDSO, a stdio flush)
- * would kill it with SIGSYS; it ends with _exit(0), i.e. exit_group.
+ * would kill it with SIGSYS; it ends with a raw exit_group.
  *
  * Threads: libshm starts a watcher thread per client that sits in poll() on
  * the socket.  A filter installed without SECCOMP_FILTER_FLAG_TSYNC (libseccomp
@@ -48,6 +50,8 @@ static void raw_exit(int code)
 
 #define NKEYS  64
 #define ITERS  100000
+#define BATCH_ROUNDS 1000   /* after the hits: batch exists + batch get */
+#define BATCH_GETS   8
 #define SMALL  4096u
 #define LARGE  65536u
 
@@ -55,6 +59,7 @@ struct result {           /* lives in a MAP_SHARED page */
 	volatile uint64_t started, done, mismatches, errors;
 	volatile int64_t first_err;
 	volatile uint64_t filter_loaded;
+	volatile uint64_t batches, batch_bad;
 };
 
 static char keys[NKEYS][32];
@@ -122,12 +127,44 @@ static int hit(mmc_client *c, int i, int zero_copy, uint8_t *buf)
 	return got != val_len(i) || pattern_check(buf, got, seed_of(i)) != 0;
 }
 
+/* One round of the batch forms SGLang uses: exists over every key (the
+ * whole prefix must be present) and a get of BATCH_GETS keys, each checked
+ * byte for byte.  0 ok, 1 wrong answer or bytes. */
+static int batch_round(mmc_client *c, int first, void *const *bufs)
+{
+	const void *kp[NKEYS];
+	size_t kl[NKEYS], bl[BATCH_GETS], prefix = 0;
+	int64_t res[BATCH_GETS];
+
+	for (int i = 0; i < NKEYS; i++) {
+		kp[i] = keys[i];
+		kl[i] = klen[i];
+	}
+	if (mmc_exists_batch(c, NKEYS, kp, kl, NULL, &prefix) != NKEYS || prefix != NKEYS)
+		return 1;
+	for (int j = 0; j < BATCH_GETS; j++)
+		bl[j] = LARGE;
+	if (mmc_get_batch(c, BATCH_GETS, kp + first, kl + first, bufs, bl, res) !=
+	    BATCH_GETS)
+		return 1;
+	for (int j = 0; j < BATCH_GETS; j++)
+		if ((size_t)res[j] != val_len(first + j) ||
+		    pattern_check(bufs[j], (size_t)res[j], seed_of(first + j)))
+			return 1;
+	return 0;
+}
+
 static void child_hits(struct result *res)
 {
 	scmp_filter_ctx ctx;
 	mmc_client *c = NULL;
 	uint8_t *buf = malloc(LARGE);
+	void *bufs[BATCH_GETS];
 	int ret;
+
+	for (int j = 0; j < BATCH_GETS; j++)
+		if (!(bufs[j] = malloc(LARGE)))
+			_exit(2);
 
 	/* Not the parent's client: a client must not cross fork(). */
 	if (!buf || mmc_connect(NULL, &c))
@@ -154,6 +191,10 @@ static void child_hits(struct result *res)
 			res->mismatches++;
 		}
 		res->done = n + 1;
+	}
+	for (int r = 0; r < BATCH_ROUNDS; r++) {
+		res->batch_bad += batch_round(c, (r * BATCH_GETS) % NKEYS, bufs);
+		res->batches = r + 1;
 	}
 	raw_exit(0);
 }
@@ -195,10 +236,13 @@ START_TEST(test_hits_without_syscalls)
 		      (unsigned long long)res->errors, mmc_strerror((int)res->first_err));
 	ck_assert_uint_eq(res->mismatches, 0);
 	ck_assert_uint_eq(res->done, ITERS);
+	ck_assert_uint_eq(res->batches, BATCH_ROUNDS);
+	ck_assert_uint_eq(res->batch_bad, 0);
 
 	/* The agent saw them too: the child's own counters, summed at its end. */
 	st = stats_ok(c);
-	ck_assert_uint_eq(st.hits - st0.hits, ITERS + 2 * NKEYS);
+	ck_assert_uint_eq(st.hits - st0.hits,
+			  ITERS + 2 * NKEYS + BATCH_ROUNDS * BATCH_GETS);
 	ck_assert_uint_eq(st.misses, st0.misses);
 	ck_assert_uint_eq(st.clients, 1);
 	ck_assert_uint_eq(st.pinned_objects, 0);

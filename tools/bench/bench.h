@@ -223,6 +223,8 @@ enum key_pattern {
 
 enum baseline_kind { BASE_NONE, BASE_READ, BASE_WRITE };
 
+#define EXISTS_BATCH 128   /* keys per batch in the "exists" mode */
+
 struct mode {
 	const char *name;
 	const char *what;

@@ -77,10 +77,10 @@ static void usage(FILE *f)
 "  -s, --size BYTES     value size, suffixes K M G (default 1M)\n"
 "  -n, --count N        distinct keys, split among the processes for puts\n"
 "                       (default %u)\n"
-"      --ops N          measured get/zget operations per process (default:\n"
+"      --ops N          measured get/zget/exists operations per process (default:\n"
 "                       about one second); a put phase puts each key once\n"
 "  -p, --procs N        client processes, each with its own session (default 1)\n"
-"  -m, --mode MODE      put | get | zget | all (put, then get, then zget)\n"
+"  -m, --mode MODE      put | get | zget | exists | all (each, in that order)\n"
 "      --warmup N|pass  untimed operations per process before each get phase;\n"
 "                       'pass' (default) reads and verifies every key once\n"
 "      --verify MODE    sample (every 64th op, default) | all\n"
@@ -155,7 +155,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'm':
 			if (plan_phases(optarg, plan) < 0)
-				return usage_error("unknown mode '%s' (put, get, zget, all)",
+				return usage_error("unknown mode '%s' (put, get, zget, exists, all)",
 						   optarg);
 			o->mode = optarg;
 			break;

@@ -202,6 +202,38 @@ static int op_zget(struct worker *w, uint32_t k, bool verify,
 	return ret;
 }
 
+/* SGLang's batch_exists(): of EXISTS_BATCH consecutive keys (a prefix
+ * chain), how many from the first are present.  All are, so anything short
+ * of the whole batch is a wrong answer.  Keys are copied out of the table
+ * before the clock starts, as a caller has its keys at hand. */
+static int op_exists(struct worker *w, uint32_t k, bool verify,
+		     uint64_t *lat, uint64_t *vns)
+{
+	uint8_t keys[EXISTS_BATCH][KEY_LEN];
+	const void *kp[EXISTS_BATCH];
+	size_t kl[EXISTS_BATCH], prefix = 0;
+	uint32_t n = w->b->o.count < EXISTS_BATCH ? w->b->o.count : EXISTS_BATCH;
+	uint64_t t0;
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(keys[i], key_of(w->b, (k + i) % w->b->o.count), KEY_LEN);
+		kp[i] = keys[i];
+		kl[i] = KEY_LEN;
+	}
+	__asm__ volatile("" ::: "memory");
+	t0 = now_ns();
+	ret = mmc_exists_batch(w->c, n, kp, kl, NULL, &prefix);
+	*lat = now_ns() - t0;
+	*vns = 0;
+	if (ret < 0)
+		return ret;
+	if (prefix != n)
+		die_worker(w, k, "batch exists: prefix %zu, but all %u keys are present",
+			   prefix, n);
+	return 0;
+}
+
 /* Put phase set-up: remove this process's keys so that the timed puts
  * really reserve, copy and commit (not answer -EEXIST from a past run). */
 static int setup_put(struct worker *w)
@@ -255,6 +287,9 @@ static const struct mode modes[] = {
 	  KEYS_RANDOM, BASE_READ, true, NULL, op_get, NULL, control_get, 300 },
 	{ "zget", "mmc_acquire + mmc_release: zero-copy local hit, value not read",
 	  KEYS_RANDOM, BASE_NONE, false, NULL, op_zget, NULL, NULL, 300 },
+	{ "exists", "mmc_exists_batch of 128 consecutive keys with the prefix count "
+	  "(SGLang's batch_exists); one op = one batch",
+	  KEYS_RANDOM, BASE_NONE, false, NULL, op_exists, NULL, NULL, 128 * 150 },
 };
 #define NMODES (sizeof(modes) / sizeof(modes[0]))
 
