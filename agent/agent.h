@@ -47,7 +47,8 @@ enum session_state { SESSION_HANDSHAKE = 0, SESSION_ACTIVE };
 struct mmc_session {
 	int      sock;
 	int      ring_fd;
-	int      sq_efd, cq_efd;
+	int      bell_rd, wake_wr;   /* our ends of the doorbell / wake-up pipes */
+	int      peer[2];            /* the client's ends, until the welcome */
 	enum session_state state;
 	uint32_t id;
 	pid_t    pid;

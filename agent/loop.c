@@ -7,7 +7,7 @@
  * wake-up through the kernel ~50 us on this class of VM), then announces
  * that it sleeps (hdr->agent_sleeping), re-checks the rings, and blocks in
  * epoll_wait.  A client that queues a request reads agent_sleeping after
- * publishing it and rings the session's eventfd only when the agent sleeps,
+ * publishing it and rings the session's doorbell only when the agent sleeps,
  * so a busy agent costs clients no system call at all.
  *
  * With two cores shared between agent and workers, spinning is bounded by
@@ -64,7 +64,7 @@ static int setup_signals(struct mmc_agent *ag)
 	return ag->signal_fd < 0 ? -errno : 0;
 }
 
-/* Each session holds four descriptors (socket, ring memfd, two eventfds):
+/* Each session holds four descriptors (socket, ring memfd, two pipe ends):
  * the usual soft limit of 1024 would cap the agent near 250 clients. */
 static void raise_fd_limit(void)
 {
@@ -199,10 +199,11 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 			mmc_session_close(ag, s, NULL);
 		break;
 	case WATCH_SQ: {
-		uint64_t v;
+		char v[64];
 
-		if (!s->closed)
-			(void)!read(s->sq_efd, &v, sizeof(v));
+		/* Drain the doorbell; the ring itself says what to do. */
+		while (!s->closed && read(s->bell_rd, v, sizeof(v)) == sizeof(v))
+			;
 		break;
 	}
 	}

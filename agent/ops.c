@@ -269,7 +269,7 @@ unsigned mmc_ring_process(struct mmc_agent *ag, struct mmc_session *s)
 	if (atomic_load_explicit(&r->cq_waiting, memory_order_relaxed)) {
 		uint64_t one = 1;
 
-		(void)!write(s->cq_efd, &one, sizeof(one));
+		(void)!write(s->wake_wr, &one, sizeof(one));
 	}
 	return done;
 }

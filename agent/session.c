@@ -9,7 +9,7 @@
  *                 gets -EPROTO and a close, never a crash
  *   welcome       + SCM_RIGHTS: the meta memfd (sealed read-only), the data
  *                 memfd, a new ring memfd for this session alone, and two
- *                 eventfds (doorbell to the agent, wake-up to the client)
+ *                 pipe ends (doorbell to the agent, wake-up to the client)
  *   ...           requests flow through the ring (ops.c); the socket stays
  *                 silent; anything that arrives on it ends the session
  *   EPOLLHUP      the client closed or died: its reservations are freed, its
@@ -205,7 +205,7 @@ void mmc_session_accept(struct mmc_agent *ag)
 			continue;
 		}
 		s->sock = fd;
-		s->ring_fd = s->sq_efd = s->cq_efd = -1;
+		s->ring_fd = s->bell_rd = s->wake_wr = s->peer[0] = s->peer[1] = -1;
 		s->pid = cr.pid;
 		s->uid = cr.uid;
 		s->gid = cr.gid;
@@ -269,7 +269,7 @@ void mmc_session_use_ring(struct mmc_session *s, struct mmc_ring_hdr *r)
 	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
 }
 
-/* Creates the session's ring memfd and eventfds and maps the ring. */
+/* Creates the session's ring memfd and pipes and maps the ring. */
 static int ring_create(struct mmc_session *s)
 {
 	size_t size = mmc_ring_region_size();
@@ -287,11 +287,40 @@ static int ring_create(struct mmc_session *s)
 		return -errno;
 	mmc_ring_layout(r, s->id);
 	mmc_session_use_ring(s, r);
-	s->sq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	s->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->sq_efd < 0 || s->cq_efd < 0)
+	return mmc_session_pipes(s);
+}
+
+int mmc_session_pipes(struct mmc_session *s)
+{
+	int bell[2], wake[2];
+
+	/* Pipes, not eventfds: each end is its own open file, so a client that
+	 * clears O_NONBLOCK on its end cannot make the agent's reads or writes
+	 * block (an eventfd is one file shared by both processes). */
+	if (pipe2(bell, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
+	if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+		int ret = -errno;
+
+		close(bell[0]);
+		close(bell[1]);
+		return ret;
+	}
+	s->bell_rd = bell[0];
+	s->peer[0] = bell[1];
+	s->peer[1] = wake[0];
+	s->wake_wr = wake[1];
 	return 0;
+}
+
+/* The client's pipe ends are the client's alone once sent. */
+static void close_peer_ends(struct mmc_session *s)
+{
+	for (int i = 0; i < 2; i++) {
+		if (s->peer[i] >= 0)
+			close(s->peer[i]);
+		s->peer[i] = -1;
+	}
 }
 
 static void handshake(struct mmc_agent *ag, struct mmc_session *s)
@@ -328,7 +357,7 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 		s->id = ++ag->next_client_id;
 	ret = ring_create(s);
 	if (!ret)
-		ret = watch(ag, s->sq_efd, &s->w_sq, EPOLLIN);
+		ret = watch(ag, s->bell_rd, &s->w_sq, EPOLLIN);
 	if (ret) {
 		refuse(ag, s->sock, ret, "cannot create the session's ring");
 		mmc_session_close(ag, s, NULL);
@@ -342,9 +371,10 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 	fds[MMC_FD_META] = ag->arena.meta_fd;
 	fds[MMC_FD_DATA] = ag->arena.data_fd;
 	fds[MMC_FD_RING] = s->ring_fd;
-	fds[MMC_FD_SQ_EVENT] = s->sq_efd;
-	fds[MMC_FD_CQ_EVENT] = s->cq_efd;
+	fds[MMC_FD_BELL] = s->peer[0];
+	fds[MMC_FD_WAKE] = s->peer[1];
 	ret = send_welcome(s->sock, &w, fds, MMC_FD_COUNT);
+	close_peer_ends(s);
 	if (ret) {
 		mmc_session_close(ag, s, "welcome not delivered");
 		return;
@@ -416,18 +446,20 @@ void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *
 		add_counters(&ag->ctr.gone, &s->ring->counters);
 		munmap(s->ring, s->ring_size);
 	}
-	/* The client holds the same eventfd and its end of the socket: the
-	 * registrations would outlive our fds and point at a freed session. */
+	/* Deregister before closing: a descriptor the kernel still shares
+	 * (a dup, a fork) would keep the registration, pointing at a freed
+	 * session. */
 	epoll_ctl(ag->epoll_fd, EPOLL_CTL_DEL, s->sock, NULL);
-	if (s->sq_efd >= 0)
-		epoll_ctl(ag->epoll_fd, EPOLL_CTL_DEL, s->sq_efd, NULL);
+	if (s->bell_rd >= 0)
+		epoll_ctl(ag->epoll_fd, EPOLL_CTL_DEL, s->bell_rd, NULL);
 	close(s->sock);
 	if (s->ring_fd >= 0)
 		close(s->ring_fd);
-	if (s->sq_efd >= 0)
-		close(s->sq_efd);
-	if (s->cq_efd >= 0)
-		close(s->cq_efd);
+	if (s->bell_rd >= 0)
+		close(s->bell_rd);
+	if (s->wake_wr >= 0)
+		close(s->wake_wr);
+	close_peer_ends(s);
 	s->closed = true;
 	s->zombie_next = ag->zombies;
 	ag->zombies = s;

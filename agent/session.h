@@ -31,5 +31,9 @@ void mmc_ring_layout(struct mmc_ring_hdr *r, uint32_t client_id);
  * s->ring, s->ring_size and s->sq/cq/pins/touch from r's offsets, read once
  * here; the agent uses these copies, never the client-writable header. */
 void mmc_session_use_ring(struct mmc_session *s, struct mmc_ring_hdr *r);
+/* Creates the session's doorbell and wake-up pipes: the agent keeps
+ * bell_rd and wake_wr, peer[0] (doorbell write end) and peer[1] (wake-up
+ * read end) go to the client.  0 or -errno. */
+int mmc_session_pipes(struct mmc_session *s);
 
 #endif

@@ -17,7 +17,7 @@
 #include "mmc/mmc.h"
 
 struct mmc_client {
-	int sock, sq_efd, cq_efd, stop_efd;
+	int sock, bell_wr, wake_rd, stop_efd;
 	/* meta region, read-only */
 	const struct mmc_meta_hdr *hdr;
 	size_t meta_size;

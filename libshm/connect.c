@@ -178,7 +178,7 @@ int mmc_connect(const char *path, mmc_client **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->sq_efd = c->cq_efd = c->stop_efd = -1;
+	c->bell_wr = c->wake_rd = c->stop_efd = -1;
 	pthread_mutex_init(&c->ring_lock, NULL);
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (c->sock < 0) {
@@ -195,9 +195,9 @@ int mmc_connect(const char *path, mmc_client **out)
 	ret = hello_exchange(c->sock, &w, fds);
 	if (ret)
 		goto fail;
-	c->sq_efd = fds[MMC_FD_SQ_EVENT];
-	c->cq_efd = fds[MMC_FD_CQ_EVENT];
-	fds[MMC_FD_SQ_EVENT] = fds[MMC_FD_CQ_EVENT] = -1;
+	c->bell_wr = fds[MMC_FD_BELL];
+	c->wake_rd = fds[MMC_FD_WAKE];
+	fds[MMC_FD_BELL] = fds[MMC_FD_WAKE] = -1;
 	c->meta_size = w.meta_size;
 	c->data_size = w.data_size;
 	c->ring_size = w.ring_size;
@@ -269,10 +269,10 @@ void mmc_disconnect(mmc_client *c)
 		shutdown(c->sock, SHUT_RDWR);
 		close(c->sock);
 	}
-	if (c->sq_efd >= 0)
-		close(c->sq_efd);
-	if (c->cq_efd >= 0)
-		close(c->cq_efd);
+	if (c->bell_wr >= 0)
+		close(c->bell_wr);
+	if (c->wake_rd >= 0)
+		close(c->wake_rd);
 	if (c->stop_efd >= 0)
 		close(c->stop_efd);
 	pthread_mutex_destroy(&c->ring_lock);

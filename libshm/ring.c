@@ -5,11 +5,11 @@
  * Submitting writes a request into the next free slot and, on flush,
  * publishes the new tail.  Only if the agent has announced that it is going
  * to sleep (hdr->agent_sleeping, read after the tail is published) does the
- * client ring the doorbell eventfd, so a busy agent costs no system call.
+ * client ring the doorbell pipe, so a busy agent costs no system call.
  *
  * Waiting spins briefly on the completion tail (the agent usually answers in
  * well under a microsecond), then announces cq_waiting and sleeps in poll()
- * on the completion eventfd *and* the socket: an agent that dies closes the
+ * on the wake-up pipe *and* the socket: an agent that dies closes the
  * socket, so a waiting client wakes up with -ENOTCONN instead of hanging.
  */
 #define _GNU_SOURCE
@@ -60,7 +60,7 @@ void mmc__flush(struct mmc_client *c)
 	atomic_store_explicit(&c->ring->sq_tail, c->sq_tail, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&c->hdr->agent_sleeping, memory_order_relaxed))
-		(void)!write(c->sq_efd, &one, sizeof(one));
+		(void)!write(c->bell_wr, &one, sizeof(one));
 }
 
 static int take(struct mmc_client *c, struct mmc_cqe *out)
@@ -77,10 +77,10 @@ int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
 {
 	for (;;) {
 		struct pollfd p[2] = {
-			{ .fd = c->cq_efd, .events = POLLIN },
+			{ .fd = c->wake_rd, .events = POLLIN },
 			{ .fd = c->sock, .events = POLLIN | POLLRDHUP },
 		};
-		uint64_t v;
+		char v[64];
 
 		uint64_t t0 = mmc_probe_now();
 
@@ -97,14 +97,22 @@ int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
 		if (mmc__alive(c))
 			return -ENOTCONN;
 		atomic_store(&c->ring->cq_waiting, 1);
+		/* Pairs with the agent's fence between publishing cq_tail and
+		 * reading cq_waiting: one of us sees the other. */
+		atomic_thread_fence(memory_order_seq_cst);
 		if (take(c, out)) {
 			atomic_store(&c->ring->cq_waiting, 0);
 			return 0;
 		}
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			/* A request is left in flight: its answer would be taken
+			 * for the next one's.  The session cannot go on. */
+			atomic_store(&c->dead, 1);
 			return -errno;
+		}
 		atomic_store(&c->ring->cq_waiting, 0);
-		(void)!read(c->cq_efd, &v, sizeof(v));
+		while (read(c->wake_rd, v, sizeof(v)) == sizeof(v))
+			;
 		if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLIN)) {
 			if (take(c, out))
 				return 0;

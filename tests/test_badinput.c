@@ -7,7 +7,7 @@
  *
  * No sleeps: a refused or closed session is observed as the welcome it sends
  * and/or the EOF on our end of the socket (the agent closes it); completions
- * are waited for with cq_waiting + poll() on the completion eventfd.
+ * are waited for with cq_waiting + poll() on the wake-up pipe.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -420,7 +420,7 @@ static void raw_queue(struct raw_session *rs, const struct mmc_sqe *q)
 }
 
 /* Publishes the queued requests, rings the doorbell and waits (poll on the
- * completion eventfd) until n completions are there; copies them out and
+ * wake-up pipe) until n completions are there; copies them out and
  * consumes them, or with out == NULL leaves them unread. */
 static void raw_submit_wait(struct raw_session *rs, struct mmc_cqe *out, uint32_t n)
 {
@@ -429,12 +429,12 @@ static void raw_submit_wait(struct raw_session *rs, struct mmc_cqe *out, uint32_
 
 	atomic_store(&rs->ring->cq_waiting, 1);
 	atomic_store(&rs->ring->sq_tail, rs->sq_tail);
-	ck_assert_int_eq(write(rs->fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
+	ck_assert_int_eq(write(rs->fds[MMC_FD_BELL], &one, sizeof(one)), sizeof(one));
 	while ((int32_t)(atomic_load(&rs->ring->cq_tail) - want) < 0) {
-		struct pollfd p = { .fd = rs->fds[MMC_FD_CQ_EVENT], .events = POLLIN };
+		struct pollfd p = { .fd = rs->fds[MMC_FD_WAKE], .events = POLLIN };
 
 		ck_assert_msg(poll(&p, 1, 10000) == 1, "no completion in 10 s");
-		(void)!read(rs->fds[MMC_FD_CQ_EVENT], &v, sizeof(v));
+		(void)!read(rs->fds[MMC_FD_WAKE], &v, sizeof(v));
 	}
 	atomic_store(&rs->ring->cq_waiting, 0);
 	ck_assert_uint_eq(atomic_load(&rs->ring->cq_tail), want);
@@ -493,12 +493,56 @@ START_TEST(test_ring_corrupted)
 	ck_assert_uint_eq(st0.clients, 2);
 
 	atomic_store(&rs.ring->sq_tail, atomic_load(&rs.ring->sq_head) + 100000);
-	ck_assert_int_eq(write(rs.fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
+	ck_assert_int_eq(write(rs.fds[MMC_FD_BELL], &one, sizeof(one)), sizeof(one));
 	wait_closed(&rs);
 	st = stats_ok(c);
 	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + 1);
 	ck_assert_uint_eq(st.clients, 1);
 	roundtrip_ok(c, "after-corruption", 1 << 20, 11);
+	raw_close(&rs);
+	agent_finish(&a, c);
+}
+END_TEST
+
+/* The wake-up channel is the agent's to write: a client that makes its end
+ * blocking and tries to saturate it (with a shared eventfd: clear O_NONBLOCK,
+ * write the counter to its maximum) must not make the agent's writes block.
+ * Then it never reads the channel while asking for a wake-up on every
+ * completion, more times than a pipe holds: the agent must keep serving. */
+START_TEST(test_wakeup_channel_abuse)
+{
+	struct agent_proc a;
+	struct raw_session rs;
+	struct mmc_sqe q = { .op = MMC_OP_NOP };
+	struct mmc_stats st;
+	uint64_t one = 1, max = 0xfffffffffffffffeull;
+	int wake, fl;
+	mmc_client *c;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	raw_handshake(&rs, a.sock);
+	wake = rs.fds[MMC_FD_WAKE];
+	fl = fcntl(wake, F_GETFL);
+	ck_assert_int_ge(fl, 0);
+	ck_assert_int_eq(fcntl(wake, F_SETFL, fl & ~O_NONBLOCK), 0);
+	(void)!write(wake, &max, sizeof(max));   /* a read end: refused */
+	atomic_store(&rs.ring->cq_waiting, 1);
+	for (uint32_t i = 0; i < 9000; i++) {     /* > 64 KiB of 8-byte wake-ups */
+		double deadline = now_s() + 10;
+
+		q.tag = i;
+		raw_queue(&rs, &q);
+		atomic_store(&rs.ring->sq_tail, rs.sq_tail);
+		(void)!write(rs.fds[MMC_FD_BELL], &one, sizeof(one));
+		while (atomic_load(&rs.ring->cq_tail) != rs.cq_head + 1)
+			ck_assert_msg(now_s() < deadline, "request %u not answered", i);
+		ck_assert_uint_eq(rs.cq[rs.cq_head % MMC_CQ_ENTRIES].tag, i);
+		atomic_store(&rs.ring->cq_head, ++rs.cq_head);
+	}
+	roundtrip_ok(c, "after-wakeup-abuse", 65536, 21);
+	st = stats_ok(c);
+	ck_assert_uint_eq(st.clients, 2);
 	raw_close(&rs);
 	agent_finish(&a, c);
 }
@@ -630,7 +674,7 @@ START_TEST(test_cq_never_read)
 	q.tag = 4242;
 	raw_queue(&rs, &q);
 	atomic_store(&rs.ring->sq_tail, rs.sq_tail);
-	ck_assert_int_eq(write(rs.fds[MMC_FD_SQ_EVENT], &one, sizeof(one)), sizeof(one));
+	ck_assert_int_eq(write(rs.fds[MMC_FD_BELL], &one, sizeof(one)), sizeof(one));
 
 	/* New sessions are still accepted (not -ETIMEDOUT), old ones served. */
 	c2 = connect_ok(NULL);
@@ -660,6 +704,7 @@ int main(void)
 	else
 		printf("SKIP: test_disallowed_uid needs root (setuid)\n");
 	add_tests(tc, TESTS(test_garbage_hello, test_junk_after_handshake,
+			    test_wakeup_channel_abuse,
 			    test_ring_corrupted, test_hostile_requests, test_cq_never_read));
 	return run_suite(s);
 }

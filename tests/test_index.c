@@ -615,7 +615,7 @@ START_TEST(test_stress_pins_vs_eviction)
 	rh = p.f.ring;
 	p.s.state = SESSION_ACTIVE;
 	p.s.id = 1;
-	p.s.sock = p.s.ring_fd = p.s.sq_efd = p.s.cq_efd = -1;
+	p.s.sock = p.s.ring_fd = p.s.bell_rd = p.s.wake_wr = -1;
 	p.s.ring = rh;
 	p.s.ring_size = p.f.ring_size;
 	p.s.pins = p.f.c.pins;

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -72,9 +71,7 @@ static struct mmc_session *new_session(void)
 	s->id = r->client_id;
 	s->state = SESSION_ACTIVE;
 	mmc_session_use_ring(s, r);
-	s->sq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	s->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	ck_assert(s->sq_efd >= 0 && s->cq_efd >= 0);
+	ck_assert_int_eq(mmc_session_pipes(s), 0);
 	s->next = AG.sessions;
 	AG.sessions = s;
 	AG.nsessions++;
@@ -88,8 +85,8 @@ static struct mmc_client *new_client(struct mmc_session *s)
 
 	ck_assert_ptr_nonnull(c);
 	fake_client(c, &AG.index, META_SIZE, DATA_SIZE, s->ring);
-	c->sq_efd = s->sq_efd;
-	c->cq_efd = s->cq_efd;
+	c->bell_wr = s->peer[0];   /* as the welcome hands them over */
+	c->wake_rd = s->peer[1];
 	return c;
 }
 
@@ -624,7 +621,7 @@ static void *agent_main(void *arg)
 			continue;
 		}
 		for (struct mmc_session *s = AG.sessions; s && n < 8; s = s->next)
-			p[n++] = (struct pollfd){ .fd = s->sq_efd, .events = POLLIN };
+			p[n++] = (struct pollfd){ .fd = s->bell_rd, .events = POLLIN };
 		t->sleeps++;
 		if (poll(p, n, 2000) == 0 && !atomic_load(&t->stop))
 			t->timeouts++;   /* a doorbell was lost */
@@ -633,7 +630,7 @@ static void *agent_main(void *arg)
 		atomic_store(&AG.hdr->agent_sleeping, 0);
 		idle = 0;
 		/* Now and then answer late, so clients give up spinning and
-		 * sleep on their completion eventfd. */
+		 * sleep on their wake-up pipe. */
 		if (t->sleeps % 8 == 0)
 			usleep(1000);
 	}
@@ -712,7 +709,7 @@ START_TEST(test_agent_thread)
 	}
 	atomic_store(&t.stop, 1);
 	for (struct mmc_session *s = AG.sessions; s; s = s->next)
-		(void)!write(s->sq_efd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		(void)!write(s->peer[0], &(uint64_t){ 1 }, sizeof(uint64_t));
 	pthread_join(at, NULL);
 	fprintf(stderr, "agent_thread: agent slept %u times, found %u clients asleep\n",
 		t.sleeps, t.waiters);

@@ -9,7 +9,7 @@
  *   struct mmc_hello  ------------------>    validate magic/version/size
  *              <-------------------------    struct mmc_welcome
  *                                            + SCM_RIGHTS: meta, data, ring,
- *                                              sq eventfd, cq eventfd
+ *                                              doorbell pipe, wake-up pipe
  *   ... all requests go through the ring region (layout-t.h) ...
  *   close() / process death  ----------->    EPOLLHUP: pins dropped and
  *                                            reservations freed at once
@@ -37,8 +37,8 @@ enum mmc_welcome_fd {
 	MMC_FD_META = 0,
 	MMC_FD_DATA = 1,
 	MMC_FD_RING = 2,
-	MMC_FD_SQ_EVENT = 3,   /* client writes: "look at my ring" */
-	MMC_FD_CQ_EVENT = 4,   /* agent writes: "completions are ready" */
+	MMC_FD_BELL = 3,   /* pipe, write end: client writes "look at my ring" */
+	MMC_FD_WAKE = 4,   /* pipe, read end: agent wrote "completions ready" */
 	MMC_FD_COUNT
 };
 
