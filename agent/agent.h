@@ -62,6 +62,7 @@ struct mmc_session {
 	_Atomic uint64_t *pins;
 	_Atomic uint64_t *touch;
 	uint32_t reservations;    /* RESERVED entries owned by this session */
+	uint32_t res_first;       /* their list (idx + 1, 0 = none), see ops.c */
 	uint32_t sq_seen;         /* agent's private copy of sq_head */
 	uint32_t cq_seen;         /* agent's private copy of cq_tail */
 	bool     closed;          /* torn down; freed after this epoll batch */
@@ -150,6 +151,11 @@ void mmc_session_reap(struct mmc_agent *ag, uint64_t now_ms,
 void mmc_session_free_zombies(struct mmc_agent *ag);
 
 /* ops.c */
+/* A session's reservations are a list threaded through the LRU link arrays
+ * (an entry is RESERVED or COMMITTED, so on one list at a time): begin puts
+ * idx on it and counts its bytes, end takes it off. */
+void mmc_reservation_begin(struct mmc_agent *ag, struct mmc_session *s, uint32_t idx);
+void mmc_reservation_end(struct mmc_agent *ag, struct mmc_session *s, uint32_t idx);
 /* Runs the pending requests of one session; returns how many. */
 unsigned mmc_ring_process(struct mmc_agent *ag, struct mmc_session *s);
 bool mmc_ring_pending(const struct mmc_session *s);

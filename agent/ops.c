@@ -73,10 +73,7 @@ static void op_reserve(struct mmc_agent *ag, struct mmc_session *s,
 		c->res = ret;
 		return;
 	}
-	ag->owner[idx] = s->id;
-	ag->reserved_bytes += mmc_alloc_block_size(ag->alloc, off);
-	ag->reservations++;
-	s->reservations++;
+	mmc_reservation_begin(ag, s, idx);
 	c->off = off;
 	c->len = len;
 	c->idx = idx;
@@ -99,12 +96,32 @@ static struct mmc_entry *own_reservation(struct mmc_agent *ag,
 	return e;
 }
 
-static void end_reservation(struct mmc_agent *ag, struct mmc_session *s,
-			    struct mmc_entry *e)
+void mmc_reservation_begin(struct mmc_agent *ag, struct mmc_session *s, uint32_t idx)
 {
-	ag->reserved_bytes -= mmc_alloc_block_size(ag->alloc, e->loc);
+	ag->owner[idx] = s->id;
+	ag->reserved_bytes += mmc_alloc_block_size(ag->alloc, ag->index.entries[idx].loc);
+	ag->reservations++;
+	s->reservations++;
+	ag->lru_prev[idx] = MMC_NO_ENTRY;
+	ag->lru_next[idx] = s->res_first ? s->res_first - 1 : MMC_NO_ENTRY;
+	if (s->res_first)
+		ag->lru_prev[s->res_first - 1] = idx;
+	s->res_first = idx + 1;
+}
+
+void mmc_reservation_end(struct mmc_agent *ag, struct mmc_session *s, uint32_t idx)
+{
+	uint32_t p = ag->lru_prev[idx], n = ag->lru_next[idx];
+
+	ag->reserved_bytes -= mmc_alloc_block_size(ag->alloc, ag->index.entries[idx].loc);
 	ag->reservations--;
 	s->reservations--;
+	if (p != MMC_NO_ENTRY)
+		ag->lru_next[p] = n;
+	else
+		s->res_first = n == MMC_NO_ENTRY ? 0 : n + 1;
+	if (n != MMC_NO_ENTRY)
+		ag->lru_prev[n] = p;
 }
 
 static void op_commit(struct mmc_agent *ag, struct mmc_session *s,
@@ -116,7 +133,7 @@ static void op_commit(struct mmc_agent *ag, struct mmc_session *s,
 		c->res = -EINVAL;
 		return;
 	}
-	end_reservation(ag, s, e);
+	mmc_reservation_end(ag, s, q->idx);
 	mmc_index_set_state(&ag->index, q->idx, MMC_ENTRY_COMMITTED);
 	mmc_lru_push(ag, q->idx);
 	ag->objects++;
@@ -131,7 +148,7 @@ static void op_abort(struct mmc_agent *ag, struct mmc_session *s,
 		c->res = -EINVAL;
 		return;
 	}
-	end_reservation(ag, s, e);
+	mmc_reservation_end(ag, s, q->idx);
 	mmc_index_unlink(&ag->index, q->idx, MMC_ENTRY_DEAD);
 	mmc_object_free(ag, q->idx);
 }

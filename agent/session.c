@@ -313,6 +313,21 @@ int mmc_session_pipes(struct mmc_session *s)
 	return 0;
 }
 
+/* A new session id: never 0, never one a live session holds (ids key
+ * reservation ownership, and a 32-bit counter does wrap). */
+static uint32_t next_id(struct mmc_agent *ag)
+{
+	for (;;) {
+		uint32_t id = ++ag->next_client_id;
+		struct mmc_session *s = ag->sessions;
+
+		while (s && (s->closed || s->id != id))
+			s = s->next;
+		if (id && !s)
+			return id;
+	}
+}
+
 /* The client's pipe ends are the client's alone once sent. */
 static void close_peer_ends(struct mmc_session *s)
 {
@@ -352,9 +367,7 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 		mmc_session_close(ag, s, NULL);
 		return;
 	}
-	s->id = ++ag->next_client_id;
-	if (!s->id)
-		s->id = ++ag->next_client_id;
+	s->id = next_id(ag);
 	ret = ring_create(s);
 	if (!ret)
 		ret = watch(ag, s->bell_rd, &s->w_sq, EPOLLIN);
@@ -414,16 +427,12 @@ static void add_counters(struct mmc_client_counters *dst,
 /* Frees every reservation the session still holds. */
 static void drop_reservations(struct mmc_agent *ag, struct mmc_session *s)
 {
-	for (uint32_t i = 0; s->reservations && i < ag->index.nentries; i++) {
-		struct mmc_entry *e = &ag->index.entries[i];
+	while (s->res_first) {
+		uint32_t idx = s->res_first - 1;
 
-		if (e->state != MMC_ENTRY_RESERVED || ag->owner[i] != s->id)
-			continue;
-		ag->reserved_bytes -= mmc_alloc_block_size(ag->alloc, e->loc);
-		ag->reservations--;
-		s->reservations--;
-		mmc_index_unlink(&ag->index, i, MMC_ENTRY_DEAD);
-		mmc_object_free(ag, i);
+		mmc_reservation_end(ag, s, idx);
+		mmc_index_unlink(&ag->index, idx, MMC_ENTRY_DEAD);
+		mmc_object_free(ag, idx);
 	}
 }
 

@@ -62,11 +62,19 @@ static int hello_exchange(int sock, struct mmc_welcome *w, int *fds)
 	}
 	if (n < 0)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	/* Keep the first MMC_FD_COUNT descriptors received, close any other. */
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			memcpy(fds, CMSG_DATA(cm), sizeof(int) * (nfds > MMC_FD_COUNT ?
-							       MMC_FD_COUNT : nfds));
+		int got[MMC_FD_COUNT * 2], ngot;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		ngot = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(got, CMSG_DATA(cm), sizeof(int) * (size_t)ngot);
+		for (int i = 0; i < ngot; i++) {
+			if (nfds < MMC_FD_COUNT)
+				fds[nfds++] = got[i];
+			else
+				close(got[i]);
 		}
 	}
 	if (n != sizeof(*w) || w->magic != MMC_PROTO_MAGIC ||
@@ -116,6 +124,12 @@ static int check_meta(struct mmc_client *c)
 	return 0;
 }
 
+/* [off, off + len) lies inside size bytes, without overflow. */
+static bool fits(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
 static int check_ring(struct mmc_client *c)
 {
 	const struct mmc_ring_hdr *r = c->ring;
@@ -125,9 +139,12 @@ static int check_ring(struct mmc_client *c)
 	if (r->magic != MMC_RING_MAGIC || r->version != MMC_LAYOUT_VERSION ||
 	    r->sq_entries != MMC_SQ_ENTRIES || r->cq_entries != MMC_CQ_ENTRIES ||
 	    r->pin_slots != MMC_PIN_SLOTS || r->touch_slots != MMC_TOUCH_SLOTS ||
-	    r->sq_off + need_sq > c->ring_size || r->cq_off + need_cq > c->ring_size ||
-	    r->pins_off + MMC_PIN_SLOTS * 8 > c->ring_size ||
-	    r->touch_off + MMC_TOUCH_SLOTS * 8 > c->ring_size)
+	    c->ring_size < sizeof(*r) ||
+	    !fits(r->sq_off, need_sq, c->ring_size) ||
+	    !fits(r->cq_off, need_cq, c->ring_size) ||
+	    !fits(r->pins_off, MMC_PIN_SLOTS * 8, c->ring_size) ||
+	    !fits(r->touch_off, MMC_TOUCH_SLOTS * 8, c->ring_size) ||
+	    (r->sq_off | r->cq_off | r->pins_off | r->touch_off) % 64)
 		return -EPROTO;
 	c->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
 	c->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
