@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "mmc/mmc.h"
@@ -325,6 +326,45 @@ START_TEST(no_eviction)
 }
 END_TEST
 
+/* Many engine ranks on one node: 300 sessions at once from one process,
+ * against an agent started with a soft descriptor limit of 256 (it holds
+ * four descriptors per session, so it must raise its own limit). */
+#define MANY 300
+START_TEST(many_sessions)
+{
+	struct agent_proc a;
+	struct rlimit rl, low;
+	static mmc_client *cs[MANY];
+	struct mmc_stats st;
+	char key[32];
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max < 4 * MANY + 64) {
+		printf("SKIP: many_sessions needs a hard descriptor limit of %d\n",
+		       4 * MANY + 64);
+		return;
+	}
+	low = rl;
+	low.rlim_cur = 256;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	agent_start(&a, "64M", NULL);      /* inherits the low soft limit */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (int i = 0; i < MANY; i++) {
+		cs[i] = connect_ok(NULL);
+		snprintf(key, sizeof(key), "many/%d", i);
+		roundtrip_ok(cs[i], key, 4096 + (size_t)i, (uint64_t)i);
+	}
+	st = stats_ok(cs[0]);
+	ck_assert_uint_eq(st.clients, MANY);
+	ck_assert_uint_eq(st.objects, MANY);
+	for (int i = 1; i < MANY; i++)
+		mmc_disconnect(cs[i]);
+	st = stats_ok(cs[0]);
+	ck_assert_uint_eq(st.clients, 1);
+	agent_finish(&a, cs[0]);
+}
+END_TEST
+
 START_TEST(eviction)
 {
 	const struct keyset ks = { 256, size_1m, true };
@@ -393,6 +433,6 @@ int main(void)
 	Suite *s = suite_create("concurrency");
 
 	add_tests(add_tcase(s, "workers", 120),
-		  TESTS(no_eviction, eviction, pin_survives_eviction));
+		  TESTS(no_eviction, eviction, pin_survives_eviction, many_sessions));
 	return run_suite(s);
 }
