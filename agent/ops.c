@@ -80,20 +80,17 @@ static void op_reserve(struct mmc_agent *ag, struct mmc_session *s,
 	c->gen = ag->index.entries[idx].gen;
 }
 
-/* The reservation (idx, gen) of session s, or NULL. */
-static struct mmc_entry *own_reservation(struct mmc_agent *ag,
-					 struct mmc_session *s,
-					 const struct mmc_sqe *q)
+/* Is (idx, gen) of the request a live reservation of session s? */
+static bool own_reservation(const struct mmc_agent *ag,
+			    const struct mmc_session *s, const struct mmc_sqe *q)
 {
-	struct mmc_entry *e;
+	const struct mmc_entry *e;
 
 	if (q->idx >= ag->index.nentries)
-		return NULL;
+		return false;
 	e = &ag->index.entries[q->idx];
-	if (e->state != MMC_ENTRY_RESERVED || e->gen != q->gen ||
-	    ag->owner[q->idx] != s->id)
-		return NULL;
-	return e;
+	return e->state == MMC_ENTRY_RESERVED && e->gen == q->gen &&
+		ag->owner[q->idx] == s->id;
 }
 
 void mmc_reservation_begin(struct mmc_agent *ag, struct mmc_session *s, uint32_t idx)
@@ -127,9 +124,7 @@ void mmc_reservation_end(struct mmc_agent *ag, struct mmc_session *s, uint32_t i
 static void op_commit(struct mmc_agent *ag, struct mmc_session *s,
 		      const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	struct mmc_entry *e = own_reservation(ag, s, q);
-
-	if (!e) {
+	if (!own_reservation(ag, s, q)) {
 		c->res = -EINVAL;
 		return;
 	}
@@ -142,9 +137,7 @@ static void op_commit(struct mmc_agent *ag, struct mmc_session *s,
 static void op_abort(struct mmc_agent *ag, struct mmc_session *s,
 		     const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	struct mmc_entry *e = own_reservation(ag, s, q);
-
-	if (!e) {
+	if (!own_reservation(ag, s, q)) {
 		c->res = -EINVAL;
 		return;
 	}
@@ -240,7 +233,7 @@ bool mmc_ring_pending(const struct mmc_session *s)
 	 * accept, nor see signals) again.  The client is served once it reads
 	 * its completions; the loop wakes at least every stats period. */
 	return atomic_load_explicit(&s->ring->sq_tail, memory_order_acquire) !=
-		atomic_load_explicit(&s->ring->sq_head, memory_order_relaxed) &&
+		s->sq_seen &&
 		s->cq_seen - atomic_load_explicit(&s->ring->cq_head,
 						  memory_order_acquire) != MMC_CQ_ENTRIES;
 }

@@ -41,9 +41,8 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 
 		if (i % MMC_PREFETCH_GROUP == 0)
 			mmc__prefetch(c, keys + i, key_lens + i, n - i, hashes);
-		r = !bufs[i] && buf_lens[i] ? -EINVAL :
-			mmc__getv(c, keys[i], key_lens[i], &hashes[i % MMC_PREFETCH_GROUP],
-				  &iov, 1, &len);
+		r = mmc__getv(c, keys[i], key_lens[i], &hashes[i % MMC_PREFETCH_GROUP],
+			      &iov, 1, &len);
 
 		results[i] = r ? r : (int64_t)len;
 		ok += !r;

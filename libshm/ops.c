@@ -53,8 +53,6 @@ int mmc_get(mmc_client *c, const void *key, size_t key_len,
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = buf_len };
 
-	if (!buf && buf_len)
-		return -EINVAL;
 	return mmc_getv(c, key, key_len, &iov, 1, out_len);
 }
 
@@ -76,8 +74,11 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 
 	if (!c || !iov || iovcnt < 1 || iovcnt > (int)MMC_IOV_MAX)
 		return -EINVAL;
-	for (int i = 0; i < iovcnt; i++)
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EINVAL;
 		room += iov[i].iov_len;
+	}
 	ret = read_begin(c, key, key_len, hash, &f, &slot, t0);
 	if (ret) {
 		MMC_PROBE_GET(t0, 0, ret);
