@@ -22,6 +22,7 @@ pkgs=(
 	liburing-dev libssl-dev check libinih-dev libsystemd-dev libxxhash-dev
 	systemtap-sdt-dev                 # <sys/sdt.h> USDT probes in libshm
 	libncurses-dev libseccomp-dev
+	libjson-c-dev                     # mmc-bench trace reads JSON lines
 	systemd                           # systemd-analyze for test_systemd
 	procps util-linux iproute2        # ps/pgrep, nsenter/taskset, ss
 	jq                                # tests parse JSON output

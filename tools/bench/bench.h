@@ -353,4 +353,9 @@ void print_json(const struct report *rep);
 /* "1 MiB", "4 KiB", "1.5 MiB", "100 B" into buf; returns buf. */
 const char *fmt_bytes(uint64_t b, char *buf, size_t len);
 
+/* ------------------------------------------------------------------------ */
+/* trace.c: "mmc-bench trace FILE ...", a program of its own (trace.h) */
+
+int trace_main(int argc, char **argv);
+
 #endif

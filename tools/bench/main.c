@@ -295,6 +295,8 @@ int main(int argc, char **argv)
 	int nphases, ret, rc = 0;
 	const char *env;
 
+	if (argc > 1 && !strcmp(argv[1], "trace"))   /* trace.c */
+		return trace_main(argc - 1, argv + 1);
 	ret = parse_args(argc, argv, &b.o);
 	if (ret)
 		return ret < 0 ? 0 : ret;
