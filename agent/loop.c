@@ -39,11 +39,14 @@
 static struct mmc_watch w_listen = { .kind = WATCH_LISTEN };
 static struct mmc_watch w_signal = { .kind = WATCH_SIGNAL };
 
+/* An explicit max_objects (config: 1024 or more) is honoured exactly: it
+ * is how an operator, or mmc-bench trace, bounds the cache in objects.  Only
+ * the derived default has a floor. */
 static uint32_t derive_objects(const struct mmc_config *cfg)
 {
-	uint64_t n = cfg->max_objects ? cfg->max_objects : cfg->arena_size / (32 << 10);
+	uint64_t n = cfg->max_objects;
 
-	if (n < 4096)
+	if (!n && (n = cfg->arena_size / (32 << 10)) < 4096)
 		n = 4096;
 	if (n > (1u << 26))
 		n = 1u << 26;
