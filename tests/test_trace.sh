@@ -1,0 +1,110 @@
+#!/bin/bash
+# test_trace.sh - mmc-bench trace end to end: the offline caches reproduce
+# the trace's published hit rates, a replay against a real (private) agent
+# reaches the exact LRU's block hit rate within one point and checks every
+# byte it reads, the paced and multi-process paths and the --socket path run,
+# and bad input (no file, a malformed line, bad options) fails with a
+# message.  No speed is asserted.
+#
+# The trace is ../shared/traces/synthetic_trace.jsonl next to the checkout
+# (or $MMC_TRACE); without it the test is skipped (77) and says so.
+set -u
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH=$BIN/mmc-bench
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TRACE=${MMC_TRACE:-$SRC/../shared/traces/synthetic_trace.jsonl}
+make_tmp trace
+
+[ -x "$BENCH" ] || { echo "FAIL: $BENCH not built" >&2; exit 1; }
+[ -r "$TRACE" ] || skip "no trace at $TRACE (set MMC_TRACE)"
+require_jq
+
+# run OUT ARGS...: mmc-bench trace in the background (the trap kills it);
+# returns its exit status, stderr in OUT.err.
+run() {
+	local out=$1 pid
+	shift
+	"$BENCH" trace "$@" >"$out" 2>"$out.err" &
+	pid=$!
+	track "$pid"
+	wait "$pid"
+}
+# jcheck FILE WHAT FILTER: the jq filter must yield true on FILE.
+jcheck() {
+	if jq -e "$3" "$1" >/dev/null 2>&1; then ok "$2"; else
+		fail "$2 ($3): $(head -c 600 "$1") $(head -c 300 "$1.err" 2>/dev/null)"; fi
+}
+
+# ---- offline: the reference figures of ../shared/traces/README.md ----
+for row in "2000 14.4" "5000 27.9" "10000 42.4" "20000 57.2"; do
+	set -- $row
+	run "$T/off$1.json" "$TRACE" --offline-only --blocks "$1" --json
+	jcheck "$T/off$1.json" "offline LRU at $1 blocks ~ $2 %" \
+		".ok and (.lru.block_hit_pct - $2 | fabs) < 0.1 and .lru.capacity == $1"
+done
+jcheck "$T/off10000.json" "unbounded ~ 64.0 %, 43,924 distinct blocks" \
+	'(.unbounded.block_hit_pct - 64.0 | fabs) < 0.1 and .distinct_blocks == 43924 and
+	 .requests == 3993 and .block_refs == 121877'
+
+# ---- replay against a private agent: exact capacity, whole trace ----
+if run "$T/q.json" "$TRACE" --quick --expect-lru 1 --json; then
+	ok "quick replay: exit 0 with --expect-lru 1"
+else
+	fail "quick replay: exit $?: $(cat "$T/q.json.err")"
+fi
+jcheck "$T/q.json" "agent within 1 point of the exact LRU (10,000 blocks)" \
+	'.ok and .capacity_blocks == 10000 and .gap_to_lru_pp >= -1 and
+	 .agent.blocks == 121877'
+jcheck "$T/q.json" "every hit block was read back and checked" \
+	'.verified == .agent.hit_blocks and .verified > 10000 and
+	 .bytes_read == .verified * 4096'
+jcheck "$T/q.json" "misses were put, the agent evicted" \
+	'.puts > 10000 and .bytes_written == .puts * 4096 and .agent.evictions > 0 and
+	 .put_failed == 0'
+jcheck "$T/q.json" "latencies of every call kind" \
+	'.latency_ns.exists.n == 3993 and .latency_ns.put.n > 0 and .latency_ns.get.n > 0
+	 and .latency_ns.request.p99 >= .latency_ns.request.p50'
+
+# The text report names the three rows and the verdict.
+run "$T/q.txt" "$TRACE" --quick --requests 500
+grep -q "agent vs exact LRU" "$T/q.txt" && grep -q "unbounded" "$T/q.txt" &&
+	ok "text report" || fail "text report: $(cat "$T/q.txt" "$T/q.txt.err")"
+
+# Two processes at the timestamps (sped up), and a small arena by size.
+run "$T/p2.json" "$TRACE" --quick -p 2 --requests 400 --pace trace --speedup 2000 \
+	--arena-size 32M --json
+jcheck "$T/p2.json" "2 paced processes, --arena-size: ran and checked" \
+	'.ok and .procs == 2 and .pace == "trace" and .latency_ns.late.n == 400 and
+	 .verified == .agent.hit_blocks and .capacity_blocks == (33554432 / 100 * 90 / 4096 | floor) - 1'
+
+# An agent started by someone else (--socket).
+start_agent ext --arena-size 64M --hugepages off --max-objects 2000 || exit 1
+run "$T/ext.json" "$TRACE" --quick --requests 1500 --socket "$T/ext.sock" --json
+jcheck "$T/ext.json" "--socket: capacity from the agent's index bound" \
+	'.ok and .capacity_blocks == 2000 and .gap_to_lru_pp >= -1'
+
+# ---- bad input ----
+run "$T/none" "$T/no-such-file.jsonl"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "no-such-file" "$T/none.err" &&
+	ok "missing file: exit 1, named" || fail "missing file: exit $rc: $(cat "$T/none.err")"
+{ head -n 3 "$TRACE"; echo '{"timestamp": 5, "input_length": 10, "hash_ids": [1, "x"]}'; } >"$T/bad.jsonl"
+run "$T/bad" "$T/bad.jsonl" --offline-only
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "bad.jsonl:4: hash_ids\[1\]" "$T/bad.err" &&
+	ok "malformed line: exit 1, line number named" ||
+	fail "malformed line: exit $rc: $(cat "$T/bad.err")"
+printf '{"timestamp": 0}\n' >"$T/short.jsonl"
+run "$T/short" "$T/short.jsonl" --offline-only --json
+jcheck "$T/short" "missing fields: JSON error" '.ok == false and (.error | test("hash_ids"))'
+for args in "--blocks 10 $TRACE" "-s 1 $TRACE" "--pace slow $TRACE" \
+	    "--blocks 5000 --socket /x $TRACE" ""; do
+	# shellcheck disable=SC2086
+	run "$T/usage" $args
+	rc=$?
+	[ "$rc" -eq 2 ] && ok "usage error exits 2: '$args'" ||
+		fail "'$args': exit $rc, expected 2"
+done
+finish_checks
