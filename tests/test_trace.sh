@@ -67,6 +67,18 @@ jcheck "$T/q.json" "latencies of every call kind" \
 	'.latency_ns.exists.n == 3993 and .latency_ns.put.n > 0 and .latency_ns.get.n > 0
 	 and .latency_ns.request.p99 >= .latency_ns.request.p50'
 
+# A hand-made trace with a known answer: a prompt shorter than one block
+# (no hash ids), then the same two-block prompt twice: 2 of 4 blocks hit,
+# 600 of 1,300 tokens (the second prompt's tokens, capped at its length).
+printf '%s\n' '{"timestamp": 0, "input_length": 100, "hash_ids": []}' \
+	'{"timestamp": 1, "input_length": 600, "hash_ids": [7, 8]}' \
+	'{"timestamp": 2, "input_length": 600, "hash_ids": [7, 8]}' >"$T/small.jsonl"
+run "$T/small.json" "$T/small.jsonl" --quick --blocks 1024 --json
+jcheck "$T/small.json" "hand-made trace: exact counts" \
+	'.ok and .agent.hit_blocks == 2 and .agent.blocks == 4 and .puts == 2 and
+	 (.agent.token_hit_pct - 600 * 100 / 1300 | fabs) < 0.001 and
+	 .lru.hit_blocks == 2 and .unbounded.hit_blocks == 2'
+
 # The text report names the three rows and the verdict.
 run "$T/q.txt" "$TRACE" --quick --requests 500
 grep -q "agent vs exact LRU" "$T/q.txt" && grep -q "unbounded" "$T/q.txt" &&

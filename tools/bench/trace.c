@@ -230,6 +230,8 @@ static int settle_agent(struct trace_run *r)
 		r->capacity = o->blocks;
 		arena = (o->blocks + 2) * unit * 100 / PRIVATE_HIGH + HUGE_2M;
 		arena = (arena + HUGE_2M - 1) / HUGE_2M * HUGE_2M;
+		if (arena < (16ull << 20))          /* the agent's minimum */
+			arena = 16ull << 20;
 	} else {
 		arena = o->arena;
 		r->capacity = arena / 100 * PRIVATE_HIGH / unit - 1;

@@ -145,6 +145,8 @@ static void replay_request(struct replayer *p, const struct trace_req *q)
 
 	for (uint32_t i = 0; i < nb; i++)
 		p->kp[i] = t->keys + (size_t)b[i] * KEY_LEN;
+	if (!nb)                    /* a prompt shorter than one block */
+		goto done;
 	t0 = now_ns();
 	ret = mmc_exists_batch(p->c, nb, p->kp, p->kl, NULL, &prefix);
 	t1 = now_ns();
@@ -202,6 +204,7 @@ static void replay_request(struct replayer *p, const struct trace_req *q)
 		}
 	}
 	h_add(&p->r->h[RH_REQ], tsum);
+done:
 	p->r->reqs++;
 	p->r->blocks += nb;
 	p->r->hit_blocks += hit;
