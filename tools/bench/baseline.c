@@ -8,7 +8,8 @@
  * copying get does; "write" copies one hot buffer into random chunks, which
  * is what a put does.  Its memory is of the arena's kind (shmem on 4 KiB
  * pages, or hugetlb 2 MiB pages), and it is measured before and after the
- * clients, the mean used.
+ * clients, the mean used.  With memcached or Redis there is no arena: the
+ * working set is shmem on 4 KiB pages, sized the same way.
  *
  * A "control" (mode.control) adds, for get, the same memcpy over the arena's
  * own pages through views held outside the clock, by client 0 alone before
@@ -152,15 +153,18 @@ int baseline_setup(const struct bench *b, struct baseline *bl)
 	for (uint64_t i = 0; i < nchunks; i++)
 		memcpy(bl->ws + i * stride, b->pool, size);   /* fault in, non-zero */
 	memcpy(bl->hot, b->pool, size);
-	copy_loop(bl, size, false, 50000000ull, b->o.seed);   /* untimed round */
+	/* an untimed round, 50 ms or the measurement's length if shorter */
+	copy_loop(bl, size, false, (b->o.baseline_ms < 50 ? b->o.baseline_ms : 50) *
+		  1000000ull, b->o.seed);
 	return 0;
 }
 
-/* One measurement: 0.3 s of each direction. */
+/* One measurement: --baseline-ms (0.3 s by default) of each direction. */
 void baseline_measure(const struct bench *b, struct baseline *bl, bool after)
 {
-	double r = copy_loop(bl, b->o.size, false, 300000000ull, b->o.seed + 1 + after);
-	double w = copy_loop(bl, b->o.size, true, 300000000ull, b->o.seed + 3 + after);
+	uint64_t ns = b->o.baseline_ms * 1000000ull;
+	double r = copy_loop(bl, b->o.size, false, ns, b->o.seed + 1 + after);
+	double w = copy_loop(bl, b->o.size, true, ns, b->o.seed + 3 + after);
 
 	if (!after) {
 		bl->read_before = bl->read_gbps = r;

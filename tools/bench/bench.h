@@ -1,37 +1,48 @@
 /*
  * bench.h - the types and calls that the parts of mmc-bench share.
  *
- *   mmc-bench [--socket PATH] [-s SIZE] [-n COUNT] [--ops N] [-p PROCS]
- *             [-m put|get|zget|all] [--warmup N|pass] [--verify sample|all]
- *             [--seed N] [--json]
+ *   mmc-bench [--store mmc|memcached|redis] [--server HOST:PORT]
+ *             [--socket PATH] [-s SIZE] [-n COUNT] [--ops N] [-p PROCS]
+ *             [-m put|get|zget|exists|all|LIST] [--batch B] [--mix PCT]
+ *             [--warmup N|pass] [--verify sample|all] [--seed N]
+ *             [--baseline-ms MS] [--json]
  *
- * mmc-bench measures libshm against a running mmc-agent: puts, copying gets
- * and zero-copy gets of one value size from N client processes, next to a
- * one-core memcpy baseline and the cost of reading the clock.  A run goes:
+ * mmc-bench measures a key-value store from N client processes: puts,
+ * copying gets and (mmc only) zero-copy gets of one value size, next to a
+ * one-core memcpy baseline and the cost of reading the clock.  The store is
+ * libshm against a running mmc-agent (the default), or memcached or Redis
+ * over loopback TCP (bench/compare.sh runs all three side by side).  A run:
  *
- *   main.c      parses the options, builds keys and values, asks the agent
- *               whether the run fits, measures the clock and the baseline,
- *               runs the clients, then hands the results to a printer.
- *   workload.c  the workloads: the mode table (a name, how keys are chosen,
- *               an optional untimed set-up, one timed operation, an optional
- *               check and control), key and value generation, verification.
+ *   main.c      parses the options, builds keys and values, probes the store
+ *               (for mmc: whether the run fits the arena), measures the clock
+ *               and the baseline, runs the clients, hands the results to a
+ *               printer.
+ *   workload.c  what every store shares: keys, values and their verification,
+ *               the store registry and the phase plan (mode names -> entries
+ *               of the store's mode table).
+ *   mmc.c       the mmc store: libshm's put/get/zget/exists, single and
+ *               batched, the mixed put (remove + put), the arena check.
+ *   memcached.c the memcached store (libmemcached; built when found).
+ *   redis.c     the Redis store (hiredis; built when found).
  *   procs.c     the client processes: fork, the MAP_SHARED result area, the
  *               start barrier, and run_phase(), the measured loop of one mode
- *               in one process.
+ *               in one process (single or batched calls, the --mix draw).
  *   baseline.c  what the parent measures (clock cost, memcpy baseline) and
  *               get's control (the same memcpy over the arena's own pages).
  *   hist.c      the log-linear latency histogram.
  *   report.c    merges the processes of a phase into a phase_report and owns
  *               the two output formats, text and --json.
+ *   trace*.c    "mmc-bench trace": a program of its own (trace.h).
  *
- * A new workload (a memcached or Redis client, a trace replay) is a set of
- * op/setup/check functions with the op_fn contract below, in a file of its
- * own, plus one entry in modes[] (workload.c): run_phase(), the barrier,
- * the histogram and both printers serve it unchanged.  A mode that times a
- * different client keeps that client's handle next to w->c in struct worker.
+ * A store is a struct store (connect, fill, read-back, a probe) and a table
+ * of modes; a mode is a set of op/setup/check functions with the op_fn
+ * contract below.  run_phase(), the barrier, the histogram and both printers
+ * serve every store unchanged; a store keeps its per-process connection
+ * next to w->c in struct worker.
  *
- * Exit status: 0 success, 1 a run-time failure (agent unreachable, arena too
- * small, an operation failed, content mismatch), 2 bad usage.
+ * Exit status: 0 success, 1 a run-time failure (store unreachable or not
+ * built in, arena too small, an operation failed, content mismatch), 2 bad
+ * usage.
  */
 #ifndef MMC_BENCH_H
 #define MMC_BENCH_H
@@ -59,6 +70,10 @@
 #define DEFAULT_SIZE  (1ull << 20)
 #define DEFAULT_COUNT 256u
 #define DEFAULT_VERIFY_EVERY 64u
+#define MAX_BATCH     1024u                 /* --batch limit */
+#define SWEEP_BATCH   32u                   /* keys per call of fills and read-backs */
+#define WSET_SINGLE   8u                    /* write-set keys per process (--mix) */
+#define DEFAULT_BASELINE_MS 300u
 
 /* ------------------------------------------------------------------------ */
 /* clock and random numbers (inline: they run inside the measured loops) */
@@ -142,7 +157,11 @@ double h_quantile(const struct hist *h, double q);
 
 enum warmup_kind { WARMUP_PASS, WARMUP_OPS };
 
+struct store;
+
 struct opts {
+	const char *store;         /* "mmc" (default), "memcached", "redis" */
+	const char *server;        /* HOST:PORT of memcached / Redis */
 	const char *socket;        /* NULL: $MMC_SOCKET or the default */
 	uint64_t size;
 	uint32_t count;
@@ -154,12 +173,20 @@ struct opts {
 	bool json;
 	uint64_t seed;
 	bool verify_all;
+	uint32_t batch;            /* 0: single calls; else keys per call */
+	unsigned mix;              /* % of a get phase's calls that are gets */
+	uint64_t baseline_ms;      /* each baseline direction, each time */
 };
 
 struct bench {
 	struct opts o;
+	const struct store *store;
 	char socket_path[108];
-	uint8_t *keys;             /* count * KEY_LEN, read-only after set-up */
+	char host[256];            /* memcached / Redis: from --server */
+	int port;
+	uint32_t wset;             /* write-set keys per process (--mix < 100) */
+	uint32_t nkeys;            /* count + procs * wset: the key table */
+	uint8_t *keys;             /* nkeys * KEY_LEN, read-only after set-up */
 	uint8_t *pool;             /* size + POOL_SLACK, read-only */
 	size_t pool_len;
 	uint32_t verify_every;     /* 1 with --verify all */
@@ -176,10 +203,14 @@ static inline const uint8_t *key_of(const struct bench *b, uint32_t k)
 /* ------------------------------------------------------------------------ */
 /* per-process results, in the MAP_SHARED area the parent reads (procs.c) */
 
+/* ops counts keys (a batched call of B keys is B ops), calls the calls;
+ * lat has one sample per call.  In a --mix phase gets/puts count the keys
+ * of each kind and lat_get / lat_put split lat by kind. */
 struct proc_result {
-	uint64_t ops, bytes, exists, verified, verify_ns, faults;
+	uint64_t ops, calls, bytes, exists, verified, verify_ns, faults;
+	uint64_t gets, puts;
 	uint64_t start_ns, end_ns;
-	struct hist lat;
+	struct hist lat, lat_get, lat_put;
 };
 
 struct shared {
@@ -194,25 +225,48 @@ struct shared {
 };
 
 /* ------------------------------------------------------------------------ */
-/* one client process's state, and the mode table entry (workload.c) */
+/* one client process's state, modes and stores (mmc.c, memcached.c, redis.c) */
+
+struct mc_conn;                /* memcached.c */
+struct redis_conn;             /* redis.c */
 
 struct worker {
 	const struct bench *b;
-	mmc_client *c;
+	mmc_client *c;             /* the mmc store's session */
+	struct mc_conn *mc;        /* the memcached store's connections */
+	struct redis_conn *rd;     /* the Redis store's connection */
 	int id;
 	uint32_t key_lo, key_hi;   /* this process's put range */
+	uint32_t ws_lo, ws_hi;     /* this process's write set (--mix) */
 	uint8_t *buf;              /* private get buffer, size bytes */
 	uint8_t key[KEY_LEN];      /* the current key, hot in L1 */
+	/* The current batched call (and fills, read-backs): keys bk[0..bn),
+	 * their bytes copied to kp[i] (KEY_LEN each, kl[i] == KEY_LEN), and
+	 * bv[i] whether to verify key i.  Room for bmax keys. */
+	uint32_t bn, bmax;
+	uint32_t *bk;
+	uint8_t *bv;
+	const void **kp;
+	size_t *kl;
+	uint8_t *kbuf;
+	/* Contiguous value buffers, stage_n of stride bytes: batched puts build
+	 * their values here before the clock, batched mmc gets copy into them. */
+	uint8_t *stage;
+	size_t stride;
+	uint32_t stage_n;
 	uint64_t rng;
 	struct proc_result *r;     /* the current phase's slot */
 	const char *phase;
+	char err[240];             /* the last store error, as a sentence */
 };
 
-/* One timed operation on key k.  *lat gets its latency in ns, or
- * UINT64_MAX to keep it out of the histogram; *vns the time spent
- * verifying (excluded from throughput).  Counts bytes, verified values and
- * -EEXIST puts into w->r.  Returns 0 or -errno; a content mismatch does not
- * return (die_worker). */
+/* One timed call on key k.  *lat gets its latency in ns, or UINT64_MAX to
+ * keep it out of the histogram; *vns the time spent verifying (excluded
+ * from throughput).  Counts bytes, verified values and -EEXIST puts into
+ * w->r.  Batched modes (mode.batched) work on w->bk[0..w->bn) (k is bk[0])
+ * and verify the keys w->bv marks; *lat is the whole call's.  Returns 0 or
+ * -errno (a store's own error also in w->err); a content mismatch or a miss
+ * does not return (die_worker). */
 typedef int (*op_fn)(struct worker *w, uint32_t k, bool verify,
 		     uint64_t *lat, uint64_t *vns);
 
@@ -228,6 +282,7 @@ enum baseline_kind { BASE_NONE, BASE_READ, BASE_WRITE };
 struct mode {
 	const char *name;
 	const char *what;
+	bool batched;              /* a call covers up to --batch keys */
 	enum key_pattern keys;
 	enum baseline_kind base;   /* which memcpy baseline it compares to */
 	bool copies;               /* moves value bytes (GB/s is real) */
@@ -237,7 +292,33 @@ struct mode {
 	/* Optional: a plain memcpy over the arena's own pages, measured by
 	 * client 0 alone just before and just after the phase (GB/s). */
 	double (*control)(struct worker *w);
-	double est_ns;             /* rough cost beyond copying, for --ops */
+	/* --mix: the put of a get phase, on a write-set key (batched: on the
+	 * whole write set); NULL if the mode takes no mix. */
+	op_fn replace;
+	/* For the default --ops: rough ns per key beyond moving the value, and
+	 * the speed the value moves at (0: the memcpy baseline's). */
+	double est_ns, est_gbps;
+};
+
+/* A store: its mode table and what the untimed parts of a run need. */
+struct store {
+	const char *name;
+	const struct mode *modes;
+	size_t nmodes;
+	bool warm_with_op;         /* warm-up pass with the measured op (mmc:
+				    * it maps the pages); else with readback */
+	/* In the parent, before anything is measured: the store is reachable
+	 * (mmc: and the run fits its arena); may set b's store figures.  0, or
+	 * -errno with one sentence in msg. */
+	int (*probe)(struct bench *b, char *msg, size_t len);
+	/* In a client: 0, or -errno with the reason in w->err. */
+	int (*connect)(struct worker *w);
+	void (*disconnect)(struct worker *w);
+	/* Untimed: makes keys [lo, hi) hold their values; dies on failure. */
+	void (*fill)(struct worker *w, uint32_t lo, uint32_t hi);
+	/* Untimed: reads every step-th key of [lo, hi) and verifies it byte for
+	 * byte; dies on a miss or a mismatch. */
+	void (*readback)(struct worker *w, uint32_t lo, uint32_t hi, uint32_t step);
 };
 
 /* A caller has the key it asks for at hand (it just built it): copy it out
@@ -251,16 +332,35 @@ static inline const uint8_t *hot_key(struct worker *w, uint32_t k)
 }
 
 /* ------------------------------------------------------------------------ */
-/* workload.c: keys, values, modes */
+/* workload.c: keys, values, verification, stores and the phase plan */
 
-/* Fill b->keys (count keys) and b->pool (pool_len bytes) from the seed. */
+/* Fill b->keys (nkeys keys) and b->pool (pool_len bytes) from the seed. */
 void build_keys(struct bench *b);
 void build_pool(struct bench *b);
-/* Mode name ("put", ..., or "all") -> the phases to run, in plan[] (room
- * for MAX_PHASES).  Returns their number, or -EINVAL for an unknown name. */
-int plan_phases(const char *mode, const struct mode **plan);
-/* Untimed: puts every key of w's range that is missing; dies on failure. */
-void fill(struct worker *w);
+/* The store named name, or NULL if there is none of that name; *built
+ * false when the name is known but this binary was built without it. */
+const struct store *store_find(const char *name, bool *built);
+/* Mode list ("put", "get,zget", ..., or "all": the whole table) -> the
+ * phases to run on store s, batched variants when batched and the store has
+ * them, in plan[] (room for MAX_PHASES).  Returns their number, or -EINVAL
+ * for a name the store does not have. */
+int plan_phases(const struct store *s, const char *modes, bool batched,
+		const struct mode **plan);
+
+/* Key k's value as up to two pieces (64-byte header, pool window); returns
+ * the number of pieces.  hdr is the caller's room for the header. */
+int value_iov(const struct bench *b, uint32_t k, uint8_t hdr[HDR_BYTES],
+	      struct iovec iov[2]);
+/* Key k's value, contiguous, into dst (size bytes). */
+void value_copy(const struct bench *b, uint32_t k, uint8_t *dst);
+/* Checks p[0..len) is key k's value and counts it in w->r->verified; a
+ * mismatch ends the run (die_worker). */
+void verify_or_die(struct worker *w, uint32_t k, const uint8_t *p, size_t len);
+/* Sets up w's call for keys k, k+1, ... (n of them, wrapping at the end of
+ * [lo, hi)): bk, bn, hot key copies in kp, bv cleared. */
+void batch_range(struct worker *w, uint32_t k, uint32_t n, uint32_t lo, uint32_t hi);
+/* Copies the keys w->bk[0..bn) into w->kp (out of the clock). */
+void batch_keys(struct worker *w);
 
 /* ------------------------------------------------------------------------ */
 /* procs.c: client processes */
@@ -281,6 +381,9 @@ void barrier(void);
  * key, then the message), stops every client, and exits with status 1. */
 void die_worker(struct worker *w, uint32_t k, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
+/* The sentence for a store call's -errno: w->err if the store left one
+ * (then cleared for the next call), else mmc_strerror(). */
+const char *worker_strerror(struct worker *w, int err);
 
 /* ------------------------------------------------------------------------ */
 /* baseline.c: what the parent measures, and get's control */
@@ -321,12 +424,22 @@ double control_get(struct worker *w);
 /* ------------------------------------------------------------------------ */
 /* report.c: aggregation and the two output formats */
 
+struct lat_summary {
+	uint64_t samples;
+	double p50, p99, mean, min, max;     /* ns; NAN when empty */
+};
+
 struct phase_report {
 	const struct mode *mode;
 	int procs;
-	uint64_t ops, bytes, exists, verified, faults, lat_samples;
+	uint32_t batch;                      /* keys per call (1: single) */
+	uint64_t ops, calls, bytes, exists, verified, faults, lat_samples;
+	uint64_t gets, puts;                 /* --mix phases */
 	double wall_s, ops_per_s, gbps, per_proc_gbps;
-	double p50, p99, mean, min, max;     /* ns */
+	double p50, p99, mean, min, max;     /* ns, per call */
+	struct lat_summary get_lat, put_lat; /* --mix phases: by kind */
+	double get_keys_per_s;               /* gets alone: sum over processes
+					      * of keys / time inside get calls */
 	double baseline_gbps, ratio;         /* NAN when not applicable */
 	double control_gbps, control_ratio;  /* memcpy over arena pages */
 };
