@@ -64,7 +64,7 @@
 #define POOL_SLOTS    1024u
 #define POOL_SLACK    (POOL_SLOTS * POOL_ALIGN)
 #define MAX_PROCS     256
-#define MAX_PHASES    4
+#define MAX_PHASES    8
 #define BASE_WS_CAP   (1ull << 30)          /* baseline working set cap */
 #define OUT_OF_CACHE  (64ull << 20)
 #define DEFAULT_SIZE  (1ull << 20)
