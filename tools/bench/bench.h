@@ -261,8 +261,8 @@ struct worker {
 };
 
 /* One timed call on key k.  *lat gets its latency in ns, or UINT64_MAX to
- * keep it out of the histogram; *vns the time spent verifying (excluded
- * from throughput).  Counts bytes, verified values and -EEXIST puts into
+ * keep it out of the histogram; *vns the time spent verifying, or building
+ * values to put before the clock (excluded from throughput).  Counts bytes, verified values and -EEXIST puts into
  * w->r.  Batched modes (mode.batched) work on w->bk[0..w->bn) (k is bk[0])
  * and verify the keys w->bv marks; *lat is the whole call's.  Returns 0 or
  * -errno (a store's own error also in w->err); a content mismatch or a miss

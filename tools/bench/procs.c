@@ -256,6 +256,7 @@ static void run_phase(struct worker *w, const struct mode *m, int phase,
 			if ((ret = m->op(w, k, false, &lat, &vns)))
 				die_worker(w, k, "%s: %s", m->name, worker_strerror(w, ret));
 			h_add(&r->lat, lat);
+			r->verify_ns += vns;
 			r->ops += nk;
 			r->calls++;
 		}
