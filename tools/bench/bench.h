@@ -361,6 +361,19 @@ void verify_or_die(struct worker *w, uint32_t k, const uint8_t *p, size_t len);
 void batch_range(struct worker *w, uint32_t k, uint32_t n, uint32_t lo, uint32_t hi);
 /* Copies the keys w->bk[0..bn) into w->kp (out of the clock). */
 void batch_keys(struct worker *w);
+/* mode.check of every store's put phase: reads back a sample (every
+ * verify_every-th key) of this process's range through store->readback. */
+void check_put_readback(struct worker *w);
+/* store->fill and store->readback for stores with a batch set and a checked
+ * batch get (memcached, Redis): keys [lo, hi) SWEEP_BATCH at a time. */
+void sweep_fill(struct worker *w, uint32_t lo, uint32_t hi,
+		int (*set_many)(struct worker *w, bool staged));
+/* A batched put through set_many: the values are built in w->stage first,
+ * outside the clock (that time goes to *vns); counts the bytes. */
+int timed_set_many(struct worker *w, int (*set_many)(struct worker *w, bool staged),
+		   uint64_t *lat, uint64_t *vns);
+void sweep_readback(struct worker *w, uint32_t lo, uint32_t hi, uint32_t step,
+		    int (*mget)(struct worker *w, bool check_all, uint64_t *vns));
 
 /* ------------------------------------------------------------------------ */
 /* procs.c: client processes */

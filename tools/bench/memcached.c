@@ -233,18 +233,7 @@ static int mc_op_put(struct worker *w, uint32_t k, bool verify,
 static int mc_op_put_batch(struct worker *w, uint32_t k, bool verify,
 			   uint64_t *lat, uint64_t *vns)
 {
-	uint64_t ts = now_ns(), t0;
-	int ret;
-
-	for (uint32_t i = 0; i < w->bn; i++)
-		value_copy(w->b, w->bk[i], w->stage + (size_t)i * w->stride);
-	t0 = now_ns();
-	ret = mc_set_many(w, true);
-	*lat = now_ns() - t0;
-	*vns = t0 - ts;      /* building the values: not the store's time */
-	if (!ret)
-		w->r->bytes += (uint64_t)w->bn * w->b->o.size;
-	return ret;
+	return timed_set_many(w, mc_set_many, lat, vns);
 }
 
 /* Put phase set-up: delete this process's keys (buffered, then a sync) so
@@ -272,40 +261,17 @@ static int mc_setup_put(struct worker *w)
 	return 0;
 }
 
-static void mc_check_put(struct worker *w)
-{
-	w->b->store->readback(w, w->key_lo, w->key_hi, w->b->verify_every);
-}
-
 /* ------------------------------------------------------------------------ */
 /* the store */
 
 static void mc_fill(struct worker *w, uint32_t lo, uint32_t hi)
 {
-	for (uint32_t k = lo; k < hi; k += SWEEP_BATCH) {
-		uint32_t n = hi - k < SWEEP_BATCH ? hi - k : SWEEP_BATCH;
-		int ret;
-
-		batch_range(w, k, n, lo, hi);
-		if ((ret = mc_set_many(w, false)))
-			die_worker(w, k, "fill: %s", worker_strerror(w, ret));
-	}
+	sweep_fill(w, lo, hi, mc_set_many);
 }
 
 static void mc_readback(struct worker *w, uint32_t lo, uint32_t hi, uint32_t step)
 {
-	uint64_t vns;
-
-	for (uint32_t k = lo; k < hi; ) {
-		int ret;
-
-		w->bn = 0;
-		for (; k < hi && w->bn < SWEEP_BATCH; k += step)
-			w->bk[w->bn++] = k;
-		batch_keys(w);
-		if ((ret = mc_mget(w, true, &vns)))
-			die_worker(w, w->bk[0], "read-back: %s", worker_strerror(w, ret));
-	}
+	sweep_readback(w, lo, hi, step, mc_mget);
 }
 
 static void mc_disconn(struct worker *w)
@@ -371,14 +337,14 @@ static int mc_probe(struct bench *b, char *msg, size_t len)
 
 static const struct mode mc_modes[] = {
 	{ "put", "memcached_set: one SET and its answer", false, KEYS_OWN_RANGE,
-	  BASE_WRITE, true, mc_setup_put, mc_op_put, mc_check_put, NULL, NULL,
+	  BASE_WRITE, true, mc_setup_put, mc_op_put, check_put_readback, NULL, NULL,
 	  40000, 1.5 },
 	{ "get", "memcached_mget of one key + memcached_fetch_result into a reused "
 	  "result", false, KEYS_RANDOM, BASE_READ, true, NULL, mc_op_get, NULL, NULL,
 	  mc_op_put, 40000, 2.5 },
 	{ "put", "B buffered quiet memcached_set, then one round trip that ends after "
 	  "the server stored them", true, KEYS_OWN_RANGE, BASE_WRITE, true, mc_setup_put,
-	  mc_op_put_batch, mc_check_put, NULL, NULL, 5000, 1.5 },
+	  mc_op_put_batch, check_put_readback, NULL, NULL, 5000, 1.5 },
 	{ "get", "memcached_mget of B keys + the fetch loop", true, KEYS_RANDOM,
 	  BASE_READ, true, NULL, mc_op_get_batch, NULL, NULL, mc_op_put_batch,
 	  5000, 2.5 },

@@ -307,12 +307,6 @@ static int setup_put(struct worker *w)
 	return 0;
 }
 
-/* Put phase check: read back a sample of what was put (untimed). */
-static void check_put(struct worker *w)
-{
-	w->b->store->readback(w, w->key_lo, w->key_hi, w->b->verify_every);
-}
-
 static void mmc_readback(struct worker *w, uint32_t lo, uint32_t hi, uint32_t step)
 {
 	for (uint32_t k = lo; k < hi; k += step) {
@@ -418,7 +412,7 @@ static int mmc_probe(struct bench *b, char *msg, size_t len)
 
 static const struct mode mmc_modes[] = {
 	{ "put", "mmc_putv: reserve via ring, copy in, commit via ring", false,
-	  KEYS_OWN_RANGE, BASE_WRITE, true, setup_put, op_put, check_put, NULL, NULL,
+	  KEYS_OWN_RANGE, BASE_WRITE, true, setup_put, op_put, check_put_readback, NULL, NULL,
 	  5000, 0 },
 	{ "get", "mmc_get: local hit, copy into a private buffer", false,
 	  KEYS_RANDOM, BASE_READ, true, NULL, op_get, NULL, control_get, op_replace,
@@ -431,7 +425,7 @@ static const struct mode mmc_modes[] = {
 	  KEYS_RANDOM, BASE_NONE, false, NULL, op_exists, NULL, NULL, NULL, 128 * 150, 0 },
 	{ "put", "mmc_put_batch: B reservations, copies and commits pipelined "
 	  "through the ring", true, KEYS_OWN_RANGE, BASE_WRITE, true, setup_put,
-	  op_put_batch, check_put, NULL, NULL, 3000, 0 },
+	  op_put_batch, check_put_readback, NULL, NULL, 3000, 0 },
 	{ "get", "mmc_get_batch: B local hits copied into B private buffers", true,
 	  KEYS_RANDOM, BASE_READ, true, NULL, op_get_batch, NULL, control_get,
 	  op_replace_batch, 250, 0 },

@@ -192,18 +192,7 @@ static int rd_op_put(struct worker *w, uint32_t k, bool verify,
 static int rd_op_put_batch(struct worker *w, uint32_t k, bool verify,
 			   uint64_t *lat, uint64_t *vns)
 {
-	uint64_t ts = now_ns(), t0;
-	int ret;
-
-	for (uint32_t i = 0; i < w->bn; i++)
-		value_copy(w->b, w->bk[i], w->stage + (size_t)i * w->stride);
-	t0 = now_ns();
-	ret = rd_set_many(w, true);
-	*lat = now_ns() - t0;
-	*vns = t0 - ts;      /* building the values: not the store's time */
-	if (!ret)
-		w->r->bytes += (uint64_t)w->bn * w->b->o.size;
-	return ret;
+	return timed_set_many(w, rd_set_many, lat, vns);
 }
 
 /* Put phase set-up: DEL this process's keys so that the timed SETs store
@@ -233,40 +222,17 @@ static int rd_setup_put(struct worker *w)
 	return 0;
 }
 
-static void rd_check_put(struct worker *w)
-{
-	w->b->store->readback(w, w->key_lo, w->key_hi, w->b->verify_every);
-}
-
 /* ------------------------------------------------------------------------ */
 /* the store */
 
 static void rd_fill(struct worker *w, uint32_t lo, uint32_t hi)
 {
-	for (uint32_t k = lo; k < hi; k += SWEEP_BATCH) {
-		uint32_t n = hi - k < SWEEP_BATCH ? hi - k : SWEEP_BATCH;
-		int ret;
-
-		batch_range(w, k, n, lo, hi);
-		if ((ret = rd_set_many(w, false)))
-			die_worker(w, k, "fill: %s", worker_strerror(w, ret));
-	}
+	sweep_fill(w, lo, hi, rd_set_many);
 }
 
 static void rd_readback(struct worker *w, uint32_t lo, uint32_t hi, uint32_t step)
 {
-	uint64_t vns;
-
-	for (uint32_t k = lo; k < hi; ) {
-		int ret;
-
-		w->bn = 0;
-		for (; k < hi && w->bn < SWEEP_BATCH; k += step)
-			w->bk[w->bn++] = k;
-		batch_keys(w);
-		if ((ret = rd_mget(w, true, &vns)))
-			die_worker(w, w->bk[0], "read-back: %s", worker_strerror(w, ret));
-	}
+	sweep_readback(w, lo, hi, step, rd_mget);
 }
 
 /* A connection to host:port, or NULL with the reason in msg. */
@@ -342,12 +308,12 @@ static int rd_probe(struct bench *b, char *msg, size_t len)
 
 static const struct mode rd_modes[] = {
 	{ "put", "SET and its OK", false, KEYS_OWN_RANGE, BASE_WRITE, true,
-	  rd_setup_put, rd_op_put, rd_check_put, NULL, NULL, 40000, 1.5 },
+	  rd_setup_put, rd_op_put, check_put_readback, NULL, NULL, 40000, 1.5 },
 	{ "get", "GET: the value in a reply hiredis allocates, freed in the clock",
 	  false, KEYS_RANDOM, BASE_READ, true, NULL, rd_op_get, NULL, NULL,
 	  rd_op_put, 40000, 2.0 },
 	{ "put", "B pipelined SETs, then their B replies", true, KEYS_OWN_RANGE,
-	  BASE_WRITE, true, rd_setup_put, rd_op_put_batch, rd_check_put, NULL, NULL,
+	  BASE_WRITE, true, rd_setup_put, rd_op_put_batch, check_put_readback, NULL, NULL,
 	  5000, 1.5 },
 	{ "get", "MGET of B keys: one command, one reply of B values", true,
 	  KEYS_RANDOM, BASE_READ, true, NULL, rd_op_get_batch, NULL, NULL,

@@ -164,6 +164,61 @@ void batch_range(struct worker *w, uint32_t k, uint32_t n, uint32_t lo, uint32_t
 }
 
 /* ------------------------------------------------------------------------ */
+/* untimed sweeps the stores share */
+
+void check_put_readback(struct worker *w)
+{
+	w->b->store->readback(w, w->key_lo, w->key_hi, w->b->verify_every);
+}
+
+int timed_set_many(struct worker *w, int (*set_many)(struct worker *w, bool staged),
+		   uint64_t *lat, uint64_t *vns)
+{
+	uint64_t ts = now_ns(), t0;
+	int ret;
+
+	for (uint32_t i = 0; i < w->bn; i++)
+		value_copy(w->b, w->bk[i], w->stage + (size_t)i * w->stride);
+	t0 = now_ns();
+	ret = set_many(w, true);
+	*lat = now_ns() - t0;
+	*vns = t0 - ts;      /* building the values: not the store's time */
+	if (!ret)
+		w->r->bytes += (uint64_t)w->bn * w->b->o.size;
+	return ret;
+}
+
+void sweep_fill(struct worker *w, uint32_t lo, uint32_t hi,
+		int (*set_many)(struct worker *w, bool staged))
+{
+	for (uint32_t k = lo; k < hi; k += SWEEP_BATCH) {
+		uint32_t n = hi - k < SWEEP_BATCH ? hi - k : SWEEP_BATCH;
+		int ret;
+
+		batch_range(w, k, n, lo, hi);
+		if ((ret = set_many(w, false)))
+			die_worker(w, k, "fill: %s", worker_strerror(w, ret));
+	}
+}
+
+void sweep_readback(struct worker *w, uint32_t lo, uint32_t hi, uint32_t step,
+		    int (*mget)(struct worker *w, bool check_all, uint64_t *vns))
+{
+	uint64_t vns;
+
+	for (uint32_t k = lo; k < hi; ) {
+		int ret;
+
+		w->bn = 0;
+		for (; k < hi && w->bn < SWEEP_BATCH; k += step)
+			w->bk[w->bn++] = k;
+		batch_keys(w);
+		if ((ret = mget(w, true, &vns)))
+			die_worker(w, w->bk[0], "read-back: %s", worker_strerror(w, ret));
+	}
+}
+
+/* ------------------------------------------------------------------------ */
 /* stores and the phase plan */
 
 extern const struct store store_mmc;
