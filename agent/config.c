@@ -249,8 +249,8 @@ int mmc_config_set(struct mmc_config *cfg, const char *section,
 			BAD("'%.64s': use auto, on or off", v);
 		cfg->hugepages = (enum mmc_hugepages)i;
 	} else if (IS("arena", "max_objects")) {
-		if (parse_uint(v, 0, 1ull << 31, &n) || (n && n < 1024))
-			BAD("'%.64s': 0 (derive from size) or 1024..2147483648", v);
+		if (parse_uint(v, 0, MMC_CONFIG_MAX_OBJECTS, &n) || (n && n < 1024))
+			BAD("'%.64s': 0 (derive from size) or 1024..67108864", v);
 		cfg->max_objects = n;
 	} else if (IS("eviction", "high_watermark") ||
 		   IS("eviction", "low_watermark")) {
@@ -302,9 +302,9 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 			      "must be at least 16 MiB and a multiple of 4096 "
 			      "bytes", size);
 	if (cfg->max_objects && (cfg->max_objects < 1024 ||
-				 cfg->max_objects > (1ull << 31)))
+				 cfg->max_objects > MMC_CONFIG_MAX_OBJECTS))
 		return seterr(err, errlen, "[arena] max_objects: 0 or "
-			      "1024..2147483648");
+			      "1024..67108864");
 	if (cfg->high_watermark < 1 || cfg->high_watermark > 99 ||
 	    cfg->low_watermark < 1 || cfg->low_watermark > 99 ||
 	    cfg->low_watermark >= cfg->high_watermark)

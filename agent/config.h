@@ -15,6 +15,7 @@
 
 #define MMC_CONFIG_DEFAULT_PATH "/etc/mmc/mmc-agent.conf"
 #define MMC_CONFIG_MAX_IDS 64
+#define MMC_CONFIG_MAX_OBJECTS (1u << 26)  /* the largest index (64 Mi entries, 20 GiB) */
 #define MMC_CONFIG_PATH_MAX 108   /* sun_path */
 
 enum mmc_hugepages { MMC_HUGEPAGES_AUTO = 0, MMC_HUGEPAGES_ON, MMC_HUGEPAGES_OFF };

@@ -48,8 +48,8 @@ static uint32_t derive_objects(const struct mmc_config *cfg)
 
 	if (!n && (n = cfg->arena_size / (32 << 10)) < 4096)
 		n = 4096;
-	if (n > (1u << 26))
-		n = 1u << 26;
+	if (n > MMC_CONFIG_MAX_OBJECTS)     /* a derived value; set ones are checked */
+		n = MMC_CONFIG_MAX_OBJECTS;
 	return (uint32_t)n;
 }
 

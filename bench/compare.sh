@@ -334,6 +334,13 @@ ITEM_MB=1
 while [ $((ITEM_MB << 20)) -le $((LARGEST + 4096)) ]; do ITEM_MB=$((ITEM_MB * 2)); done
 if [ "$QUICK" = 1 ]; then MEM_MB=1024; else MEM_MB=3072; fi
 
+# forget PID: a start attempt that failed: reaped now and dropped from
+# PIDS, so the exit trap never signals a number the system has reused.
+forget() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	unset 'PIDS[-1]'
+}
 start_memcached() {
 	local try
 	for try in 1 2 3 4 5; do
@@ -344,6 +351,7 @@ start_memcached() {
 		MC_PID=$!
 		PIDS+=("$MC_PID")
 		wait_ready memcached "$MC_PID" memcached_up "$MC_PORT" && return 0
+		forget "$MC_PID"
 	done
 	echo "compare.sh: memcached would not start:" >&2
 	cat "$T/memcached.log" >&2
@@ -360,6 +368,7 @@ start_redis() {
 		RD_PID=$!
 		PIDS+=("$RD_PID")
 		wait_ready redis-server "$RD_PID" redis_up "$RD_PORT" && return 0
+		forget "$RD_PID"
 	done
 	echo "compare.sh: redis-server would not start:" >&2
 	cat "$T/redis.log" >&2
@@ -440,21 +449,13 @@ run() {
 	fi
 	printf '.'
 }
-# Between sizes the servers drop what the last size stored (the agent keeps
-# it: its keys differ per size and the arena has room).
-flush_servers() {
-	local fd
-	exec {fd}<>"/dev/tcp/127.0.0.1/$MC_PORT" && {
-		printf 'flush_all\r\n' >&"$fd"
-		read -r -t 10 _ <&"$fd"
-		exec {fd}>&-
-	}
-	redis-cli -h 127.0.0.1 -p "$RD_PORT" flushall >/dev/null
-}
+# Every store keeps every size's keys (they differ per size, and -m,
+# maxmemory and the arena have room for all of them).  Flushing memcached
+# between sizes made no difference to the rows that follow, and nothing is
+# left for a store to do in the background while another one is measured.
 PUTS=put,put,put        # three put-only rounds; the table takes the median
 printf 'compare.sh: running'
 for s in $SIZES; do
-	[ "${FLUSH:-0}" = 1 ] && flush_servers
 	for p in 1 2; do
 		for f in single batch; do
 			args=(-s "$s" -n "${COUNT[$s]}" -p "$p" --mix 95)

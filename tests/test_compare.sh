@@ -57,13 +57,14 @@ took=$((SECONDS - start))
 n=0
 for j in "$OUT"/*.json; do
 	n=$((n + 1))
-	jq -e '.ok == true and .errors == 0 and
+	jq -e '.ok == true and
+	       ([.results[] | select(.mode == "put")] | length) == 3 and
 	       all(.results[]; .ops > 0 and .calls > 0 and .ops_per_s > 0) and
 	       all(.results[] | select(.mode != "put"); .verified > 0 and .gets > 0 and .puts > 0)' \
 		"$j" >/dev/null || fail "run $(basename "$j"): $(head -c 300 "$j")"
 done
 # 2 sizes x 2 process counts x 2 forms x 3 stores
-[ "$n" -eq 24 ] && ok "24 runs, all ok, content verified, gets and puts mixed" ||
+[ "$n" -eq 24 ] && ok "24 runs, all ok, three put rounds, content verified, gets and puts mixed" ||
 	fail "expected 24 JSON results, found $n"
 if grep -l "MISMATCH" "$OUT"/*.err "$T/run.err" >/dev/null 2>&1; then
 	fail "content mismatch: $(grep -h MISMATCH "$OUT"/*.err | head -3)"
@@ -127,6 +128,13 @@ if [ -n "${mc_port:-}" ] && [ -n "${rd_port:-}" ]; then
 	fi
 else
 	fail "the ports line is missing: $(head -n 2 "$T/run.out")"
+fi
+
+# ... and so is its agent (its socket is in the script's work directory).
+if pgrep -f -- "--socket /tmp/mmc-compare-work-[^ ]*/agent.sock" >/dev/null; then
+	fail "an mmc-agent of compare.sh still runs"
+else
+	ok "its mmc-agent stopped with the script"
 fi
 
 finish_checks

@@ -234,6 +234,7 @@ START_TEST(bad_values)
 		{ "arena", "size", "1M" },          { "arena", "size", "16777217" },
 		{ "arena", "size", "1G # 2G" },     { "arena", "hugepages", "yes" },
 		{ "arena", "max_objects", "1023" }, { "arena", "max_objects", "2147483649" },
+		{ "arena", "max_objects", "67108865" },
 		{ "access", "allow_uids", "4294967295" },
 		{ "access", "allow_uids", "no-such-user-mmc" },
 		{ "access", "allow_gids", "no-such-group-mmc" },

@@ -261,6 +261,14 @@ static int mc_setup_put(struct worker *w)
 	return 0;
 }
 
+/* A quiet set that fails answers, and libmemcached drops that answer: the
+ * batched put phase counted every key, so every key is read back, not a
+ * sample, and a set the server refused fails the run. */
+static void mc_check_quiet_puts(struct worker *w)
+{
+	w->b->store->readback(w, w->key_lo, w->key_hi, 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* the store */
 
@@ -344,7 +352,7 @@ static const struct mode mc_modes[] = {
 	  mc_op_put, 40000, 2.5 },
 	{ "put", "B buffered quiet memcached_set, then one round trip that ends after "
 	  "the server stored them", true, KEYS_OWN_RANGE, BASE_WRITE, true, mc_setup_put,
-	  mc_op_put_batch, check_put_readback, NULL, NULL, 5000, 1.5 },
+	  mc_op_put_batch, mc_check_quiet_puts, NULL, NULL, 5000, 1.5 },
 	{ "get", "memcached_mget of B keys + the fetch loop", true, KEYS_RANDOM,
 	  BASE_READ, true, NULL, mc_op_get_batch, NULL, NULL, mc_op_put_batch,
 	  5000, 2.5 },

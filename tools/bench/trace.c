@@ -25,9 +25,12 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "mmc/proto-t.h"
 #include "trace.h"
@@ -35,6 +38,7 @@
 #define UNIT            4096ull       /* the agent's allocation unit */
 #define HUGE_2M         (2ull << 20)
 #define PRIVATE_HIGH    90ull         /* the private agent's watermark */
+#define MAX_ARENA       (16ull << 40)
 
 struct trace_opts {
 	const char *file, *socket, *agent;
@@ -42,7 +46,7 @@ struct trace_opts {
 	int procs;
 	enum trace_pace pace;
 	double speedup, expect_pp;
-	bool offline_only, json, quick, block_set;
+	bool offline_only, json, quick, block_set, seed_set;
 };
 
 struct trace_run {
@@ -52,10 +56,11 @@ struct trace_run {
 	char socket[108];
 	uint64_t capacity;            /* blocks */
 	const char *bound;            /* what sets it */
+	char boundbuf[160];
 	struct mmc_stats before, after;
 	struct sim_result lru, unbounded;
 	struct replay_proc tot;
-	double wall_s;
+	double wall_s, store_s;     /* store_s: wall less checking and building */
 	char err[700];
 };
 
@@ -80,7 +85,8 @@ static void usage(FILE *f)
 "      --offline-only      only the offline LRU and unbounded figures\n"
 "      --expect-lru PP     exit 1 if the agent's block hit rate is more than PP\n"
 "                          points below the offline LRU's\n"
-"      --seed N            keys and values derive from it (default 1)\n"
+"      --seed N            keys and values derive from it (default 1; with\n"
+"                          --socket a new random one per run)\n"
 "      --json              one JSON object on stdout\n");
 }
 
@@ -145,7 +151,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			  o->block_set = true; break;
 		case 'p': bad = parse_num(optarg, &v, false) || !v || v > TRACE_MAX_PROCS;
 			  o->procs = (int)v; break;
-		case 1: bad = parse_num(optarg, &o->blocks, false) || o->blocks < 1024;
+		case 1: bad = parse_num(optarg, &o->blocks, false) || o->blocks < 1024 ||
+				o->blocks > TRACE_MAX_BLOCKS;
 			where++; break;
 		case 2: bad = parse_num(optarg, &o->arena, true) || o->arena < (16ull << 20);
 			where++; break;
@@ -161,7 +168,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		case 9: o->offline_only = true; break;
 		case 10: o->expect_pp = strtod(optarg, &end);
 			 bad = *end || !(o->expect_pp >= 0); break;
-		case 11: bad = parse_num(optarg, &o->seed, false); break;
+		case 11: bad = parse_num(optarg, &o->seed, false);
+			 o->seed_set = true; break;
 		case 12: o->json = true; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return 2;
@@ -172,9 +180,11 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || where > 1) {
+	if (optind != argc - 1 || where > 1 || (o->offline_only && o->socket)) {
 		fprintf(stderr, "mmc-bench trace: %s\n", where > 1 ?
 			"--blocks, --arena-size and --socket exclude each other" :
+			o->offline_only && o->socket ?
+			"--offline-only takes --blocks or --arena-size, not --socket" :
 			"needs exactly one trace FILE");
 		usage(stderr);
 		return 2;
@@ -184,6 +194,12 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		o->block = 4 << 10;
 	if (!where)
 		o->blocks = TRACE_DEFAULT_BLOCKS;
+	/* An agent that outlives the run still holds the last run's blocks:
+	 * fresh keys, or the replay would start warm and beat the offline LRU,
+	 * which starts empty. */
+	if (o->socket && !o->seed_set &&
+	    getrandom(&o->seed, sizeof(o->seed), 0) != sizeof(o->seed))
+		o->seed ^= (uint64_t)getpid() << 32 ^ now_ns();
 	return 0;
 }
 
@@ -206,11 +222,47 @@ static int agent_stats(const char *socket, struct mmc_stats *st, char *err, size
 	return ret;
 }
 
+/* A private agent's geometry: for --blocks the arena that holds that many
+ * blocks and one more under the watermark; for --arena-size the blocks
+ * that fit under it (minus one, for the same reason).  0, or -EINVAL with
+ * the reason in err. */
+static int private_geometry(const struct trace_opts *o, uint64_t *capacity,
+			    uint64_t *arena, char *err, size_t errlen)
+{
+	uint64_t unit = unit_of(o->block);
+
+	if (o->blocks) {
+		uint64_t data = (o->blocks + 2) * unit;    /* <= 2^26+2 times 2^30 */
+
+		if (data > MAX_ARENA) {
+			snprintf(err, errlen, "%" PRIu64 " blocks of %" PRIu64 " bytes need "
+				 "over 16 TiB", o->blocks, o->block);
+			return -EINVAL;
+		}
+		*capacity = o->blocks;
+		*arena = (data * 100 / PRIVATE_HIGH + 2 * HUGE_2M - 1) / HUGE_2M * HUGE_2M;
+		if (*arena < (16ull << 20))                /* the agent's minimum */
+			*arena = 16ull << 20;
+		return 0;
+	}
+	*arena = o->arena;
+	*capacity = o->arena / 100 * PRIVATE_HIGH / unit;
+	*capacity = *capacity ? *capacity - 1 : 0;
+	if (*capacity > TRACE_MAX_BLOCKS)
+		*capacity = TRACE_MAX_BLOCKS;
+	if (*capacity < 1024) {
+		snprintf(err, errlen, "capacity %" PRIu64 " blocks: the agent's index "
+			 "needs at least 1024 (a bigger arena or smaller blocks)", *capacity);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Settles r->capacity and r->socket, starting a private agent if asked. */
 static int settle_agent(struct trace_run *r)
 {
 	const struct trace_opts *o = &r->o;
-	uint64_t unit = unit_of(o->block), arena;
+	uint64_t unit = unit_of(o->block), arena, room;
 	int ret;
 
 	if (o->socket) {
@@ -222,38 +274,47 @@ static int settle_agent(struct trace_run *r)
 			return ret;
 		bytes = r->before.arena_bytes / 100 * r->before.high_watermark_pct / unit;
 		r->capacity = r->before.max_objects < bytes ? r->before.max_objects : bytes;
-		r->bound = r->before.max_objects < bytes ? "index (max_objects): exact LRU" :
-			"bytes (watermarks): evicts in batches, holds less than this";
+		if (!r->capacity) {
+			snprintf(r->err, sizeof(r->err), "a block of %" PRIu64 " bytes does "
+				 "not fit under the agent's watermark", o->block);
+			return -EINVAL;
+		}
+		snprintf(r->boundbuf, sizeof(r->boundbuf), "%s%s",
+			 r->before.max_objects < bytes ? "index (max_objects): exact LRU" :
+			 "bytes (watermarks): evicts in batches, holds less than this",
+			 r->before.objects ? "; the agent already holds other objects, "
+			 "which take room" : "");
+		r->bound = r->boundbuf;
 		return 0;
 	}
-	if (o->blocks) {
-		r->capacity = o->blocks;
-		arena = (o->blocks + 2) * unit * 100 / PRIVATE_HIGH + HUGE_2M;
-		arena = (arena + HUGE_2M - 1) / HUGE_2M * HUGE_2M;
-		if (arena < (16ull << 20))          /* the agent's minimum */
-			arena = 16ull << 20;
-	} else {
-		arena = o->arena;
-		r->capacity = arena / 100 * PRIVATE_HIGH / unit - 1;
-	}
-	if (r->capacity < 1024) {
-		snprintf(r->err, sizeof(r->err), "capacity %" PRIu64 " blocks: the agent's "
-			 "index needs at least 1024 (a bigger arena or smaller blocks)",
-			 r->capacity);
-		return -EINVAL;
-	}
+	ret = private_geometry(o, &r->capacity, &arena, r->err, sizeof(r->err));
+	if (ret)
+		return ret;
 	r->bound = "index (max_objects): exact LRU";
 	ret = trace_agent_start(&r->ag, o->agent, arena, r->capacity, r->err,
 				sizeof(r->err));
 	if (ret)
 		return ret;
 	snprintf(r->socket, sizeof(r->socket), "%s", r->ag.sock);
-	return agent_stats(r->socket, &r->before, r->err, sizeof(r->err));
+	ret = agent_stats(r->socket, &r->before, r->err, sizeof(r->err));
+	if (ret)
+		return ret;
+	/* What the comparison rests on: the index bound is the capacity, and
+	 * one block more still fits under the byte watermark. */
+	room = r->before.arena_bytes / 100 * r->before.high_watermark_pct;
+	if (r->before.max_objects != r->capacity || (r->capacity + 1) * unit > room) {
+		snprintf(r->err, sizeof(r->err), "the private agent has %" PRIu64
+			 " index entries and %" PRIu64 " bytes under its watermark, not "
+			 "room for exactly %" PRIu64 " blocks", r->before.max_objects, room,
+			 r->capacity);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void sum_procs(struct trace_run *r, const struct replay_proc *p, int n)
 {
-	uint64_t first = UINT64_MAX, last = 0;
+	uint64_t first = UINT64_MAX, last = 0, busy;
 	struct replay_proc *t = &r->tot;
 
 	for (int i = 0; i < n; i++) {
@@ -267,6 +328,8 @@ static void sum_procs(struct trace_run *r, const struct replay_proc *p, int n)
 			h_merge(&t->h[h], &p[i].h[h]);
 		first = p[i].start_ns < first ? p[i].start_ns : first;
 		last = p[i].end_ns > last ? p[i].end_ns : last;
+		busy = p[i].end_ns - p[i].start_ns - p[i].untimed_ns;
+		r->store_s = (double)busy / 1e9 > r->store_s ? (double)busy / 1e9 : r->store_s;
 	}
 	r->wall_s = last > first ? (double)(last - first) / 1e9 : 0;
 }
@@ -320,10 +383,11 @@ static void trace_print_text(const struct trace_run *r)
 		return;
 	printf("\n  agent vs exact LRU: %+.2f points%s\n", gap_pp(r),
 	       gap_pp(r) >= -1.0 ? " (within 1 point, or better)" : " (MORE than 1 point below)");
-	printf("  replay    %d process%s, %s, %.2f s, %.0f requests/s\n", o->procs,
+	printf("  replay    %d process%s, %s, %.2f s; %.2f s without checking reads and "
+	       "building values: %.0f requests/s\n", o->procs,
 	       o->procs == 1 ? "" : "es", o->pace == PACE_MAX ? "as fast as possible" :
-	       "at the timestamps", r->wall_s,
-	       r->wall_s > 0 ? (double)r->tot.reqs / r->wall_s : 0);
+	       "at the timestamps", r->wall_s, r->store_s,
+	       r->store_s > 0 ? (double)r->tot.reqs / r->store_s : 0);
 	printf("  bytes     read %.2f GB (%" PRIu64 " blocks, every one checked), "
 	       "written %.2f GB (%" PRIu64 " blocks)\n",
 	       (double)r->tot.bytes_read / 1e9, r->tot.verified,
@@ -380,14 +444,14 @@ static void trace_print_json(const struct trace_run *r, bool ok)
 	printf("\"agent\":{\"block_hit_pct\":%.4f,\"token_hit_pct\":%.4f,\"hit_blocks\":%"
 	       PRIu64 ",\"blocks\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"hugepages\":%s,"
 	       "\"arena_bytes\":%" PRIu64 "},\"gap_to_lru_pp\":%.4f,\"procs\":%d,"
-	       "\"pace\":\"%s\",\"wall_s\":%.4f,\"bytes_read\":%" PRIu64 ",\"bytes_written\":%"
+	       "\"pace\":\"%s\",\"wall_s\":%.4f,\"store_s\":%.4f,\"bytes_read\":%" PRIu64 ",\"bytes_written\":%"
 	       PRIu64 ",\"verified\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"put_exists\":%"
 	       PRIu64 ",\"put_failed\":%" PRIu64 ",\"get_lost\":%" PRIu64
 	       ",\"touch_drops\":%" PRIu64 ",\"latency_ns\":{",
 	       pct(p->hit_blocks, p->blocks), pct(p->hit_tokens, p->tokens), p->hit_blocks,
 	       p->blocks, r->after.evictions - r->before.evictions,
 	       r->before.hugepages ? "true" : "false", r->before.arena_bytes, gap_pp(r),
-	       r->o.procs, r->o.pace == PACE_MAX ? "max" : "trace", r->wall_s,
+	       r->o.procs, r->o.pace == PACE_MAX ? "max" : "trace", r->wall_s, r->store_s,
 	       p->bytes_read, p->bytes_written, p->verified, p->puts, p->put_exists,
 	       p->put_failed, p->get_lost, p->touch_drops);
 	for (int h = 0; h < RH_N; h++)
@@ -399,8 +463,21 @@ static void trace_print_json(const struct trace_run *r, bool ok)
 
 /* ------------------------------------------------------------------------ */
 
+/* SIGINT/SIGTERM: stop the private agent and remove its directory (the
+ * replayers die with their parent: PR_SET_PDEATHSIG). */
+static struct trace_agent *sig_agent;
+static pid_t sig_owner;
+
+static void on_signal(int sig)
+{
+	if (getpid() == sig_owner && sig_agent)
+		trace_agent_stop(sig_agent);
+	_exit(128 + sig);
+}
+
 int trace_main(int argc, char **argv)
 {
+	struct sigaction sa = { .sa_handler = on_signal };
 	static struct trace_run r;
 	static struct replay_proc procs[TRACE_MAX_PROCS];
 	int rc = 1, ret;
@@ -408,14 +485,21 @@ int trace_main(int argc, char **argv)
 	ret = parse_args(argc, argv, &r.o);
 	if (ret)
 		return ret < 0 ? 0 : ret;
+	sig_agent = &r.ag;
+	sig_owner = getpid();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	ret = trace_load(r.o.file, (uint32_t)r.o.requests, r.o.seed, &r.t, r.err,
 			 sizeof(r.err));
 	if (ret)
 		goto out;
 	if (r.o.offline_only) {
+		uint64_t arena;
+
 		r.bound = "offline only";
-		r.capacity = r.o.blocks ? r.o.blocks :
-			r.o.arena / 100 * PRIVATE_HIGH / unit_of(r.o.block) - 1;
+		if (private_geometry(&r.o, &r.capacity, &arena, r.err, sizeof(r.err)))
+			goto out;
 	} else if (settle_agent(&r)) {
 		goto out;
 	}

@@ -40,6 +40,7 @@
 #define TRACE_TOKENS_PER_BLOCK 512u
 #define TRACE_MAX_PROCS        64
 #define TRACE_DEFAULT_BLOCKS   10000u
+#define TRACE_MAX_BLOCKS       (1ull << 26)   /* the agent's largest index */
 #define TRACE_VALUE_SLOTS      1024u    /* distinct pool windows */
 
 struct trace_req {
@@ -88,7 +89,9 @@ static inline uint64_t trace_hit_tokens(const struct trace_req *r, uint64_t hit)
 /* trace_agent.c: a private agent in a temporary directory. */
 struct trace_agent {
 	pid_t pid;
-	char dir[32], sock[64], log[64];
+	/* every path, made at start, so that stopping (also from a signal
+	 * handler) only calls kill, waitpid, unlink and rmdir */
+	char dir[32], sock[64], log[64], conf[64], notify[64], stats[80];
 };
 
 /* Starts exe (NULL: mmc-agent next to this program) with the given arena
@@ -96,7 +99,8 @@ struct trace_agent {
  * the reason (and the agent's log) in err. */
 int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 		      uint64_t max_objects, char *err, size_t errlen);
-/* SIGTERM, wait, remove the directory.  Safe on a never-started agent. */
+/* SIGTERM, wait, remove the directory.  Safe on a never-started agent, and
+ * async-signal-safe. */
 void trace_agent_stop(struct trace_agent *a);
 
 /* trace_replay.c */
@@ -121,6 +125,7 @@ struct replay_proc {
 	uint64_t get_lost;         /* present at exists, gone at get */
 	uint64_t bytes_read, bytes_written, puts, put_exists, put_failed;
 	uint64_t verified, touch_drops;
+	uint64_t untimed_ns;       /* checking reads, building values to put */
 	uint64_t start_ns, end_ns;
 	struct hist h[RH_N];       /* ns: exists, get, put calls; request; lateness */
 };

@@ -113,8 +113,8 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 		      uint64_t max_objects, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char path[PATH_MAX], arena_s[32], objs_s[32], notify[64];
-	int ns, ret;
+	char path[PATH_MAX], arena_s[32], objs_s[32];
+	int ns, fd, ret;
 
 	memset(a, 0, sizeof(*a));
 	snprintf(a->dir, sizeof(a->dir), "/tmp/mmc-trace-XXXXXX");
@@ -126,8 +126,19 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 	}
 	snprintf(a->sock, sizeof(a->sock), "%s/agent.sock", a->dir);
 	snprintf(a->log, sizeof(a->log), "%s/agent.log", a->dir);
-	snprintf(notify, sizeof(notify), "%s/notify", a->dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
+	snprintf(a->notify, sizeof(a->notify), "%s/notify", a->dir);
+	snprintf(a->conf, sizeof(a->conf), "%s/agent.conf", a->dir);
+	snprintf(a->stats, sizeof(a->stats), "%s.stats", a->sock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify);
+	/* An empty config: the defaults (90 % watermark), whatever
+	 * /etc/mmc/mmc-agent.conf on this machine says. */
+	fd = open(a->conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", a->conf, strerror(errno));
+		return ret;
+	}
+	close(fd);
 	snprintf(arena_s, sizeof(arena_s), "%" PRIu64, arena);
 	snprintf(objs_s, sizeof(objs_s), "%" PRIu64, max_objects);
 	agent_exe(exe, path, sizeof(path));
@@ -149,15 +160,15 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 		return ret;
 	}
 	if (a->pid == 0) {
-		int fd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int lfd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
+		if (lfd >= 0) {
+			dup2(lfd, 1);
+			dup2(lfd, 2);
 		}
-		setenv("NOTIFY_SOCKET", notify, 1);
-		execlp(path, path, "--socket", a->sock, "--arena-size", arena_s,
+		setenv("NOTIFY_SOCKET", a->notify, 1);
+		execlp(path, path, "--config", a->conf, "--socket", a->sock, "--arena-size", arena_s,
 		       "--max-objects", objs_s, "--hugepages", "auto",
 		       "--log-level", "warn", (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
@@ -170,8 +181,6 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 
 void trace_agent_stop(struct trace_agent *a)
 {
-	char p[192];
-
 	if (a->pid > 0) {
 		kill(a->pid, SIGTERM);
 		waitpid(a->pid, NULL, 0);
@@ -179,11 +188,10 @@ void trace_agent_stop(struct trace_agent *a)
 	}
 	if (!a->dir[0])
 		return;
-	snprintf(p, sizeof(p), "%s/notify", a->dir);
-	unlink(p);
+	unlink(a->notify);
 	unlink(a->log);
-	snprintf(p, sizeof(p), "%s.stats", a->sock);
-	unlink(p);
+	unlink(a->conf);
+	unlink(a->stats);
 	unlink(a->sock);
 	rmdir(a->dir);
 	a->dir[0] = '\0';

@@ -87,18 +87,40 @@ static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
 	return 0;
 }
 
-/* One line into t->reqs[t->nreqs] and its references (as raw hash ids, in
- * t->blocks, turned into chains later).  -EINVAL with err on bad input. */
-static int parse_line(struct trace *t, const char *line, uint64_t *refcap,
-		      char *err, size_t errlen)
+/* One JSON object, alone on its line (only white space may follow), or
+ * NULL. */
+static struct json_object *parse_object(const char *line)
 {
-	struct json_object *o = json_tokener_parse(line), *ts, *in, *ids;
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	size_t len = strlen(line), end;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+		  strspn(line + end, " \t\r\n") != len - end)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* One line into t->reqs[t->nreqs] and its references, as raw 64-bit hash
+ * ids appended to *raw (turned into chains later).  -EINVAL with err on bad
+ * input. */
+static int parse_line(struct trace *t, const char *line, uint64_t **raw,
+		      uint64_t *refcap, char *err, size_t errlen)
+{
+	struct json_object *o = parse_object(line), *ts, *in, *ids;
 	struct trace_req *r = &t->reqs[t->nreqs];
 	size_t n;
 	int ret = -EINVAL;
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		snprintf(err, errlen, "not a JSON object");
+		snprintf(err, errlen, "not one JSON object on its own line");
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, "timestamp", &ts) ||
@@ -109,17 +131,24 @@ static int parse_line(struct trace *t, const char *line, uint64_t *refcap,
 		goto out;
 	}
 	n = json_object_array_length(ids);
-	if (json_object_get_double(ts) < 0 || json_object_get_int64(in) < 0 ||
+	if ((!json_object_is_type(ts, json_type_int) &&
+	     !json_object_is_type(ts, json_type_double)) ||
+	    !json_object_is_type(in, json_type_int)) {
+		snprintf(err, errlen, "timestamp and input_length must be numbers");
+		goto out;
+	}
+	if (!(json_object_get_double(ts) >= 0 && json_object_get_double(ts) < 1e15) ||
+	    json_object_get_int64(in) < 0 || json_object_get_int64(in) > UINT32_MAX ||
 	    n > MMC_BATCH_MAX) {
-		snprintf(err, errlen, "negative timestamp or length, or over %d blocks",
-			 MMC_BATCH_MAX);
+		snprintf(err, errlen, "timestamp or input_length out of range, or over %d "
+			 "blocks", MMC_BATCH_MAX);
 		goto out;
 	}
 	r->ts_ms = (uint64_t)json_object_get_double(ts);
 	r->input_tokens = (uint32_t)json_object_get_int64(in);
 	r->first = (uint32_t)t->nrefs;
 	r->nblocks = (uint32_t)n;
-	ret = grow((void **)&t->blocks, refcap, t->nrefs + n, sizeof(*t->blocks));
+	ret = grow((void **)raw, refcap, t->nrefs + n, sizeof(**raw));
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -132,7 +161,7 @@ static int parse_line(struct trace *t, const char *line, uint64_t *refcap,
 			ret = -EINVAL;
 			goto out;
 		}
-		t->blocks[t->nrefs++] = (uint32_t)json_object_get_int64(v);
+		(*raw)[t->nrefs++] = (uint64_t)json_object_get_int64(v);
 	}
 	if (n > t->max_blocks)
 		t->max_blocks = (uint32_t)n;
@@ -143,15 +172,16 @@ out:
 	return ret;
 }
 
-/* Raw hash ids in t->blocks -> dense chain ids, keys. */
-static int number_chains(struct trace *t, uint64_t seed)
+/* Raw hash ids -> dense chain ids in t->blocks, keys. */
+static int number_chains(struct trace *t, const uint64_t *raw, uint64_t seed)
 {
 	struct idmap m;
 
 	if (idmap_init(&m, t->nrefs))
 		return -ENOMEM;
 	t->chain = malloc((t->nrefs ? t->nrefs : 1) * sizeof(*t->chain));
-	if (!t->chain) {
+	t->blocks = malloc((t->nrefs ? t->nrefs : 1) * sizeof(*t->blocks));
+	if (!t->chain || !t->blocks) {
 		free(m.slot);
 		return -ENOMEM;
 	}
@@ -160,7 +190,7 @@ static int number_chains(struct trace *t, uint64_t seed)
 		uint64_t prev = seed;
 
 		for (uint32_t i = 0; i < r->nblocks; i++) {
-			uint64_t in[2] = { prev, t->blocks[r->first + i] };
+			uint64_t in[2] = { prev, raw[r->first + i] };
 
 			prev = XXH3_64bits_withSeed(in, sizeof(in), seed);
 			t->blocks[r->first + i] = idmap_get(&m, t, prev);
@@ -178,7 +208,7 @@ static int number_chains(struct trace *t, uint64_t seed)
 int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 	       struct trace *t, char *err, size_t errlen)
 {
-	uint64_t reqcap = 0, refcap = 0, lineno = 0;
+	uint64_t reqcap = 0, refcap = 0, lineno = 0, *raw = NULL;
 	char *line = NULL, msg[160];
 	size_t linecap = 0;
 	FILE *f = fopen(path, "re");
@@ -196,7 +226,7 @@ int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 			continue;
 		ret = grow((void **)&t->reqs, &reqcap, t->nreqs + 1ull, sizeof(*t->reqs));
 		if (!ret)
-			ret = parse_line(t, line, &refcap, msg, sizeof(msg));
+			ret = parse_line(t, line, &raw, &refcap, msg, sizeof(msg));
 		else
 			snprintf(msg, sizeof(msg), "out of memory");
 		if (ret) {
@@ -214,10 +244,11 @@ int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 		snprintf(err, errlen, "%s: no requests", path);
 		goto out;
 	}
-	ret = number_chains(t, seed);
+	ret = number_chains(t, raw, seed);
 	if (ret)
 		snprintf(err, errlen, "out of memory for %" PRIu64 " blocks", t->nrefs);
 out:
+	free(raw);
 	free(line);
 	fclose(f);
 	if (ret)
