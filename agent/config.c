@@ -66,7 +66,7 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->arena_size = 1ull << 30;
 	cfg->hugepages = MMC_HUGEPAGES_AUTO;
 	cfg->high_watermark = 90;
-	cfg->low_watermark = 80;
+	cfg->low_watermark = 88;
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */

@@ -34,7 +34,7 @@ struct mmc_config {
 	uint64_t max_objects;                        /* max_objects = 0 (derive) */
 	/* [eviction] */
 	unsigned high_watermark;                     /* high_watermark = 90 (percent) */
-	unsigned low_watermark;                      /* low_watermark = 80 (percent) */
+	unsigned low_watermark;                      /* low_watermark = 88 (percent) */
 	/* [access] */
 	uid_t    allow_uids[MMC_CONFIG_MAX_IDS];     /* allow_uids = 0 1000 ... */
 	size_t   n_allow_uids;

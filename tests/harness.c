@@ -89,7 +89,7 @@ void require_root(const char *why)
 
 void agent_startv(struct agent_proc *a, const char *arena, const char *const *extra)
 {
-	char notify[320], buf[256], exe[512];
+	char notify[320], conf[320], buf[256], exe[512];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = READY_TIMEOUT_S };
 	const char *argv[64];
@@ -106,6 +106,16 @@ void agent_startv(struct agent_proc *a, const char *arena, const char *const *ex
 	snprintf(a->log, sizeof(a->log), "%s/agent.log", a->dir);
 	snprintf(notify, sizeof(notify), "%s/notify", a->dir);
 	snprintf(exe, sizeof(exe), "%s/mmc-agent", bin_dir());
+	/* An empty config: the built-in defaults, whatever an installed
+	 * /etc/mmc/mmc-agent.conf on this machine says.  A test's own
+	 * --config (in extra) comes later and wins. */
+	snprintf(conf, sizeof(conf), "%s/empty.conf", a->dir);
+	ns = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ns < 0) {
+		perror(conf);
+		abort();
+	}
+	close(ns);
 
 	ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", notify);
@@ -116,6 +126,8 @@ void agent_startv(struct agent_proc *a, const char *arena, const char *const *ex
 	setsockopt(ns, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
 	argv[n++] = exe;
+	argv[n++] = "--config";
+	argv[n++] = conf;
 	argv[n++] = "--socket";
 	argv[n++] = a->sock;
 	argv[n++] = "--arena-size";
@@ -201,6 +213,8 @@ void agent_clean_dir(const struct agent_proc *a)
 
 	unlink(a->log);
 	snprintf(p, sizeof(p), "%s/notify", a->dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/empty.conf", a->dir);
 	unlink(p);
 	unlink(a->sock);
 	unlink(a->stats);

@@ -80,7 +80,8 @@ start_agent() {
 	local name=$1 i
 	shift
 	AGENT_SOCK=$T/$name.sock
-	"$AGENT" --socket "$AGENT_SOCK" "$@" >"$T/$name.log" 2>&1 &
+	: >"$T/$name.conf"    # the defaults, whatever /etc/mmc holds; "$@" may override
+	"$AGENT" --config "$T/$name.conf" --socket "$AGENT_SOCK" "$@" >"$T/$name.log" 2>&1 &
 	AGENT_PID=$!
 	track "$AGENT_PID"
 	for ((i = 0; i < 200; i++)); do

@@ -136,7 +136,8 @@ HP_OVER=$(cat /proc/sys/vm/nr_overcommit_hugepages 2>/dev/null || echo 0)
 if [ "$HP" = 0 ] && [ "$HP_ANY" = 0 ] && [ "$HP_OVER" = 0 ]; then
 	# Bounded: should the kernel find pages after all, the agent would run
 	# on, and the test must fail rather than wait for ever.
-	timeout 30 "$AGENT" --socket "$T/hpon.sock" --hugepages on --arena-size 64M \
+	: >"$T/empty.conf"
+	timeout 30 "$AGENT" --config "$T/empty.conf" --socket "$T/hpon.sock" --hugepages on --arena-size 64M \
 		>"$T/hpon.log" 2>&1; rc=$?
 	[ "$rc" -ne 124 ] || fail "--hugepages on without pages: the agent started"
 	[ "$rc" -ne 0 ] && grep -q nr_hugepages "$T/hpon.log" &&

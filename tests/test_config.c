@@ -55,7 +55,7 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_int_eq(c->hugepages, MMC_HUGEPAGES_AUTO);
 	ck_assert_uint_eq(c->max_objects, 0);
 	ck_assert_uint_eq(c->high_watermark, 90);
-	ck_assert_uint_eq(c->low_watermark, 80);
+	ck_assert_uint_eq(c->low_watermark, 88);
 	ck_assert_uint_eq(c->n_allow_uids, 0);
 	ck_assert_uint_eq(c->n_allow_gids, 0);
 }

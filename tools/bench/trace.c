@@ -12,7 +12,7 @@
  * Capacity.  A private agent gets max_objects = the capacity (its index
  * bound evicts one least-recently-used object at a time) and an arena with
  * room for one more block than that under the 90 % watermark, so the byte
- * watermark, which evicts in batches down to 80 %, never triggers: the
+ * watermark, which evicts in batches down to the low one, never triggers: the
  * agent is an LRU of exactly that many blocks, as the offline one.  An
  * existing agent (--socket) holds min(max_objects, 90 % of the arena)
  * blocks; if the byte bound is the smaller, eviction runs in batches and the
