@@ -418,7 +418,7 @@ struct baseline {
 	double read_before, read_after, write_before, write_after;
 	/* private */
 	uint8_t *ws, *hot;
-	uint64_t nchunks, hot_len;
+	uint64_t nchunks, hot_len, nhot;   /* nhot: --batch buffers, or 1 */
 };
 
 /* The clock source and the cost of two back-to-back clock_gettime calls. */
