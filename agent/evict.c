@@ -4,8 +4,9 @@
  * Recency.  Clients hit objects without telling the agent synchronously; each
  * hit appends (idx, gen) to the client's own lossy touch log in its ring
  * region.  The agent drains those logs into an exact LRU list over entry
- * slots (agent-private prev/next arrays) before every eviction decision and on
- * every loop turn.  A record whose (idx, gen) no longer names a committed
+ * slots (agent-private prev/next arrays) before every eviction decision,
+ * after every loop turn that served requests, and at least every 100 us
+ * (loop.c).  A record whose (idx, gen) no longer names a committed
  * object is ignored, so a lying client can only reorder the LRU.
  *
  * Pins.  A reader pins an object by writing (idx, gen) into a slot of its
