@@ -23,8 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "mmc/layout-t.h"
-#include "mmc/proto-t.h"
+#include "layout-t.h"
+#include "proto-t.h"
 #include "config.h"
 #include "index.h"
 #include "alloc.h"

@@ -43,7 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "mmc/layout-t.h"
+#include "layout-t.h"
 #include "alloc.h"
 
 #define SLI		4

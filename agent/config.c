@@ -31,7 +31,7 @@
 #include <strings.h>
 
 #include "config.h"
-#include "mmc/proto-t.h"
+#include "mmc/mmc-t.h"
 
 #define ARENA_MIN   (16ull << 20)
 #define ARENA_ALIGN 4096ull

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mmc/layout-t.h"
+#include "layout-t.h"
 
 #define MMC_NO_ENTRY UINT32_MAX
 

@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
+#include "cpu.h"
 #include "loop.h"
 #include "log.h"
 
@@ -252,7 +253,7 @@ int mmc_agent_run(struct mmc_agent *ag)
 				/* Clients may be waiting for this core: let them in. */
 				if (++spins % 64 == 0)
 					sched_yield();
-				__builtin_ia32_pause();
+				cpu_relax();
 				continue;
 			}
 			if (now - last_work >= spin_ns) {

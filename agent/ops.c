@@ -18,7 +18,7 @@
 
 #include "agent.h"
 #include "log.h"
-#include "mmc/keyhash.h"
+#include "keyhash.h"
 
 static int check_key(const struct mmc_sqe *q)
 {

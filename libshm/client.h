@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "mmc/mmc.h"
+#include "layout-t.h"
+#include "proto-t.h"
 
 struct mmc_client {
 	int sock, bell_wr, wake_rd, stop_efd;
@@ -43,8 +45,19 @@ struct mmc_client {
 	pthread_t watcher;
 	bool watcher_started;
 	uint32_t client_id;
+	unsigned fork_gen;             /* mmc__fork_gen when connected */
 	char stats_path[108];
 };
+
+/* connect.c: how many fork()s this process descends from since libshm was
+ * first used (pthread_atfork bumps it in every child).  A client whose
+ * fork_gen differs was connected by an ancestor: its session is not ours. */
+extern _Atomic unsigned mmc__fork_gen;
+
+static inline bool mmc__forked(const struct mmc_client *c)
+{
+	return c->fork_gen != atomic_load_explicit(&mmc__fork_gen, memory_order_relaxed);
+}
 
 /* A committed object found in the index. */
 struct mmc_found {
@@ -84,7 +97,8 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 	      const uint64_t *hash, const struct iovec *iov, int iovcnt,
 	      size_t *out_len);
 int mmc__check_key(const void *key, size_t key_len);
-/* 0, or -ENOTCONN once the agent is gone or stopping. */
+/* 0; -ECHILD in a child of the process that connected c; -ENOTCONN once
+ * the agent is gone or stopping. */
 int mmc__alive(struct mmc_client *c);
 
 /* ring.c: the one path to the agent.  Hold ring_lock around a sequence of

@@ -29,6 +29,18 @@
 
 #define CONNECT_TIMEOUT_S 5
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&mmc__fork_gen, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 static int hello_exchange(int sock, struct mmc_welcome *w, int *fds)
 {
 	struct mmc_hello h = {
@@ -192,9 +204,11 @@ int mmc_connect(const char *path, mmc_client **out)
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 
+	pthread_once(&atfork_once, register_atfork);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->fork_gen = atomic_load(&mmc__fork_gen);
 	c->bell_wr = c->wake_rd = c->stop_efd = -1;
 	pthread_mutex_init(&c->ring_lock, NULL);
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -264,10 +278,33 @@ fail:
 	return ret;
 }
 
+/* In a child after fork(): the session, the watcher thread and the ring
+ * lock are the parent's.  Only this process's mappings and descriptor
+ * copies go; closing a copy of the socket does not end the session. */
+static void forget_inherited(mmc_client *c)
+{
+	int fds[] = { c->sock, c->bell_wr, c->wake_rd, c->stop_efd };
+
+	if (c->ring)
+		munmap(c->ring, c->ring_size);
+	if (c->data)
+		munmap(c->data, c->data_size);
+	if (c->hdr)
+		munmap((void *)c->hdr, c->meta_size);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(c);
+}
+
 void mmc_disconnect(mmc_client *c)
 {
 	if (!c)
 		return;
+	if (mmc__forked(c)) {
+		forget_inherited(c);
+		return;
+	}
 	if (c->watcher_started) {
 		uint64_t one = 1;
 

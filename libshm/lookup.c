@@ -24,7 +24,8 @@
 #include <string.h>
 
 #include "client.h"
-#include "mmc/keyhash.h"
+#include "cpu.h"
+#include "keyhash.h"
 
 #define MAX_RETRIES 1024
 #define YIELD_AFTER 64
@@ -38,10 +39,14 @@ int mmc__check_key(const void *key, size_t key_len)
 	return 0;
 }
 
+_Atomic unsigned mmc__fork_gen;   /* bumped in children by connect.c's atfork */
+
 int mmc__alive(struct mmc_client *c)
 {
 	if (!c)
 		return -EINVAL;
+	if (mmc__forked(c))
+		return -ECHILD;
 	if (atomic_load_explicit(&c->dead, memory_order_relaxed) ||
 	    atomic_load_explicit(&c->hdr->agent_state, memory_order_relaxed) !=
 	    MMC_AGENT_RUNNING)
@@ -57,11 +62,6 @@ static inline uint32_t load32(const uint32_t *p)
 static inline uint64_t load64(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void cpu_relax(void)
-{
-	__builtin_ia32_pause();
 }
 
 #define EVICTING 2

@@ -30,6 +30,9 @@ const char *mmc_strerror(int err)
 	case EAGAIN:       return "index entry kept changing; try again";
 	case EIO:          return "agent handed out an out-of-range location";
 	case EOPNOTSUPP:   return "operation not supported by this agent";
+	case ECHILD:       return "client connected by the parent process: connect anew after fork()";
+	case ENODATA:      return "stats file too short (agent starting, or not a stats file)";
+	case EBADMSG:      return "not an mmc stats file";
 	default:           return strerror(err < 0 ? -err : err);
 	}
 }
@@ -40,6 +43,8 @@ int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out)
 
 	if (!c || !out)
 		return -EINVAL;
+	if (mmc__forked(c))
+		return -ECHILD;
 	k = &c->ring->counters;
 	out->hits = atomic_load(&k->hits);
 	out->misses = atomic_load(&k->misses);
@@ -72,6 +77,7 @@ int mmc_agent_stats(mmc_client *c, struct mmc_stats *out)
 
 int mmc_stats_read(const char *path, struct mmc_stats *out)
 {
+	ssize_t n;
 	int fd, ret = 0;
 
 	if (!path || !out)
@@ -79,10 +85,14 @@ int mmc_stats_read(const char *path, struct mmc_stats *out)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (pread(fd, out, sizeof(*out), 0) != (ssize_t)sizeof(*out))
-		ret = -EPROTO;
-	else if (out->magic != MMC_STATS_MAGIC || out->version != MMC_LAYOUT_VERSION ||
-		 out->size != sizeof(*out))
+	n = pread(fd, out, sizeof(*out), 0);
+	if (n < 0)
+		ret = -errno;
+	else if (n != (ssize_t)sizeof(*out))
+		ret = -ENODATA;
+	else if (out->magic != MMC_STATS_MAGIC)
+		ret = -EBADMSG;
+	else if (out->version != MMC_LAYOUT_VERSION || out->size != sizeof(*out))
 		ret = -EPROTO;
 	close(fd);
 	return ret;

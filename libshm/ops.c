@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "client.h"
-#include "mmc/keyhash.h"
+#include "keyhash.h"
 #include "probes.h"
 
 unsigned short mmc_get_semaphore __attribute__((section(".probes"), used));
@@ -130,6 +130,8 @@ int mmc_acquire(mmc_client *c, const void *key, size_t key_len, struct mmc_view 
 
 int mmc_release(mmc_client *c, struct mmc_view *v)
 {
+	if (c && mmc__forked(c))
+		return -ECHILD;   /* the pin table is the parent's */
 	if (!c || !v || v->slot_ >= MMC_PIN_SLOTS || !v->word_ ||
 	    atomic_load_explicit(&c->pins[v->slot_], memory_order_relaxed) != v->word_)
 		return -EINVAL;

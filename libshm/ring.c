@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "cpu.h"
 #include "probes.h"
 
 /* Spin on the completion ring for up to WAIT_SPIN_NS, yielding the CPU
@@ -87,7 +88,7 @@ int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
 		for (unsigned i = 1;; i++) {
 			if (take(c, out))
 				return 0;
-			__builtin_ia32_pause();
+			cpu_relax();
 			if (i % YIELD_EVERY)
 				continue;
 			if (mmc_probe_now() - t0 > WAIT_SPIN_NS)

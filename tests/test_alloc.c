@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mmc/layout-t.h"
+#include "layout-t.h"
 #include "alloc.h"
 #include "check-main.h"
 

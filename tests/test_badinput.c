@@ -26,8 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mmc/layout-t.h"
-#include "mmc/proto-t.h"
+#include "layout-t.h"
+#include "proto-t.h"
 #include "mmc/mmc.h"
 #include "check-main.h"
 #include "harness.h"

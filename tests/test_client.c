@@ -268,14 +268,14 @@ END_TEST
 
 START_TEST(pin_slots_enobufs)
 {
-	static struct mmc_view v[MMC_PIN_SLOTS + 1];
+	static struct mmc_view v[MMC_VIEWS_MAX + 1];
 
 	put_pat_ok(C, "many", 100);
-	for (unsigned i = 0; i < MMC_PIN_SLOTS; i++)
+	for (unsigned i = 0; i < MMC_VIEWS_MAX; i++)
 		ck_assert_int_eq(mmc_acquire(C, "many", 4, &v[i]), 0);
-	ck_assert_int_eq(mmc_acquire(C, "many", 4, &v[MMC_PIN_SLOTS]), -ENOBUFS);
+	ck_assert_int_eq(mmc_acquire(C, "many", 4, &v[MMC_VIEWS_MAX]), -ENOBUFS);
 	ck_assert_uint_eq(stats_ok(C).pinned_objects, 1);
-	for (unsigned i = 0; i < MMC_PIN_SLOTS; i++)
+	for (unsigned i = 0; i < MMC_VIEWS_MAX; i++)
 		ck_assert_int_eq(mmc_release(C, &v[i]), 0);
 	ck_assert_uint_eq(stats_ok(C).pinned_objects, 0);
 	get_pat_ok(C, "many", 100);

@@ -13,6 +13,11 @@
  *   disconnect_ends_session[_forked]
  *                     mmc_disconnect() drops the session's pins and
  *                     reservations at once, also after a fork()
+ *   forked_child_refused
+ *                     a child after fork() gets -ECHILD from every call on
+ *                     the parent's client (its disconnect leaves the
+ *                     parent's session, view and pin as they were), and a
+ *                     client of its own works
  *
  * Children never call ck_assert: they report through pipes and exit codes.
  */
@@ -363,12 +368,68 @@ START_TEST(disconnect_ends_session_forked)
 }
 END_TEST
 
+/* What a child does with its parent's client c, which holds view v of
+ * "fk": every call refused, disconnect harmless, a new client fine.
+ * Returns the exit code: 0, or the number of the first check that failed. */
+static int forked_child(mmc_client *c, struct mmc_view *v)
+{
+	struct mmc_reservation r;
+	struct mmc_client_stats cs;
+	char buf[64];
+	size_t len;
+	mmc_client *own;
+
+	if (mmc_get(c, "fk", 2, buf, sizeof(buf), &len) != -ECHILD)
+		return 1;
+	if (mmc_exists(c, "fk", 2) != -ECHILD || mmc_put(c, "x", 1, "y", 1) != -ECHILD)
+		return 2;
+	if (mmc_reserve(c, "x", 1, 10, &r) != -ECHILD || mmc_remove(c, "fk", 2) != -ECHILD)
+		return 3;
+	if (mmc_release(c, v) != -ECHILD || mmc_client_stats(c, &cs) != -ECHILD)
+		return 4;
+	mmc_disconnect(c);
+	if (mmc_connect(NULL, &own) || get_pat(own, "fk", 4096))
+		return 5;
+	mmc_disconnect(own);
+	return 0;
+}
+
+START_TEST(forked_child_refused)
+{
+	struct agent_proc a;
+	struct mmc_view v;
+	struct mmc_stats s;
+	mmc_client *c;
+	pid_t pid;
+	int st;
+
+	agent_start(&a, "64M", NULL);
+	c = connect_ok(NULL);
+	put_pat_ok(c, "fk", 4096);
+	ck_assert_int_eq(mmc_acquire(c, "fk", 2, &v), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(forked_child(c, &v));
+	st = wait_child(pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
+	s = stats_ok(c);
+	ck_assert_uint_eq(s.clients, 1);
+	ck_assert_uint_eq(s.pinned_objects, 1);     /* the child released nothing */
+	ck_assert_int_eq(mmc_release(c, &v), 0);
+	get_pat_ok(c, "fk", 4096);
+	ck_assert_uint_eq(stats_ok(c).pinned_objects, 0);
+	agent_finish(&a, c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("crash");
 
 	add_tests(add_tcase(s, "crash", 60),
 		  TESTS(exit_then_read, kill_with_pins, kill_mid_batch,
-			disconnect_ends_session, disconnect_ends_session_forked));
+			disconnect_ends_session, disconnect_ends_session_forked,
+			forked_child_refused));
 	return run_suite(s);
 }

@@ -19,7 +19,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "mmc/keyhash.h"
+#include "cpu.h"
+#include "keyhash.h"
 #include "check-main.h"
 #include "unit-fixture.h"
 
@@ -581,7 +582,7 @@ static void *pin_reader(void *arg)
 				snprintf(p->why, sizeof(p->why),
 					 "idx %u gen %u freed while pinned (gen %u state %u)",
 					 fd.idx, fd.gen, gen, state);
-			__builtin_ia32_pause();
+			cpu_relax();
 		}
 		atomic_fetch_add_explicit(&p->holds, 1, memory_order_relaxed);
 		mmc__touch(&p->f.c, fd.idx, fd.gen);

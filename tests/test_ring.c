@@ -17,7 +17,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mmc/keyhash.h"
+#include "cpu.h"
+#include "keyhash.h"
 #include "check-main.h"
 #include "unit-fixture.h"
 
@@ -611,7 +612,7 @@ static void *agent_main(void *arg)
 			continue;
 		}
 		if (idle++ < atomic_load(&t->spin)) {
-			__builtin_ia32_pause();
+			cpu_relax();
 			continue;
 		}
 		atomic_store(&AG.hdr->agent_sleeping, 1);

@@ -3,11 +3,11 @@
  *
  * Two sources, neither of which needs a session with the agent:
  *
- *   1. The agent's always-on counters, struct mmc_stats (layout-t.h), which
+ *   1. The agent's always-on counters, struct mmc_stats (mmc-t.h), which
  *      it keeps in a world-readable file: --stats PATH, else $MMC_SOCKET
- *      ".stats", else MMC_DEFAULT_SOCKET ".stats".  Each refresh maps the
- *      file read-only, checks magic, version and size, copies the struct and
- *      unmaps it, so an agent restart (a new file) is simply picked up.  A
+ *      ".stats", else MMC_DEFAULT_SOCKET ".stats".  Each refresh reads it
+ *      with mmc_stats_read() (which checks magic, version and size), so an
+ *      agent restart (a new file) is simply picked up.  A
  *      missing file, or one whose agent_pid no longer exists, means "agent
  *      not running": exit status 1 (in curses mode, a banner until it's back).
  *      Per-second rates are counter deltas between two refreshes, over the
@@ -31,7 +31,6 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -41,8 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,54 +118,33 @@ static const char *stats_path(const char *opt, char *buf, size_t len)
 	return buf;
 }
 
-/* Reads the stats file at path into *out.  Returns 0, or -errno with a
- * one-line reason in why: -ENOENT/-EACCES (cannot open), -EINVAL (not a
- * stats file), -EPROTO (other layout version), -ESRCH (its agent is gone). */
+/* Reads the stats file at path into *out with libshm's mmc_stats_read().
+ * Returns 0, or -errno with a one-line reason in why: -ENOENT/-EACCES
+ * (cannot open), -ENODATA (too short), -EBADMSG (not a stats file),
+ * -EPROTO (another version), -ESRCH (its agent is gone). */
 static int stats_read(const char *path, struct snap *out, char *why, size_t wlen)
 {
-	const struct mmc_stats *m;
-	struct stat sb;
-	void *p;
-	int fd, err = 0;
+	int err = mmc_stats_read(path, &out->st);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
+	switch (err) {
+	case 0:
+		break;
+	case -ENODATA:
+		snprintf(why, wlen, "%s: too short for struct mmc_stats "
+			 "(agent starting, or not a stats file)", path);
+		return err;
+	case -EBADMSG:
+		snprintf(why, wlen, "%s is not an mmc stats file (bad magic)", path);
+		return err;
+	case -EPROTO:
+		snprintf(why, wlen, "%s was written by another version of "
+			 "mmc-agent than this mmc-top reads", path);
+		return err;
+	default:
 		snprintf(why, wlen, "cannot open %s: %s%s", path, strerror(-err),
 			 err == -ENOENT ? " (agent not running?)" : "");
 		return err;
 	}
-	if (fstat(fd, &sb) < 0 || sb.st_size < (off_t)sizeof(*m)) {
-		close(fd);
-		snprintf(why, wlen, "%s: too short for struct mmc_stats "
-			 "(agent starting, or not a stats file)", path);
-		return -EINVAL;
-	}
-	p = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		err = -errno;
-		snprintf(why, wlen, "cannot map %s: %s", path, strerror(-err));
-		return err;
-	}
-	m = p;
-	if (m->magic != MMC_STATS_MAGIC) {
-		snprintf(why, wlen, "%s is not an mmc stats file (bad magic)", path);
-		err = -EINVAL;
-	} else if (m->version != MMC_LAYOUT_VERSION) {
-		snprintf(why, wlen, "%s has layout version %u, mmc-top reads %u",
-			 path, m->version, MMC_LAYOUT_VERSION);
-		err = -EPROTO;
-	} else if (m->size < sizeof(*m)) {
-		snprintf(why, wlen, "%s: size field %u < %zu", path, m->size,
-			 sizeof(*m));
-		err = -EINVAL;
-	} else {
-		memcpy(&out->st, m, sizeof(*m));   /* counters: tearing is fine */
-	}
-	munmap(p, sizeof(*m));
-	if (err)
-		return err;
 	if (out->st.agent_pid && kill((pid_t)out->st.agent_pid, 0) < 0 &&
 	    errno == ESRCH) {
 		snprintf(why, wlen, "agent not running: pid %u of %s is gone "

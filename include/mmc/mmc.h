@@ -16,7 +16,10 @@
  * -EEXIST, which callers of a KV cache treat as success.
  *
  * Thread safety: one mmc_client may be used by any number of threads at
- * once.  A client must not be used across fork(); the child connects anew.
+ * once.  A client belongs to the process that connected it: in a child
+ * after fork() every call on it returns -ECHILD (the parent's session is
+ * not touched), mmc_disconnect() there frees only the child's copies, and
+ * the child connects anew.
  *
  * Errors that mean something particular here:
  *   -ENOENT        key not present (a miss)
@@ -27,8 +30,9 @@
  *   -E2BIG         value larger than the arena could ever hold
  *   -ENOSPC        arena full of pinned or reserved objects
  *   -EMSGSIZE      the caller's buffer is smaller than the value
- *   -ENOBUFS       this session holds MMC_PIN_SLOTS views already
+ *   -ENOBUFS       this session holds MMC_VIEWS_MAX views already
  *   -ENOTCONN      the agent is gone; disconnect and connect again
+ *   -ECHILD        the client was connected by the parent of this process
  *   -EACCES        the agent does not admit this uid/gid
  *   -EPROTO        the agent speaks another protocol version
  *   -EAGAIN        an index entry kept changing under a reader for over
@@ -41,40 +45,12 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "mmc/layout-t.h"
-#include "mmc/proto-t.h"
+#include "mmc/mmc-t.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 #pragma GCC visibility push(default)
-
-typedef struct mmc_client mmc_client;
-
-/* A zero-copy write: space in the arena that only this session can see
- * until mmc_commit().  Fill data[0..len) and commit, or abort. */
-struct mmc_reservation {
-	void    *data;
-	size_t   len;
-	uint32_t idx_;        /* private */
-	uint32_t gen_;
-};
-
-/* A zero-copy read: the committed value, pinned so it is neither evicted
- * nor reused until mmc_release().  Read-only. */
-struct mmc_view {
-	const void *data;
-	size_t      len;
-	uint32_t    slot_;    /* private */
-	uint32_t    pad_;
-	uint64_t    word_;
-};
-
-/* What this session did (its own counters, as the agent also sees them). */
-struct mmc_client_stats {
-	uint64_t hits, misses, gets, get_bytes, puts, put_bytes, put_exists;
-	uint64_t exists, removes, errors, touch_drops;
-};
 
 /* Connect to the agent at socket_path; NULL means $MMC_SOCKET, else
  * MMC_DEFAULT_SOCKET.  Maps the arena; costs a few ms per GiB. */
@@ -141,7 +117,9 @@ int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out);
 /* Asks the agent to refresh its stats region, then copies it. */
 int mmc_agent_stats(mmc_client *c, struct mmc_stats *out);
 /* Reads a stats file without a session (what mmc-top and monitoring do):
- * 0, -ENOENT (no agent), or -EPROTO (not an mmc stats file of this version). */
+ * 0; -ENOENT (no agent) or another -errno of open(2); -ENODATA (shorter
+ * than struct mmc_stats: the agent is starting, or not a stats file);
+ * -EBADMSG (not an mmc stats file); -EPROTO (another version). */
 int mmc_stats_read(const char *path, struct mmc_stats *out);
 
 #pragma GCC visibility pop

@@ -82,9 +82,7 @@ void barrier(void)
 	while (atomic_load(&sh->gen) == g) {
 		if (atomic_load_explicit(&sh->abort, memory_order_relaxed))
 			_exit(1);
-		if (++spins < 256)
-			__builtin_ia32_pause();
-		else
+		if (++spins >= 256)   /* a short spin, then let the others run */
 			sched_yield();
 	}
 }

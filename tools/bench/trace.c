@@ -32,7 +32,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "mmc/proto-t.h"
+#include "mmc/mmc.h"
 #include "trace.h"
 
 #define UNIT            4096ull       /* the agent's allocation unit */

@@ -21,8 +21,12 @@
  *         counters.  Only that client and the agent map it, so a client that
  *         scribbles here corrupts only its own requests.
  *
- * Stats (struct mmc_stats) are a fourth, file-backed region so that tools
- * without a session (mmc-top) can read them with no privilege at all.
+ * Stats (struct mmc_stats, public in mmc-t.h) are a fourth, file-backed
+ * region so that tools without a session (mmc-top) can read them with no
+ * privilege at all.
+ *
+ * This header is private to the agent and libshm: installed programs see
+ * only include/mmc/.
  */
 #ifndef MMC_LAYOUT_T_H
 #define MMC_LAYOUT_T_H
@@ -30,15 +34,13 @@
 #include <stdint.h>
 #include <stdatomic.h>
 
+#include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
+
 #define MMC_LAYOUT_VERSION 1u
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */
 
-#define MMC_KEY_MAX      256u     /* keys are 1..256 bytes, binary */
-#define MMC_BATCH_MAX    16384u   /* largest batch a call accepts */
-#define MMC_IOV_MAX      255u     /* gather put / scatter get pieces */
-#define MMC_UNIT         4096u    /* allocation granularity of the data region */
 #define MMC_CACHELINE    64
 
 /* Where an object's bytes are.  Only DRAM exists today; the others are
@@ -168,7 +170,7 @@ struct mmc_client_counters {
 
 #define MMC_SQ_ENTRIES    256u
 #define MMC_CQ_ENTRIES    256u
-#define MMC_PIN_SLOTS     4096u
+#define MMC_PIN_SLOTS     MMC_VIEWS_MAX  /* one pin per view */
 #define MMC_TOUCH_SLOTS   8192u
 
 /* A pin or touch word: ((uint64_t)(idx + 1) << 32) | gen; 0 = empty. */
@@ -196,33 +198,8 @@ struct mmc_ring_hdr {
 	struct mmc_client_counters counters __attribute__((aligned(MMC_CACHELINE)));
 };
 
-/* ---- stats region (file-backed, world-readable) ---- */
-
-struct mmc_stats {
-	uint64_t magic;
-	uint32_t version;
-	uint32_t size;
-	uint64_t updated_ns;       /* CLOCK_MONOTONIC of the last refresh */
-	uint64_t start_ns;
-	uint32_t agent_pid;
-	uint32_t hugepages;
-	uint64_t arena_bytes;      /* data region size */
-	uint64_t used_bytes;       /* allocated: committed + reserved + dead */
-	uint64_t reserved_bytes;   /* uncommitted reservations */
-	uint64_t objects;          /* committed objects */
-	uint64_t pinned_objects;   /* objects pinned by at least one reader */
-	uint64_t reservations;
-	uint64_t clients;          /* connected now */
-	uint64_t clients_total;    /* accepted since start */
-	uint64_t clients_rejected; /* refused: credentials or protocol */
-	uint64_t hits, misses, gets, get_bytes, puts, put_bytes, put_exists;
-	uint64_t exists, removes, errors;
-	uint64_t evictions, evicted_bytes;
-	uint64_t alloc_failures;   /* reservations refused: arena full */
-	uint64_t bad_requests;     /* malformed requests rejected */
-	uint64_t high_watermark_pct, low_watermark_pct;
-	uint64_t max_objects;
-	uint64_t pad_[16];
-};
+/* ---- stats region (file-backed, world-readable) ----
+ * struct mmc_stats itself is public (mmc-t.h): tools read it with
+ * mmc_stats_read().  The agent writes magic last, after everything else. */
 
 #endif /* MMC_LAYOUT_T_H */

@@ -22,10 +22,10 @@
 
 #include <stdint.h>
 
+#include "mmc/mmc-t.h"    /* MMC_DEFAULT_SOCKET, MMC_SOCKET_ENV */
+
 #define MMC_PROTO_MAGIC   0x434d4d00u  /* "\0MMC" */
 #define MMC_PROTO_VERSION 1u
-#define MMC_DEFAULT_SOCKET "/run/mmc/agent.sock"
-#define MMC_SOCKET_ENV     "MMC_SOCKET"
 
 enum mmc_msg_type {
 	MMC_MSG_HELLO   = 1,
