@@ -6,7 +6,8 @@
  * with libinih; main() applies command-line flags; mmc_config_validate()
  * checks the rules that span several keys.  The file and the flags both go
  * through mmc_config_set(), which knows every key and parses each in one
- * place, so a key means the same thing wherever it comes from.
+ * place, so a key means the same thing wherever it comes from.  The keys
+ * are one table: section, name, the field, how to parse it, its bounds.
  *
  * libinih hands us key/value pairs but not line numbers (the distribution
  * builds it without INI_HANDLER_LINENO), so the loader feeds it through its
@@ -25,6 +26,7 @@
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,87 +202,193 @@ static int parse_ids(const char *v, bool group, uint32_t *ids, size_t *n,
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t) &&
 	       sizeof(gid_t) == sizeof(uint32_t), "ids are 32 bits");
 
-/* The one place a value enters a config: parses v for [section] key and
- * stores it, or returns -EINVAL with err saying why and leaves cfg as it
- * was.  Rules that involve two keys wait for mmc_config_validate(). */
+/* ---- the keys ----
+ *
+ * One row per key: where the value goes and how it is parsed.  The parse
+ * functions write into the field only when the whole value is good, and
+ * otherwise leave a reason in why (the row's hint says what a good value
+ * looks like).  Adding a key is one row here, one field in config.h, and
+ * its documentation in conf/mmc-agent.conf. */
+
+struct key;
+typedef int parse_fn(const struct key *k, struct mmc_config *cfg, const char *v,
+		     char *why, size_t whylen);
+
+struct key {
+	const char *section, *name;
+	parse_fn *parse;
+	size_t off;                /* offsetof(struct mmc_config, field) */
+	size_t size;               /* sizeof the field (numbers) */
+	uint64_t min, max;         /* numbers; 0 is also allowed when zero_ok */
+	bool zero_ok;              /* numbers: 0 too; paths: "" too */
+	bool group;                /* id lists: group names, not user names */
+	const char *const *names;  /* enums: the values, in enum order */
+	int nnames;
+	size_t count_off;          /* id lists: offsetof the count field */
+	const char *hint;          /* follows 'VALUE' in the reason for a bad value */
+};
+
+#define FIELD(f) .off = offsetof(struct mmc_config, f), \
+		 .size = sizeof(((struct mmc_config *)0)->f)
+
+static void *field(struct mmc_config *cfg, const struct key *k)
+{
+	return (char *)cfg + k->off;
+}
+
+static void store_uint(struct mmc_config *cfg, const struct key *k, uint64_t n)
+{
+	if (k->size == sizeof(uint64_t))
+		*(uint64_t *)field(cfg, k) = n;
+	else
+		*(unsigned *)field(cfg, k) = (unsigned)n;
+}
+
+static int bad(const struct key *k, const char *v, char *why, size_t whylen)
+{
+	snprintf(why, whylen, "'%.64s'%s", v, k->hint);
+	return -EINVAL;
+}
+
+static int parse_path(const struct key *k, struct mmc_config *cfg, const char *v,
+		      char *why, size_t whylen)
+{
+	if (!*v && !k->zero_ok) {
+		snprintf(why, whylen, "must not be empty");
+		return -EINVAL;
+	}
+	if (strlen(v) >= MMC_CONFIG_PATH_MAX) {
+		snprintf(why, whylen, "path longer than %d bytes", MMC_CONFIG_PATH_MAX - 1);
+		return -EINVAL;
+	}
+	strcpy(field(cfg, k), v);
+	return 0;
+}
+
+static int parse_mode(const struct key *k, struct mmc_config *cfg, const char *v,
+		      char *why, size_t whylen)
+{
+	char *end;
+	unsigned long m = strtoul(v, &end, 8);
+
+	if (*v < '0' || *v > '7' || *end || m > k->max)
+		return bad(k, v, why, whylen);
+	store_uint(cfg, k, m);
+	return 0;
+}
+
+static int parse_enum(const struct key *k, struct mmc_config *cfg, const char *v,
+		      char *why, size_t whylen)
+{
+	int i = pick(v, k->names, k->nnames);
+
+	if (i < 0)
+		return bad(k, v, why, whylen);
+	*(int *)field(cfg, k) = i;
+	return 0;
+}
+
+static int parse_number(const struct key *k, struct mmc_config *cfg, const char *v,
+			char *why, size_t whylen)
+{
+	uint64_t n;
+
+	if (parse_uint(v, k->zero_ok ? 0 : k->min, k->max, &n) ||
+	    (k->zero_ok && n && n < k->min))
+		return bad(k, v, why, whylen);
+	store_uint(cfg, k, n);
+	return 0;
+}
+
+static int parse_bytes(const struct key *k, struct mmc_config *cfg, const char *v,
+		       char *why, size_t whylen)
+{
+	uint64_t n;
+
+	if (mmc_parse_size(v, &n)) {
+		snprintf(why, whylen, "'%.64s' is not a size (bytes, or K/M/G/T, "
+			 "e.g. 64G)", v);
+		return -EINVAL;
+	}
+	if (n < k->min || n > k->max || n % ARENA_ALIGN)
+		return bad(k, v, why, whylen);
+	store_uint(cfg, k, n);
+	return 0;
+}
+
+static int parse_id_list(const struct key *k, struct mmc_config *cfg, const char *v,
+			 char *why, size_t whylen)
+{
+	return parse_ids(v, k->group, field(cfg, k),
+			 (size_t *)((char *)cfg + k->count_off), why, whylen);
+}
+
+static const struct key keys[] = {
+	{ .section = "agent", .name = "socket", .parse = parse_path,
+	  FIELD(socket_path) },
+	{ .section = "agent", .name = "socket_mode", .parse = parse_mode,
+	  FIELD(socket_mode), .max = 0777,
+	  .hint = " is not an octal mode 0000..0777 (e.g. 0660)" },
+	{ .section = "agent", .name = "stats", .parse = parse_path,
+	  FIELD(stats_path), .zero_ok = true },
+	{ .section = "agent", .name = "log_level", .parse = parse_enum,
+	  FIELD(log_level), .names = level_names, .nnames = 4,
+	  .hint = ": use error, warn, info or debug" },
+	{ .section = "agent", .name = "spin_us", .parse = parse_number,
+	  FIELD(spin_us), .max = 1000000, .hint = ": microseconds, 0..1000000" },
+	{ .section = "arena", .name = "size", .parse = parse_bytes,
+	  FIELD(arena_size), .min = ARENA_MIN, .max = UINT64_MAX,
+	  .hint = ": must be at least 16M and a multiple of 4096 bytes" },
+	{ .section = "arena", .name = "hugepages", .parse = parse_enum,
+	  FIELD(hugepages), .names = huge_names, .nnames = 3,
+	  .hint = ": use auto, on or off" },
+	{ .section = "arena", .name = "max_objects", .parse = parse_number,
+	  FIELD(max_objects), .min = 1024, .max = MMC_CONFIG_MAX_OBJECTS,
+	  .zero_ok = true, .hint = ": 0 (derive from size) or 1024..67108864" },
+	{ .section = "eviction", .name = "high_watermark", .parse = parse_number,
+	  FIELD(high_watermark), .min = 1, .max = 99, .hint = ": a percentage, 1..99" },
+	{ .section = "eviction", .name = "low_watermark", .parse = parse_number,
+	  FIELD(low_watermark), .min = 1, .max = 99, .hint = ": a percentage, 1..99" },
+	{ .section = "access", .name = "allow_uids", .parse = parse_id_list,
+	  FIELD(allow_uids), .count_off = offsetof(struct mmc_config, n_allow_uids) },
+	{ .section = "access", .name = "allow_gids", .parse = parse_id_list,
+	  FIELD(allow_gids), .group = true,
+	  .count_off = offsetof(struct mmc_config, n_allow_gids) },
+	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
+	  FIELD(ping_delay_max_ms), .max = 60000,
+	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The one place a value enters a config: finds [section] key in the table,
+ * parses v with its row, or returns -EINVAL with err saying why and leaves
+ * cfg as it was.  Rules that involve two keys wait for mmc_config_validate(). */
 int mmc_config_set(struct mmc_config *cfg, const char *section,
 		   const char *key, const char *v, char *err, size_t errlen)
 {
+	bool known_section = false;
 	char why[192];
-	uint64_t n;
-	int i;
 
-#define IS(s, k) (!strcmp(section, s) && !strcmp(key, k))
-#define BAD(...) do { snprintf(why, sizeof(why), __VA_ARGS__);		\
-		return seterr(err, errlen, "[%s] %s: %s", section, key, why); \
-	} while (0)
 	if (!section || !key || !v)
 		return seterr(err, errlen, "missing section, key or value");
-	if (IS("agent", "socket") || IS("agent", "stats")) {
-		if (!*v && key[1] == 'o')
-			BAD("must not be empty");
-		if (strlen(v) >= MMC_CONFIG_PATH_MAX)
-			BAD("path longer than %d bytes", MMC_CONFIG_PATH_MAX - 1);
-		strcpy(key[1] == 'o' ? cfg->socket_path : cfg->stats_path, v);
-	} else if (IS("agent", "socket_mode")) {
-		char *end;
-		unsigned long m = strtoul(v, &end, 8);
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
 
-		if (*v < '0' || *v > '7' || *end || m > 0777)
-			BAD("'%.64s' is not an octal mode 0000..0777 (e.g. 0660)", v);
-		cfg->socket_mode = (unsigned)m;
-	} else if (IS("agent", "log_level")) {
-		if ((i = pick(v, level_names, 4)) < 0)
-			BAD("'%.64s': use error, warn, info or debug", v);
-		cfg->log_level = (enum mmc_log_level)i;
-	} else if (IS("agent", "spin_us")) {
-		if (parse_uint(v, 0, 1000000, &n))
-			BAD("'%.64s': microseconds, 0..1000000", v);
-		cfg->spin_us = (unsigned)n;
-	} else if (IS("arena", "size")) {
-		if (mmc_parse_size(v, &n))
-			BAD("'%.64s' is not a size (bytes, or K/M/G/T, e.g. 64G)", v);
-		if (n < ARENA_MIN || n % ARENA_ALIGN)
-			BAD("'%.64s': must be at least 16M and a multiple of 4096 "
-			    "bytes", v);
-		cfg->arena_size = n;
-	} else if (IS("arena", "hugepages")) {
-		if ((i = pick(v, huge_names, 3)) < 0)
-			BAD("'%.64s': use auto, on or off", v);
-		cfg->hugepages = (enum mmc_hugepages)i;
-	} else if (IS("arena", "max_objects")) {
-		if (parse_uint(v, 0, MMC_CONFIG_MAX_OBJECTS, &n) || (n && n < 1024))
-			BAD("'%.64s': 0 (derive from size) or 1024..67108864", v);
-		cfg->max_objects = n;
-	} else if (IS("eviction", "high_watermark") ||
-		   IS("eviction", "low_watermark")) {
-		if (parse_uint(v, 1, 99, &n))
-			BAD("'%.64s': a percentage, 1..99", v);
-		if (key[0] == 'h')
-			cfg->high_watermark = (unsigned)n;
-		else
-			cfg->low_watermark = (unsigned)n;
-	} else if (IS("access", "allow_uids") || IS("access", "allow_gids")) {
-		bool g = key[6] == 'g';
-
-		if (parse_ids(v, g, g ? (uint32_t *)cfg->allow_gids
-				      : (uint32_t *)cfg->allow_uids,
-			      g ? &cfg->n_allow_gids : &cfg->n_allow_uids,
-			      why, sizeof(why)))
-			return seterr(err, errlen, "[%s] %s: %s", section,
-				      key, why);
-	} else if (!*section) {
-		return seterr(err, errlen, "'%s' is outside any [section]", key);
-	} else if (strcmp(section, "agent") && strcmp(section, "arena") &&
-		   strcmp(section, "eviction") && strcmp(section, "access")) {
-		return seterr(err, errlen, "unknown section [%s]", section);
-	} else {
-		return seterr(err, errlen, "unknown key '%s' in [%s]", key,
-			      section);
+		if (strcmp(section, k->section))
+			continue;
+		known_section = true;
+		if (strcmp(key, k->name))
+			continue;
+		if (k->parse(k, cfg, v, why, sizeof(why)))
+			return seterr(err, errlen, "[%s] %s: %s", section, key, why);
+		return 0;
 	}
-#undef BAD
-#undef IS
-	return 0;
+	if (!*section)
+		return seterr(err, errlen, "'%s' is outside any [section]", key);
+	if (!known_section)
+		return seterr(err, errlen, "unknown section [%s]", section);
+	return seterr(err, errlen, "unknown key '%s' in [%s]", key, section);
 }
 
 /* The rules no single key can check: watermark order, path room, and the

@@ -40,6 +40,8 @@ struct mmc_config {
 	size_t   n_allow_uids;
 	gid_t    allow_gids[MMC_CONFIG_MAX_IDS];     /* allow_gids = ... */
 	size_t   n_allow_gids;
+	/* [debug] */
+	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };
 
 /* Fills every field with its documented default. */

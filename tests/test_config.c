@@ -58,6 +58,7 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_uint_eq(c->low_watermark, 88);
 	ck_assert_uint_eq(c->n_allow_uids, 0);
 	ck_assert_uint_eq(c->n_allow_gids, 0);
+	ck_assert_uint_eq(c->ping_delay_max_ms, 0);
 }
 
 START_TEST(defaults)
@@ -89,7 +90,8 @@ START_TEST(shipped_conf_is_the_defaults)
 		snprintf(path, sizeof(path), "%s/conf/mmc-agent.conf", dir);
 	}
 	mmc_config_defaults(&c);
-	c.spin_us = 7;  /* the file must set every key, this one included */
+	c.spin_us = 7;  /* the file must set every key, these included */
+	c.ping_delay_max_ms = 7;
 	ck_assert_msg(mmc_config_load(&c, path, err, sizeof(err)) == 0,
 		      "%s: %s", path, err);
 	assert_defaults(&c);
@@ -122,7 +124,9 @@ START_TEST(every_key)
 		"[access]\n"
 		"allow_uids = 0, 1000 root\n"
 		"  2000,3000\n"
-		"allow_gids = root,5\n",
+		"allow_gids = root,5\n"
+		"[debug]\n"
+		"ping_delay_max_ms = 2500\n",
 		err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(c.socket_path, "/tmp/x.sock");
 	ck_assert_uint_eq(c.socket_mode, 0666);
@@ -143,6 +147,7 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c.n_allow_gids, 2);
 	ck_assert_uint_eq(c.allow_gids[0], 0);
 	ck_assert_uint_eq(c.allow_gids[1], 5);
+	ck_assert_uint_eq(c.ping_delay_max_ms, 2500);
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
 
 	/* a later line replaces a list; an empty value empties it */
@@ -238,6 +243,8 @@ START_TEST(bad_values)
 		{ "access", "allow_uids", "4294967295" },
 		{ "access", "allow_uids", "no-such-user-mmc" },
 		{ "access", "allow_gids", "no-such-group-mmc" },
+		{ "debug", "ping_delay_max_ms", "60001" },
+		{ "debug", "ping_delay_max_ms", "1s" },
 		{ "agent", "sockett", "/x" },       { "arenas", "size", "1G" },
 		{ "", "size", "1G" },
 	};
