@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <linux/memfd.h>
 
-#include "agent.h"
+#include "arena.h"
 #include "log.h"
 
 #ifndef F_SEAL_FUTURE_WRITE

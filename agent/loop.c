@@ -12,6 +12,12 @@
  *
  * With two cores shared between agent and workers, spinning is bounded by
  * design: spin_us = 0 turns it off.
+ *
+ * Everything else the loop does on a schedule is a timer (timer.c): the
+ * stats refresh (which also closes sessions whose peer vanished), touch
+ * drains while it spins, a look at the sockets at least every millisecond
+ * while it is busy, and retries of deferred frees.  Parked requests bring
+ * their own timers.  Sleeping, the loop waits until the earliest one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,19 +36,23 @@
 #include "cpu.h"
 #include "loop.h"
 #include "log.h"
+#include "readers.h"
+#include "request.h"
 
-#define STATS_EVERY_NS (200ull * 1000 * 1000)
-#define POLL_EVERY_NS  (1000ull * 1000)
+#define MS             (1000ull * 1000)
+#define STATS_EVERY_NS (200 * MS)
+#define POLL_EVERY_NS  (1 * MS)
+#define REAP_EVERY_NS  (1 * MS)
 /* While spinning with no requests: how often touch logs are drained.  At
  * the 2-3 M hits/s one client reaches, 100 us is a few hundred of the 8192
  * records a log holds. */
 #define TOUCH_DRAIN_NS (100ull * 1000)
 /* Sleep bound while clients hit: their touch logs (8192 records each) must
  * be drained before they fill, or LRU order degrades to "dropped". */
-#define TOUCH_SLEEP_MS 5
+#define TOUCH_SLEEP_NS (5 * MS)
 
-static struct mmc_watch w_listen = { .kind = WATCH_LISTEN };
-static struct mmc_watch w_signal = { .kind = WATCH_SIGNAL };
+static struct mmc_watch w_listen = { .kind = MMC_WATCH_LISTEN };
+static struct mmc_watch w_signal = { .kind = MMC_WATCH_SIGNAL };
 
 /* An explicit max_objects (config: 1024 or more) is honoured exactly: it
  * is how an operator, or mmc-bench trace, bounds the cache in objects.  Only
@@ -85,6 +95,64 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* ---- the loop's timers ---- */
+
+static void arm(struct mmc_agent *ag, struct mmc_timer *t, uint64_t due,
+		mmc_timer_fn *fn)
+{
+	/* The heap holds the loop's four timers from the start: re-arming
+	 * never allocates. */
+	(void)mmc_timer_arm(&ag->timers, t, due, fn);
+}
+
+/* Drains every touch log; remembers when records were last found. */
+static void drain_touches(struct mmc_agent *ag, uint64_t now)
+{
+	if (mmc_readers_drain_all(ag))
+		ag->loop.touched_ns = now;
+}
+
+static void on_touch(void *ctx, struct mmc_timer *t);
+
+/* The touch drain is next due TOUCH_DRAIN_NS from now. */
+static void touch_soon(struct mmc_agent *ag, uint64_t now)
+{
+	arm(ag, &ag->loop.touch, now + TOUCH_DRAIN_NS, on_touch);
+}
+
+static void on_touch(void *ctx, struct mmc_timer *t)
+{
+	struct mmc_agent *ag = ctx;
+	uint64_t now = mmc_now_ns();
+
+	drain_touches(ag, now);
+	touch_soon(ag, now);
+}
+
+static void on_stats(void *ctx, struct mmc_timer *t)
+{
+	struct mmc_agent *ag = ctx;
+	uint64_t now = mmc_now_ns();
+
+	mmc_session_reap(ag, now / MS, NULL);
+	mmc_object_reap(ag);
+	mmc_stats_refresh(ag);
+	arm(ag, t, now + STATS_EVERY_NS, on_stats);
+}
+
+static void on_poll(void *ctx, struct mmc_timer *t)
+{
+	((struct mmc_agent *)ctx)->loop.poll_due = true;
+}
+
+static void on_reap(void *ctx, struct mmc_timer *t)
+{
+	struct mmc_agent *ag = ctx;
+
+	if (mmc_object_reap(ag))
+		arm(ag, t, mmc_now_ns() + REAP_EVERY_NS, on_reap);
+}
+
 int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 {
 	uint32_t nentries;
@@ -94,7 +162,7 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 
 	memset(ag, 0, sizeof(*ag));
 	ag->cfg = *cfg;
-	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats_fd = -1;
+	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats.fd = -1;
 	ag->arena.meta_fd = ag->arena.data_fd = -1;
 	nentries = derive_objects(cfg);
 	raise_fd_limit();
@@ -107,12 +175,17 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		rnd[0] = rnd[1] = (uint64_t)mmc_now_ns() * 0x9e3779b97f4a7c15ull;
 	ret = mmc_index_init(&ag->index, ag->arena.meta, ag->arena.meta_size,
 			     nentries, rnd[0]);
-	if (ret)
-		return ret;
-	ret = mmc_alloc_create(ag->arena.data_size, &ag->alloc);
-	if (ret)
-		return ret;
-	ret = mmc_evict_init(ag);
+	if (!ret)
+		ret = mmc_alloc_create(ag->arena.data_size, &ag->alloc);
+	if (!ret)
+		ret = mmc_evict_create(nentries, cfg->high_watermark,
+				       cfg->low_watermark, &ag->evict);
+	if (!ret)
+		ret = mmc_objects_init(ag);
+	if (!ret)
+		ret = mmc_readers_init(&ag->readers, nentries);
+	if (!ret)
+		ret = mmc_timers_init(&ag->timers);
 	if (ret)
 		return ret;
 	ag->hdr = ag->index.hdr;
@@ -138,7 +211,7 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 	ag->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (ag->epoll_fd < 0)
 		return -errno;
-	ret = mmc_listen(ag);
+	ret = mmc_session_listen(ag);
 	if (ret)
 		return ret;
 	ev.events = EPOLLIN;
@@ -153,41 +226,13 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		 (unsigned long long)(ag->arena.data_size >> 20),
 		 ag->arena.hugepages ? "2 MiB" : "4 KiB", nentries,
 		 cfg->high_watermark, cfg->low_watermark);
+	if (cfg->ping_delay_max_ms)
+		log_warn("[debug] ping_delay_max_ms = %u: clients may park pings "
+			 "(a test setting)", cfg->ping_delay_max_ms);
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s, arena %llu MiB%s",
 		   cfg->socket_path, (unsigned long long)(ag->arena.data_size >> 20),
 		   ag->arena.hugepages ? " on hugepages" : "");
 	return 0;
-}
-
-static bool any_pending(struct mmc_agent *ag)
-{
-	for (struct mmc_session *s = ag->sessions; s; s = s->next)
-		if (!s->closed && s->state == SESSION_ACTIVE && mmc_ring_pending(s))
-			return true;
-	return false;
-}
-
-/* Serves every ring; returns requests served.  Touch logs are drained
- * after requests were served (off the clients' critical path: a put's
- * completion is already posted), else at most every TOUCH_DRAIN_NS: a
- * spinning agent that read a client's log tail on every turn would pull
- * that cache line away from the client on every hit it records.  Eviction
- * drains them itself before it chooses (evict.c).  *touched gets the
- * access records drained; *drained_ns is when it last drained. */
-static unsigned serve_rings(struct mmc_agent *ag, uint64_t now, uint64_t *drained_ns,
-			    uint64_t *touched)
-{
-	unsigned work = 0;
-
-	for (struct mmc_session *s = ag->sessions; s; s = s->next)
-		if (!s->closed && s->state == SESSION_ACTIVE && mmc_ring_pending(s))
-			work += mmc_ring_process(ag, s);
-	*touched = 0;
-	if (work || now - *drained_ns >= TOUCH_DRAIN_NS) {
-		*touched = mmc_touch_drain(ag);
-		*drained_ns = now;
-	}
-	return work;
 }
 
 static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
@@ -196,10 +241,10 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 	struct mmc_session *s = w->s;
 
 	switch (w->kind) {
-	case WATCH_LISTEN:
+	case MMC_WATCH_LISTEN:
 		mmc_session_accept(ag);
 		break;
-	case WATCH_SIGNAL: {
+	case MMC_WATCH_SIGNAL: {
 		struct signalfd_siginfo si;
 
 		while (read(ag->signal_fd, &si, sizeof(si)) == sizeof(si)) {
@@ -208,7 +253,7 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 		}
 		break;
 	}
-	case WATCH_SOCK:
+	case MMC_WATCH_SOCK:
 		if (s->closed)
 			break;
 		if (ev->events & EPOLLIN)
@@ -216,7 +261,7 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 		else if (ev->events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
 			mmc_session_close(ag, s, NULL);
 		break;
-	case WATCH_SQ: {
+	case MMC_WATCH_SQ: {
 		char v[64];
 
 		/* Drain the doorbell; the ring itself says what to do. */
@@ -227,62 +272,82 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 	}
 }
 
+/* About to sleep: announces it, re-checks the rings (a request published
+ * before the announcement was seen by nobody else), and returns the epoll
+ * timeout in ms, or -1 when there is work after all. */
+static int prepare_sleep(struct mmc_agent *ag, uint64_t now)
+{
+	uint64_t wait;
+
+	atomic_store(&ag->hdr->agent_sleeping, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (mmc_session_any_pending(ag)) {
+		atomic_store(&ag->hdr->agent_sleeping, 0);
+		return -1;
+	}
+	/* Asleep, the sockets are watched anyway; touch logs are drained
+	 * every few ms while clients hit, else with the stats refresh. */
+	mmc_timer_disarm(&ag->timers, &ag->loop.poll);
+	if (now - ag->loop.touched_ns < STATS_EVERY_NS)
+		arm(ag, &ag->loop.touch, now + TOUCH_SLEEP_NS, on_touch);
+	else
+		mmc_timer_disarm(&ag->timers, &ag->loop.touch);
+	wait = mmc_timers_wait_ns(&ag->timers, now);
+	if (wait > STATS_EVERY_NS)
+		wait = STATS_EVERY_NS;
+	return (int)((wait + MS - 1) / MS);
+}
+
 int mmc_agent_run(struct mmc_agent *ag)
 {
 	struct epoll_event evs[64];
 	uint64_t spin_ns = (uint64_t)ag->cfg.spin_us * 1000;
-	uint64_t now = mmc_now_ns(), last_work = now, last_poll = now, last_stats = now;
-
-	uint64_t touched, touched_ns = 0, drained_ns = 0;
+	uint64_t now = mmc_now_ns(), last_work = now;
 	unsigned spins = 0;
 
+	arm(ag, &ag->loop.stats, now + STATS_EVERY_NS, on_stats);
+	arm(ag, &ag->loop.poll, now + POLL_EVERY_NS, on_poll);
+	touch_soon(ag, now);
 	while (!ag->stop) {
 		int timeout = 0, n;
-		unsigned work = serve_rings(ag, now, &drained_ns, &touched);
+		unsigned work = mmc_session_serve(ag);
 
-		if (touched)
-			touched_ns = mmc_now_ns();
+		now = mmc_now_ns();
 		if (work) {
-			now = mmc_now_ns();
+			/* Off the clients' critical path: answers are posted. */
+			drain_touches(ag, now);
+			touch_soon(ag, now);
 			last_work = now;
-			if (now - last_poll < POLL_EVERY_NS)
+		}
+		mmc_timers_run(&ag->timers, now, ag);
+		if (work) {
+			if (!ag->loop.poll_due)
 				continue;
-		} else {
-			now = mmc_now_ns();
-			if (now - last_work < spin_ns && now - last_poll < POLL_EVERY_NS) {
+		} else if (now - last_work < spin_ns) {
+			if (!ag->loop.poll_due) {
 				/* Clients may be waiting for this core: let them in. */
 				if (++spins % 64 == 0)
 					sched_yield();
 				cpu_relax();
 				continue;
 			}
-			if (now - last_work >= spin_ns) {
-				atomic_store(&ag->hdr->agent_sleeping, 1);
-				atomic_thread_fence(memory_order_seq_cst);
-				if (any_pending(ag)) {
-					atomic_store(&ag->hdr->agent_sleeping, 0);
-					continue;
-				}
-				timeout = ag->ndeferred ? 1 :
-					now - touched_ns < STATS_EVERY_NS ? TOUCH_SLEEP_MS :
-					(int)(STATS_EVERY_NS / 1000000);
-			}
+		} else if ((timeout = prepare_sleep(ag, now)) < 0) {
+			continue;
 		}
 		n = epoll_wait(ag->epoll_fd, evs, 64, timeout);
 		atomic_store_explicit(&ag->hdr->agent_sleeping, 0, memory_order_relaxed);
 		for (int i = 0; i < n; i++)
 			handle_event(ag, &evs[i]);
-		now = last_poll = mmc_now_ns();
+		now = mmc_now_ns();
+		ag->loop.poll_due = false;
+		arm(ag, &ag->loop.poll, now + POLL_EVERY_NS, on_poll);
+		if (!mmc_timer_armed(&ag->loop.touch) ||
+		    ag->loop.touch.due_ns > now + TOUCH_DRAIN_NS)
+			touch_soon(ag, now);
 		if (n > 0)
 			last_work = now;
-		if (now - last_stats >= STATS_EVERY_NS) {
-			last_stats = now;
-			mmc_session_reap(ag, now / 1000000, NULL);
-			mmc_deferred_reap(ag);
-			mmc_stats_refresh(ag);
-		} else if (ag->ndeferred) {
-			mmc_deferred_reap(ag);
-		}
+		if (ag->obj.ndeferred && !mmc_timer_armed(&ag->loop.reap))
+			arm(ag, &ag->loop.reap, now + REAP_EVERY_NS, on_reap);
 		mmc_session_free_zombies(ag);
 	}
 	return 0;
@@ -293,8 +358,8 @@ void mmc_agent_stop(struct mmc_agent *ag)
 	sd_notify(0, "STOPPING=1");
 	if (ag->hdr)
 		atomic_store(&ag->hdr->agent_state, MMC_AGENT_STOPPING);
-	while (ag->sessions)
-		mmc_session_close(ag, ag->sessions, NULL);
+	while (ag->sess.list)
+		mmc_session_close(ag, ag->sess.list, NULL);
 	mmc_session_free_zombies(ag);
 	if (ag->listen_fd >= 0) {
 		close(ag->listen_fd);
@@ -305,9 +370,12 @@ void mmc_agent_stop(struct mmc_agent *ag)
 		close(ag->epoll_fd);
 	if (ag->signal_fd >= 0)
 		close(ag->signal_fd);
+	mmc_timers_destroy(&ag->timers);
+	mmc_readers_destroy(&ag->readers);
+	mmc_objects_destroy(ag);
+	mmc_evict_destroy(ag->evict);
 	if (ag->alloc)
 		mmc_alloc_destroy(ag->alloc);
-	mmc_evict_destroy(ag);
 	mmc_index_destroy(&ag->index);
 	mmc_arena_destroy(&ag->arena);
 	log_info("stopped");

@@ -10,11 +10,12 @@
  *   welcome       + SCM_RIGHTS: the meta memfd (sealed read-only), the data
  *                 memfd, a new ring memfd for this session alone, and two
  *                 pipe ends (doorbell to the agent, wake-up to the client)
- *   ...           requests flow through the ring (ops.c); the socket stays
- *                 silent; anything that arrives on it ends the session
- *   EPOLLHUP      the client closed or died: its reservations are freed, its
- *                 pin table unmapped, objects it alone pinned become evictable
- *                 and deferred frees run - at once, with no lease to expire.
+ *   ...           requests flow through the ring (ring.c); the socket
+ *                 stays silent; anything that arrives on it ends the session
+ *   EPOLLHUP      the client closed or died: its parked requests are
+ *                 cancelled (request.c), its reservations freed and the
+ *                 objects only its pins kept freed too (object.c), its ring
+ *                 unmapped - at once, with no lease to expire.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,13 +34,11 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "session.h"
 #include "log.h"
-
-static size_t align_up(size_t v, size_t a)
-{
-	return (v + a - 1) & ~(a - 1);
-}
+#include "object.h"
+#include "request.h"
+#include "ring.h"
+#include "session.h"
 
 /* mkdir -p of the socket's directory (systemd's RuntimeDirectory usually
  * made it already). */
@@ -63,7 +62,7 @@ static void make_parent_dir(const char *path)
 	mkdir(dir, 0755);
 }
 
-int mmc_listen(struct mmc_agent *ag)
+int mmc_session_listen(struct mmc_agent *ag)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = ag->cfg.socket_path;
@@ -156,7 +155,7 @@ static void refuse(struct mmc_agent *ag, int fd, int status, const char *why)
 	};
 
 	log_warn("client refused: %s", why);
-	ag->ctr.clients_rejected++;
+	ag->sess.rejected++;
 	send_welcome(fd, &w, NULL, 0);
 }
 
@@ -193,7 +192,7 @@ void mmc_session_accept(struct mmc_agent *ag)
 			close(fd);
 			continue;
 		}
-		if (ag->nsessions >= MMC_MAX_CLIENTS) {
+		if (ag->sess.count >= MMC_MAX_CLIENTS) {
 			refuse(ag, fd, -EMFILE, "too many clients");
 			close(fd);
 			continue;
@@ -210,63 +209,19 @@ void mmc_session_accept(struct mmc_agent *ag)
 		s->uid = cr.uid;
 		s->gid = cr.gid;
 		s->accepted_ms = mmc_now_ms();
-		s->w_sock.kind = WATCH_SOCK;
+		s->w_sock.kind = MMC_WATCH_SOCK;
 		s->w_sock.s = s;
-		s->w_sq.kind = WATCH_SQ;
+		s->w_sq.kind = MMC_WATCH_SQ;
 		s->w_sq.s = s;
 		if (watch(ag, fd, &s->w_sock, EPOLLIN | EPOLLRDHUP)) {
 			close(fd);
 			free(s);
 			continue;
 		}
-		s->next = ag->sessions;
-		ag->sessions = s;
-		ag->nsessions++;
+		s->next = ag->sess.list;
+		ag->sess.list = s;
+		ag->sess.count++;
 	}
-}
-
-size_t mmc_ring_region_size(void)
-{
-	size_t sz = align_up(sizeof(struct mmc_ring_hdr), 4096);
-
-	sz += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
-	sz += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
-	sz += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
-	sz += align_up(MMC_TOUCH_SLOTS * sizeof(uint64_t), 4096);
-	return sz;
-}
-
-void mmc_ring_layout(struct mmc_ring_hdr *r, uint32_t client_id)
-{
-	size_t off;
-
-	r->magic = MMC_RING_MAGIC;
-	r->version = MMC_LAYOUT_VERSION;
-	r->client_id = client_id;
-	r->sq_entries = MMC_SQ_ENTRIES;
-	r->cq_entries = MMC_CQ_ENTRIES;
-	r->pin_slots = MMC_PIN_SLOTS;
-	r->touch_slots = MMC_TOUCH_SLOTS;
-	off = align_up(sizeof(*r), 4096);
-	r->sq_off = off;
-	off += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
-	r->cq_off = off;
-	off += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
-	r->pins_off = off;
-	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
-	r->touch_off = off;
-	r->size = mmc_ring_region_size();
-}
-
-void mmc_session_use_ring(struct mmc_session *s, struct mmc_ring_hdr *r)
-{
-	s->ring = r;
-	s->ring_size = mmc_ring_region_size();
-	/* The agent uses its own copies of the offsets, never the client's. */
-	s->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
-	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
-	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
-	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
 }
 
 /* Creates the session's ring memfd and pipes and maps the ring. */
@@ -286,7 +241,7 @@ static int ring_create(struct mmc_session *s)
 	if (r == MAP_FAILED)
 		return -errno;
 	mmc_ring_layout(r, s->id);
-	mmc_session_use_ring(s, r);
+	mmc_ring_bind(s, r);
 	return mmc_session_pipes(s);
 }
 
@@ -318,8 +273,8 @@ int mmc_session_pipes(struct mmc_session *s)
 static uint32_t next_id(struct mmc_agent *ag)
 {
 	for (;;) {
-		uint32_t id = ++ag->next_client_id;
-		struct mmc_session *s = ag->sessions;
+		uint32_t id = ++ag->sess.next_id;
+		struct mmc_session *s = ag->sess.list;
 
 		while (s && (s->closed || s->id != id))
 			s = s->next;
@@ -357,7 +312,7 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 	}
 	if (n != (ssize_t)sizeof(h) || h.magic != MMC_PROTO_MAGIC ||
 	    h.type != MMC_MSG_HELLO) {
-		ag->ctr.bad_requests++;
+		ag->sess.bad_requests++;
 		refuse(ag, s->sock, -EPROTO, "malformed hello");
 		mmc_session_close(ag, s, NULL);
 		return;
@@ -392,8 +347,8 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 		mmc_session_close(ag, s, "welcome not delivered");
 		return;
 	}
-	s->state = SESSION_ACTIVE;
-	ag->ctr.clients_total++;
+	s->state = MMC_SESSION_ACTIVE;
+	ag->sess.accepted++;
 	log_debug("client %u connected: pid %d uid %u", s->id, s->pid, s->uid);
 }
 
@@ -401,13 +356,13 @@ void mmc_session_readable(struct mmc_agent *ag, struct mmc_session *s)
 {
 	char junk[64];
 
-	if (s->state == SESSION_HANDSHAKE) {
+	if (s->state == MMC_SESSION_HANDSHAKE) {
 		handshake(ag, s);
 		return;
 	}
 	/* Nothing is expected after the handshake. */
 	if (recv(s->sock, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
-		ag->ctr.bad_requests++;
+		ag->sess.bad_requests++;
 		mmc_session_close(ag, s, "unexpected message on the socket");
 		return;
 	}
@@ -424,35 +379,28 @@ static void add_counters(struct mmc_client_counters *dst,
 		b[i] += atomic_load_explicit(&a[i], memory_order_relaxed);
 }
 
-/* Frees every reservation the session still holds. */
-static void drop_reservations(struct mmc_agent *ag, struct mmc_session *s)
-{
-	while (s->res_first) {
-		uint32_t idx = s->res_first - 1;
-
-		mmc_reservation_end(ag, s, idx);
-		mmc_index_unlink(&ag->index, idx, MMC_ENTRY_DEAD);
-		mmc_object_free(ag, idx);
-	}
-}
-
 void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *why)
 {
 	struct mmc_session **pp;
 
 	if (why)
 		log_warn("client %u (pid %d): %s; session closed", s->id, s->pid, why);
-	else if (s->state == SESSION_ACTIVE)
+	else if (s->state == MMC_SESSION_ACTIVE)
 		log_debug("client %u (pid %d) disconnected", s->id, s->pid);
-	for (pp = &ag->sessions; *pp && *pp != s; pp = &(*pp)->next)
+	for (pp = &ag->sess.list; *pp && *pp != s; pp = &(*pp)->next)
 		;
 	if (*pp)
 		*pp = s->next;
-	ag->nsessions--;
-	if (s->state == SESSION_ACTIVE)
-		drop_reservations(ag, s);
+	ag->sess.count--;
+	s->closed = true;
+	if (s->state == MMC_SESSION_ACTIVE) {
+		mmc_request_cancel_all(ag, s);
+		/* Off the list first: the pin scan that frees what only this
+		 * session pinned must not read its pin table any more. */
+		mmc_object_drop_session(ag, s);
+	}
 	if (s->ring) {
-		add_counters(&ag->ctr.gone, &s->ring->counters);
+		add_counters(&ag->sess.gone, &s->ring->counters);
 		munmap(s->ring, s->ring_size);
 	}
 	/* Deregister before closing: a descriptor the kernel still shares
@@ -469,19 +417,16 @@ void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *
 	if (s->wake_wr >= 0)
 		close(s->wake_wr);
 	close_peer_ends(s);
-	s->closed = true;
-	s->zombie_next = ag->zombies;
-	ag->zombies = s;
-	/* Its pins are gone: objects waiting only on them can go now. */
-	mmc_deferred_reap(ag);
+	s->zombie_next = ag->sess.zombies;
+	ag->sess.zombies = s;
 }
 
 void mmc_session_free_zombies(struct mmc_agent *ag)
 {
-	while (ag->zombies) {
-		struct mmc_session *s = ag->zombies;
+	while (ag->sess.zombies) {
+		struct mmc_session *s = ag->sess.zombies;
 
-		ag->zombies = s->zombie_next;
+		ag->sess.zombies = s->zombie_next;
 		free(s);
 	}
 }
@@ -489,7 +434,7 @@ void mmc_session_free_zombies(struct mmc_agent *ag)
 void mmc_session_reap(struct mmc_agent *ag, uint64_t now_ms,
 		      const struct mmc_session *keep)
 {
-	struct mmc_session *s = ag->sessions, *next;
+	struct mmc_session *s = ag->sess.list, *next;
 
 	for (; s; s = next) {
 		struct pollfd p = { .fd = s->sock, .events = POLLRDHUP };
@@ -497,7 +442,7 @@ void mmc_session_reap(struct mmc_agent *ag, uint64_t now_ms,
 		next = s->next;
 		if (s == keep || s->closed)
 			continue;
-		if (s->state == SESSION_HANDSHAKE &&
+		if (s->state == MMC_SESSION_HANDSHAKE &&
 		    now_ms - s->accepted_ms > MMC_HANDSHAKE_MS) {
 			mmc_session_close(ag, s, "no hello in time");
 			continue;
@@ -505,4 +450,24 @@ void mmc_session_reap(struct mmc_agent *ag, uint64_t now_ms,
 		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
 			mmc_session_close(ag, s, NULL);
 	}
+}
+
+unsigned mmc_session_serve(struct mmc_agent *ag)
+{
+	unsigned work = 0;
+
+	for (struct mmc_session *s = ag->sess.list, *next; s; s = next) {
+		next = s->next;   /* serving may close s (its next stays valid) */
+		if (!s->closed && s->state == MMC_SESSION_ACTIVE && mmc_ring_pending(s))
+			work += mmc_ring_serve(ag, s);
+	}
+	return work;
+}
+
+bool mmc_session_any_pending(struct mmc_agent *ag)
+{
+	for (struct mmc_session *s = ag->sess.list; s; s = s->next)
+		if (!s->closed && s->state == MMC_SESSION_ACTIVE && mmc_ring_pending(s))
+			return true;
+	return false;
 }

@@ -1,12 +1,17 @@
 /*
  * stats.c - the agent's always-on counters, as a world-readable file.
  *
- * struct mmc_stats (layout-t.h) is mapped from a small file next to the
+ * struct mmc_stats (mmc-t.h) is mapped from a small file next to the
  * socket (default /run/mmc/agent.sock.stats, mode 0644) so that mmc-top and
  * monitoring can read it with no session and no privilege.  The agent
  * rewrites it on every refresh: on a timer in the event loop, and on demand
  * when a client asks (MMC_OP_STAT), which first settles dead sessions so the
  * numbers a test reads after a client's death are exact.
+ *
+ * Each figure comes from the module that owns it: object counts and
+ * evictions from object.c, bytes from the allocator, pins from a scan of
+ * the pin tables (readers.c), sessions and what clients counted about
+ * themselves from session.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,19 +24,10 @@
 
 #include "agent.h"
 #include "log.h"
-
-uint64_t mmc_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t mmc_now_ms(void)
-{
-	return mmc_now_ns() / 1000000ull;
-}
+#include "object.h"
+#include "readers.h"
+#include "stats.h"
+#include "timer.h"
 
 int mmc_stats_open(struct mmc_agent *ag)
 {
@@ -60,8 +56,8 @@ int mmc_stats_open(struct mmc_agent *ag)
 	st->size = sizeof(*st);
 	st->start_ns = mmc_now_ns();
 	st->agent_pid = (uint32_t)getpid();
-	ag->stats = st;
-	ag->stats_fd = fd;
+	ag->stats.st = st;
+	ag->stats.fd = fd;
 	mmc_stats_refresh(ag);
 	atomic_thread_fence(memory_order_release);
 	st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
@@ -70,17 +66,17 @@ int mmc_stats_open(struct mmc_agent *ag)
 
 void mmc_stats_refresh(struct mmc_agent *ag)
 {
-	struct mmc_stats *st = ag->stats;
-	struct mmc_client_counters sum = ag->ctr.gone;
+	struct mmc_stats *st = ag->stats.st;
+	struct mmc_client_counters sum = ag->sess.gone;
 	_Atomic uint64_t *acc = (_Atomic uint64_t *)&sum;
 	uint64_t clients = 0;
 
 	if (!st)
 		return;
-	for (struct mmc_session *s = ag->sessions; s; s = s->next) {
+	for (struct mmc_session *s = ag->sess.list; s; s = s->next) {
 		const _Atomic uint64_t *c;
 
-		if (s->closed || s->state != SESSION_ACTIVE)
+		if (s->closed || s->state != MMC_SESSION_ACTIVE)
 			continue;
 		clients++;
 		c = (const _Atomic uint64_t *)&s->ring->counters;
@@ -90,13 +86,13 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	st->hugepages = ag->arena.hugepages;
 	st->arena_bytes = mmc_alloc_capacity(ag->alloc);
 	st->used_bytes = mmc_alloc_used(ag->alloc);
-	st->reserved_bytes = ag->reserved_bytes;
-	st->reservations = ag->reservations;
-	st->objects = ag->objects;
-	st->pinned_objects = mmc_count_pinned(ag);
+	st->reserved_bytes = ag->obj.reserved_bytes;
+	st->reservations = ag->obj.reservations;
+	st->objects = ag->obj.objects;
+	st->pinned_objects = mmc_object_count_pinned(ag);
 	st->clients = clients;
-	st->clients_total = ag->ctr.clients_total;
-	st->clients_rejected = ag->ctr.clients_rejected;
+	st->clients_total = ag->sess.accepted;
+	st->clients_rejected = ag->sess.rejected;
 	st->hits = sum.hits;
 	st->misses = sum.misses;
 	st->gets = sum.gets;
@@ -107,22 +103,30 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	st->exists = sum.exists;
 	st->removes = sum.removes;
 	st->errors = sum.errors;
-	st->evictions = ag->ctr.evictions;
-	st->evicted_bytes = ag->ctr.evicted_bytes;
-	st->alloc_failures = ag->ctr.alloc_failures;
-	st->bad_requests = ag->ctr.bad_requests;
+	st->evictions = ag->obj.evictions;
+	st->evicted_bytes = ag->obj.evicted_bytes;
+	st->alloc_failures = ag->obj.alloc_failures;
+	st->bad_requests = ag->sess.bad_requests;
 	st->high_watermark_pct = ag->cfg.high_watermark;
 	st->low_watermark_pct = ag->cfg.low_watermark;
 	st->max_objects = ag->index.nentries;
 	st->updated_ns = mmc_now_ns();
 }
 
+void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *keep)
+{
+	mmc_session_reap(ag, mmc_now_ms(), keep);
+	mmc_readers_drain_all(ag);
+	mmc_object_reap(ag);
+	mmc_stats_refresh(ag);
+}
+
 void mmc_stats_close(struct mmc_agent *ag)
 {
-	if (!ag->stats)
+	if (!ag->stats.st)
 		return;
-	munmap(ag->stats, sizeof(*ag->stats));
-	close(ag->stats_fd);
+	munmap(ag->stats.st, sizeof(*ag->stats.st));
+	close(ag->stats.fd);
 	unlink(ag->cfg.stats_path);
-	ag->stats = NULL;
+	ag->stats.st = NULL;
 }

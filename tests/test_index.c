@@ -535,7 +535,7 @@ START_TEST(test_stress_lookup)
 }
 END_TEST
 
-/* ---- stress: pins against the agent's eviction and removal (evict.c) ---- */
+/* ---- stress: pins against the agent's eviction and removal (object.c) ---- */
 
 #define PIN_KEYS 16
 
@@ -609,20 +609,19 @@ START_TEST(test_stress_pins_vs_eviction)
 	mmc_config_defaults(&ag->cfg);
 	ag->index = p.f.ix;   /* shares free_next: only the agent writes */
 	ag->hdr = ag->index.hdr;
-	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats_fd = -1;
+	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats.fd = -1;
 	ck_assert_int_eq(mmc_alloc_create(64ull << 20, &ag->alloc), 0);
-	ck_assert_int_eq(mmc_evict_init(ag), 0);
+	ck_assert_int_eq(mmc_evict_create(ag->index.nentries, 90, 88, &ag->evict), 0);
+	ck_assert_int_eq(mmc_objects_init(ag), 0);
+	ck_assert_int_eq(mmc_readers_init(&ag->readers, ag->index.nentries), 0);
 	p.f.c.data_size = 64ull << 20;
 	rh = p.f.ring;
-	p.s.state = SESSION_ACTIVE;
+	p.s.state = MMC_SESSION_ACTIVE;
 	p.s.id = 1;
 	p.s.sock = p.s.ring_fd = p.s.bell_rd = p.s.wake_wr = -1;
-	p.s.ring = rh;
-	p.s.ring_size = p.f.ring_size;
-	p.s.pins = p.f.c.pins;
-	p.s.touch = p.f.c.touch;
-	ag->sessions = &p.s;
-	ag->nsessions = 1;
+	mmc_ring_bind(&p.s, rh);
+	ag->sess.list = &p.s;
+	ag->sess.count = 1;
 
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(pthread_create(&rd[i], NULL, pin_reader, &p), 0);
@@ -637,43 +636,35 @@ START_TEST(test_stress_pins_vs_eviction)
 		h = mmc_key_hash(ag->index.seed, p.keys[k], strlen(p.keys[k]));
 		idx = mmc_index_find(&ag->index, p.keys[k], strlen(p.keys[k]), h);
 		if (idx == MMC_NO_ENTRY) {
-			uint64_t off;
+			struct mmc_object_ref ref;
 
-			if (mmc_evict_alloc(ag, pin_len_of(k), &off))
+			if (mmc_object_reserve(ag, &p.s, p.keys[k], strlen(p.keys[k]),
+					       pin_len_of(k), &ref))
 				continue;
-			if (mmc_index_insert(&ag->index, p.keys[k], strlen(p.keys[k]), h,
-					     pin_len_of(k), MMC_TIER_DRAM, off, &idx)) {
-				mmc_alloc_release(ag->alloc, off);
-				mmc_deferred_reap(ag);
-				continue;
-			}
-			mmc_index_set_state(&ag->index, idx, MMC_ENTRY_COMMITTED);
-			mmc_lru_push(ag, idx);
-			ag->objects++;
+			ck_assert_int_eq(mmc_object_commit(ag, &p.s, ref.slot, ref.gen), 0);
 			inserts++;
 		} else if ((r >> 20) % 2) {
-			uint32_t nd = ag->ndeferred;
+			uint32_t nd = ag->obj.ndeferred;
 
-			mmc_object_remove(ag, idx);
+			ck_assert_int_eq(mmc_object_remove(ag, p.keys[k], strlen(p.keys[k])), 0);
 			removes++;
-			deferred += ag->ndeferred > nd;
+			deferred += ag->obj.ndeferred > nd;
 		} else {
-			uint64_t objs = ag->objects;
+			uint64_t objs = ag->obj.objects;
 
-			if (mmc_evict_bytes(ag, 1))
+			if (mmc_object_evict(ag, 1))
 				evicted++;
 			else if (objs)
 				spared++;
-			(void)objs;
 		}
 		if ((r >> 24) % 8 == 0)
-			mmc_deferred_reap(ag);
+			mmc_object_reap(ag);
 	}
 	atomic_store(&p.stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(rd[i], NULL);
 	/* Readers gone, pins all released: everything dead can go now. */
-	mmc_deferred_reap(ag);
+	mmc_object_reap(ag);
 	fprintf(stderr, "stress_pins: %llu inserts, %llu removes (%llu deferred), "
 		"%llu evictions, %llu blocked by pins, %llu pins\n",
 		(unsigned long long)inserts, (unsigned long long)removes,
@@ -684,13 +675,17 @@ START_TEST(test_stress_pins_vs_eviction)
 	ck_assert_uint_gt(p.pins, 1000);
 	ck_assert_uint_gt(removes + evicted, 1000);
 	ck_assert_uint_gt(deferred + spared, 0);      /* pins were seen */
-	ck_assert_uint_eq(ag->ndeferred, 0);
-	ck_assert_uint_eq(mmc_count_pinned(ag), 0);
-	ck_assert_uint_eq(ag->index.nfree + ag->objects, ag->index.nentries);
+	ck_assert_uint_eq(ag->obj.ndeferred, 0);
+	ck_assert_uint_eq(mmc_object_count_pinned(ag), 0);
+	ck_assert_uint_eq(ag->index.nfree + ag->obj.objects, ag->index.nentries);
+	ck_assert_uint_eq(mmc_evict_count(ag->evict), ag->obj.objects);
+	ck_assert_int_eq(mmc_evict_check(ag->evict), 0);
 	ck_assert_int_eq(mmc_alloc_check(ag->alloc), 0);
 	expect_all_even(&p.f);
+	mmc_readers_destroy(&ag->readers);
+	mmc_objects_destroy(ag);
+	mmc_evict_destroy(ag->evict);
 	mmc_alloc_destroy(ag->alloc);
-	mmc_evict_destroy(ag);
 	fix_fini(&p.f);
 }
 END_TEST

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static void setup(void)
 {
 	memset(&AG, 0, sizeof(AG));
 	mmc_config_defaults(&AG.cfg);
-	AG.listen_fd = AG.epoll_fd = AG.signal_fd = AG.stats_fd = -1;
+	AG.listen_fd = AG.epoll_fd = AG.signal_fd = AG.stats.fd = -1;
 	AG.arena.meta_fd = AG.arena.data_fd = -1;
 	META_SIZE = mmc_index_meta_size(NENTRIES);
 	META = mmap(NULL, META_SIZE, PROT_READ | PROT_WRITE,
@@ -41,7 +42,10 @@ static void setup(void)
 	ck_assert_ptr_ne(META, MAP_FAILED);
 	ck_assert_int_eq(mmc_index_init(&AG.index, META, META_SIZE, NENTRIES, 0xabcdef), 0);
 	ck_assert_int_eq(mmc_alloc_create(DATA_SIZE, &AG.alloc), 0);
-	ck_assert_int_eq(mmc_evict_init(&AG), 0);
+	ck_assert_int_eq(mmc_evict_create(NENTRIES, 90, 88, &AG.evict), 0);
+	ck_assert_int_eq(mmc_objects_init(&AG), 0);
+	ck_assert_int_eq(mmc_readers_init(&AG.readers, NENTRIES), 0);
+	ck_assert_int_eq(mmc_timers_init(&AG.timers), 0);
 	AG.arena.data_size = DATA_SIZE;
 	AG.hdr = AG.index.hdr;
 	AG.hdr->version = MMC_LAYOUT_VERSION;
@@ -51,11 +55,14 @@ static void setup(void)
 
 static void teardown(void)
 {
-	while (AG.sessions)
-		mmc_session_close(&AG, AG.sessions, NULL);
+	while (AG.sess.list)
+		mmc_session_close(&AG, AG.sess.list, NULL);
 	mmc_session_free_zombies(&AG);
+	mmc_timers_destroy(&AG.timers);
+	mmc_readers_destroy(&AG.readers);
+	mmc_objects_destroy(&AG);
+	mmc_evict_destroy(AG.evict);
 	mmc_alloc_destroy(AG.alloc);
-	mmc_evict_destroy(&AG);
 	mmc_index_destroy(&AG.index);
 	munmap(META, META_SIZE);
 }
@@ -65,17 +72,17 @@ static void teardown(void)
 static struct mmc_session *new_session(void)
 {
 	struct mmc_session *s = calloc(1, sizeof(*s));
-	struct mmc_ring_hdr *r = fake_ring(++AG.next_client_id);
+	struct mmc_ring_hdr *r = fake_ring(++AG.sess.next_id);
 
 	ck_assert_ptr_nonnull(s);
 	s->sock = s->ring_fd = -1;
 	s->id = r->client_id;
-	s->state = SESSION_ACTIVE;
-	mmc_session_use_ring(s, r);
+	s->state = MMC_SESSION_ACTIVE;
+	mmc_ring_bind(s, r);
 	ck_assert_int_eq(mmc_session_pipes(s), 0);
-	s->next = AG.sessions;
-	AG.sessions = s;
-	AG.nsessions++;
+	s->next = AG.sess.list;
+	AG.sess.list = s;
+	AG.sess.count++;
 	return s;
 }
 
@@ -103,7 +110,7 @@ static int call(struct mmc_client *c, struct mmc_session *s, uint8_t op,
 		out = &tmp;
 	ck_assert_int_eq(mmc__submit(c, op, key, klen, arg, idx, gen), 0);
 	mmc__flush(c);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 1);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 1);
 	ck_assert_int_eq(mmc__wait(c, out), 0);
 	ck_assert_uint_eq(out->tag, tag);
 	return out->res;
@@ -152,17 +159,17 @@ START_TEST(test_reserve_commit_lookup)
 	ck_assert_uint_lt(r.idx, NENTRIES);
 	ck_assert_uint_eq(r.gen, AG.index.entries[r.idx].gen);
 	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_RESERVED);
-	ck_assert_uint_eq(AG.owner[r.idx], s->id);
-	ck_assert(AG.reservations == 1 && s->reservations == 1);
-	ck_assert_uint_eq(AG.reserved_bytes, 3 * MMC_UNIT);
+	ck_assert_uint_eq(AG.obj.owner[r.idx], s->id);
+	ck_assert(AG.obj.reservations == 1 && s->held.count == 1);
+	ck_assert_uint_eq(AG.obj.reserved_bytes, 3 * MMC_UNIT);
 	ck_assert_int_eq(lookup(c, "k1", &f), 0);      /* not visible yet */
 	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
 	ck_assert_int_eq(lookup(c, "k1", &f), 1);
 	ck_assert(f.idx == r.idx && f.gen == r.gen && f.loc == r.off && f.len == 10000);
 	ck_assert_uint_eq(f.tier, MMC_TIER_DRAM);
-	ck_assert(AG.objects == 1 && AG.reservations == 0 && s->reservations == 0);
-	ck_assert_uint_eq(AG.reserved_bytes, 0);
-	ck_assert_uint_eq(AG.lru_head, r.idx);
+	ck_assert(AG.obj.objects == 1 && AG.obj.reservations == 0 && s->held.count == 0);
+	ck_assert_uint_eq(AG.obj.reserved_bytes, 0);
+	ck_assert_uint_eq(mmc_evict_first(AG.evict), r.idx);   /* the only one */
 	ck_assert_int_eq(call(c, s, MMC_OP_FETCH, "k1", 2, 0, 0, 0, NULL), 0);
 	ck_assert_int_eq(call(c, s, MMC_OP_FETCH, "k2", 2, 0, 0, 0, NULL), -ENOENT);
 	/* Everything answered and taken. */
@@ -185,7 +192,7 @@ START_TEST(test_reserve_exists_busy)
 	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "kk", 2, 4096, 0, 0, NULL), -EEXIST);
 	ck_assert_int_eq(call(c2, s2, MMC_OP_RESERVE, "kk", 2, 8192, 0, 0, NULL), -EEXIST);
-	ck_assert_uint_eq(AG.reservations, 0);
+	ck_assert_uint_eq(AG.obj.reservations, 0);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);
 	free(c);
 	free(c2);
@@ -208,14 +215,14 @@ START_TEST(test_commit_invalid)
 	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, UINT32_MAX, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx + 1, 0, NULL), -EINVAL);
 	ck_assert_int_eq(lookup(c, "mine", &f), 0);
-	ck_assert_uint_eq(AG.reservations, 1);
+	ck_assert_uint_eq(AG.obj.reservations, 1);
 	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), 0);
 	ck_assert_int_eq(lookup(c2, "mine", &f), 1);
 	/* Committed: neither a second commit nor an abort applies. */
 	ck_assert_int_eq(call(c, s, MMC_OP_COMMIT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
 	ck_assert_int_eq(lookup(c, "mine", &f), 1);
-	ck_assert_uint_eq(AG.objects, 1);
+	ck_assert_uint_eq(AG.obj.objects, 1);
 	free(c);
 	free(c2);
 }
@@ -235,9 +242,9 @@ START_TEST(test_abort_frees)
 	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_FREE);
 	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen + 1);
 	ck_assert_uint_eq(AG.index.nfree, NENTRIES);
-	ck_assert_uint_eq(AG.reservations, 0);
-	ck_assert_uint_eq(AG.reserved_bytes, 0);
-	ck_assert_uint_eq(s->reservations, 0);
+	ck_assert_uint_eq(AG.obj.reservations, 0);
+	ck_assert_uint_eq(AG.obj.reserved_bytes, 0);
+	ck_assert_uint_eq(s->held.count, 0);
 	ck_assert_int_eq(lookup(c, "ab", &f), 0);
 	ck_assert_int_eq(call(c, s, MMC_OP_ABORT, NULL, 0, 0, r.idx, r.gen, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "ab", 2, 4096, 0, 0, &r2), 0);
@@ -261,10 +268,10 @@ START_TEST(test_remove)
 	r = put(c, s, "gone", 4096);
 	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "gone", 4, 0, 0, 0, NULL), 0);
 	ck_assert_int_eq(lookup(c, "gone", &f), 0);
-	ck_assert_uint_eq(AG.objects, 0);
+	ck_assert_uint_eq(AG.obj.objects, 0);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 0);
 	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen + 1);
-	ck_assert_uint_eq(AG.lru_head, MMC_NO_ENTRY);
+	ck_assert_uint_eq(mmc_evict_first(AG.evict), MMC_EVICT_END);
 	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "gone", 4, 0, 0, 0, NULL), -ENOENT);
 	/* A reservation is not removable. */
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "res", 3, 4096, 0, 0, &r), 0);
@@ -276,10 +283,10 @@ START_TEST(test_remove)
 	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, "pinned", 6, 0, 0, 0, NULL), 0);
 	ck_assert_int_eq(lookup(c, "pinned", &f), 0);
 	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_DEAD);
-	ck_assert_uint_eq(AG.ndeferred, 1);
+	ck_assert_uint_eq(AG.obj.ndeferred, 1);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 8192);
-	mmc_deferred_reap(&AG);
-	ck_assert_uint_eq(AG.ndeferred, 1);             /* still pinned */
+	mmc_object_reap(&AG);
+	ck_assert_uint_eq(AG.obj.ndeferred, 1);             /* still pinned */
 	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen);
 	/* The key can come back at once, while the old object is dead. */
 	r2 = put(c, s, "pinned", 4096);
@@ -287,8 +294,8 @@ START_TEST(test_remove)
 	ck_assert_int_eq(lookup(c, "pinned", &f), 1);
 	ck_assert_uint_eq(f.idx, r2.idx);
 	mmc__unpin(c, slot);
-	mmc_deferred_reap(&AG);
-	ck_assert_uint_eq(AG.ndeferred, 0);
+	mmc_object_reap(&AG);
+	ck_assert_uint_eq(AG.obj.ndeferred, 0);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);
 	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_FREE);
 	ck_assert_uint_eq(AG.index.entries[r.idx].gen, r.gen + 1);
@@ -302,13 +309,13 @@ START_TEST(test_bad_requests)
 	struct mmc_session *s = new_session();
 	struct mmc_client *c = new_client(s);
 	uint8_t key[MMC_KEY_MAX];
-	uint64_t bad = AG.ctr.bad_requests;
+	uint64_t bad = AG.sess.bad_requests;
 
 	memset(key, 'k', sizeof(key));
 	ck_assert_int_eq(call(c, s, 99, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(call(c, s, MMC_OP_MAX_, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(call(c, s, 255, key, 10, 1, 2, 3, NULL), -EOPNOTSUPP);
-	ck_assert_uint_eq(AG.ctr.bad_requests, bad + 3);
+	ck_assert_uint_eq(AG.sess.bad_requests, bad + 3);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 0, 4096, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, key, 0, 0, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 8, 0, 0, 0, NULL), -EINVAL);
@@ -323,7 +330,7 @@ START_TEST(test_bad_requests)
 		ck_assert_int_eq(mmc__submit(c, keyed[i], key, MMC_KEY_MAX, 4096, 0, 0), 0);
 		c->sq[(c->sq_tail - 1) % MMC_SQ_ENTRIES].key_len = 300;
 		mmc__flush(c);
-		ck_assert_uint_eq(mmc_ring_process(&AG, s), 1);
+		ck_assert_uint_eq(mmc_ring_serve(&AG, s), 1);
 		ck_assert_int_eq(mmc__wait(c, &out), 0);
 		ck_assert_int_eq(out.res, -ENAMETOOLONG);
 	}
@@ -362,7 +369,7 @@ START_TEST(test_index_wraparound)
 						     4096, 0, 0), 0);
 		}
 		mmc__flush(c);
-		ck_assert_uint_eq(mmc_ring_process(&AG, s), n);
+		ck_assert_uint_eq(mmc_ring_serve(&AG, s), n);
 		take_n(c, n, &tag, &res[i]);
 	}
 	/* ...then 50 commits in one batch. */
@@ -370,7 +377,7 @@ START_TEST(test_index_wraparound)
 		ck_assert_int_eq(mmc__submit(c, MMC_OP_COMMIT, NULL, 0, 0,
 					     res[i].idx, res[i].gen), 0);
 	mmc__flush(c);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 50);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 50);
 	take_n(c, 50, &tag, NULL);
 	for (int i = 0; i < 50; i++) {
 		struct mmc_found f;
@@ -383,7 +390,7 @@ START_TEST(test_index_wraparound)
 	ck_assert_uint_eq(atomic_load(&r->cq_tail), start + 100u);
 	ck_assert_uint_eq(c->cq_head, start + 100u);
 	ck_assert_uint_lt(c->cq_head, start);            /* it did wrap */
-	ck_assert(!s->closed && AG.objects == 50);
+	ck_assert(!s->closed && AG.obj.objects == 50);
 	free(c);
 }
 END_TEST
@@ -399,8 +406,8 @@ START_TEST(test_cq_never_overflows)
 		ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
 	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), -EAGAIN);
 	mmc__flush(c);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), MMC_CQ_ENTRIES);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), MMC_CQ_ENTRIES);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
 	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), -EAGAIN);
 	/* A client that ignores the limit: 100 more requests written by hand
 	 * while the completion ring is full.  None may be answered yet. */
@@ -411,19 +418,19 @@ START_TEST(test_cq_never_overflows)
 		q->tag = c->sq_tail++;   /* op 0: NOP */
 	}
 	mmc__flush(c);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
 	ck_assert_uint_eq(atomic_load(&r->sq_head), MMC_CQ_ENTRIES);
 	/* Not work the loop could do: it must still sleep, accept, see signals. */
 	ck_assert(!mmc_ring_pending(s));
 	/* Taking 30 completions makes room for exactly 30 more... */
 	take_n(c, 30, &next, NULL);
 	ck_assert(mmc_ring_pending(s));
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 30);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 30);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
 	ck_assert_uint_eq(atomic_load(&r->cq_tail) - atomic_load(&r->cq_head), MMC_CQ_ENTRIES);
 	/* ...and every completion arrives once, in order: none overwritten. */
 	take_n(c, MMC_CQ_ENTRIES, &next, NULL);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 70);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 70);
 	take_n(c, 70, &next, NULL);
 	ck_assert_uint_eq(atomic_load(&r->cq_tail), c->cq_head);
 	ck_assert(!s->closed);
@@ -434,7 +441,7 @@ END_TEST
 
 static bool in_list(const struct mmc_session *s)
 {
-	for (struct mmc_session *p = AG.sessions; p; p = p->next)
+	for (struct mmc_session *p = AG.sess.list; p; p = p->next)
 		if (p == s)
 			return true;
 	return false;
@@ -447,8 +454,8 @@ static void corrupt_and_check(int how)
 	struct mmc_session *s = new_session(), *other = new_session();
 	struct mmc_client *c = new_client(s), *oc = new_client(other);
 	struct mmc_ring_hdr *r = s->ring;
-	uint64_t bad = AG.ctr.bad_requests;
-	uint32_t nsess = AG.nsessions;
+	uint64_t bad = AG.sess.bad_requests;
+	uint32_t nsess = AG.sess.count;
 	struct mmc_cqe res;
 	struct mmc_found f;
 
@@ -471,13 +478,13 @@ static void corrupt_and_check(int how)
 		break;
 	}
 	ck_assert(mmc_ring_pending(s) || how == 2);
-	ck_assert_uint_eq(mmc_ring_process(&AG, s), 0);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
 	ck_assert(s->closed);
 	ck_assert(!in_list(s));
 	ck_assert(in_list(other));
-	ck_assert_uint_eq(AG.nsessions, nsess - 1);
-	ck_assert_uint_eq(AG.ctr.bad_requests, bad + 1);
-	ck_assert_uint_eq(AG.reservations, 0);
+	ck_assert_uint_eq(AG.sess.count, nsess - 1);
+	ck_assert_uint_eq(AG.sess.bad_requests, bad + 1);
+	ck_assert_uint_eq(AG.obj.reservations, 0);
 	ck_assert_uint_eq(AG.index.entries[res.idx].state, MMC_ENTRY_FREE);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);   /* survivor only */
 	mmc_session_free_zombies(&AG);
@@ -494,6 +501,22 @@ START_TEST(test_corrupt_ring_closes_session)
 }
 END_TEST
 
+/* The eviction order holds exactly the n slots given, least recently used
+ * first. */
+static void expect_order(int n, ...)
+{
+	uint32_t slot = mmc_evict_first(AG.evict);
+	va_list ap;
+
+	ck_assert_uint_eq(mmc_evict_count(AG.evict), (unsigned)n);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++, slot = mmc_evict_next(AG.evict, slot))
+		ck_assert_uint_eq(slot, va_arg(ap, uint32_t));
+	va_end(ap);
+	ck_assert_uint_eq(slot, MMC_EVICT_END);
+	ck_assert_int_eq(mmc_evict_check(AG.evict), 0);
+}
+
 START_TEST(test_touch_reorders_lru)
 {
 	struct mmc_session *s = new_session();
@@ -502,34 +525,27 @@ START_TEST(test_touch_reorders_lru)
 	struct mmc_cqe b = put(c, s, "B", 4096);
 	struct mmc_cqe d = put(c, s, "C", 4096);
 
-	ck_assert_uint_eq(AG.lru_head, d.idx);
-	ck_assert_uint_eq(AG.lru_tail, a.idx);
+	expect_order(3, a.idx, b.idx, d.idx);
 	mmc__touch(c, a.idx, a.gen);
 	ck_assert_uint_eq(atomic_load(&s->ring->touch_tail), 1);
-	mmc_touch_drain(&AG);
+	mmc_readers_drain_all(&AG);
 	ck_assert_uint_eq(atomic_load(&s->ring->touch_head), 1);
-	ck_assert_uint_eq(AG.lru_head, a.idx);
-	ck_assert_uint_eq(AG.lru_next[a.idx], d.idx);
-	ck_assert_uint_eq(AG.lru_next[d.idx], b.idx);
-	ck_assert_uint_eq(AG.lru_tail, b.idx);
+	expect_order(3, b.idx, d.idx, a.idx);
 	/* Stale or impossible records are drained and ignored. */
 	mmc__touch(c, b.idx, b.gen + 1);
 	mmc__touch(c, NENTRIES + 3, 0);
 	mmc__touch(c, UINT32_MAX - 1, 7);
-	mmc_touch_drain(&AG);
+	mmc_readers_drain_all(&AG);
 	ck_assert_uint_eq(atomic_load(&s->ring->touch_head), 4);
-	ck_assert_uint_eq(AG.lru_head, a.idx);
-	ck_assert_uint_eq(AG.lru_tail, b.idx);
+	expect_order(3, b.idx, d.idx, a.idx);
 	/* Several records at once: the last one touched ends up first. */
 	mmc__touch(c, b.idx, b.gen);
 	mmc__touch(c, d.idx, d.gen);
-	mmc_touch_drain(&AG);
-	ck_assert_uint_eq(AG.lru_head, d.idx);
-	ck_assert_uint_eq(AG.lru_next[d.idx], b.idx);
-	ck_assert_uint_eq(AG.lru_tail, a.idx);
+	mmc_readers_drain_all(&AG);
+	expect_order(3, a.idx, b.idx, d.idx);
 	/* A client lying about its tail is bounded by what it wrote. */
 	atomic_store(&s->ring->touch_tail, atomic_load(&s->ring->touch_head) + 100000);
-	mmc_touch_drain(&AG);
+	mmc_readers_drain_all(&AG);
 	ck_assert_uint_eq(atomic_load(&s->ring->touch_head), 6);
 	ck_assert_uint_eq(atomic_load(&s->ring->counters.touch_drops), 0);
 	free(c);
@@ -549,7 +565,7 @@ START_TEST(test_touch_log_full)
 	c = new_client(s);
 	a = put(c, s, "A", 4096);
 	b = put(c, s, "B", 4096);
-	ck_assert_uint_eq(AG.lru_head, b.idx);
+	expect_order(2, a.idx, b.idx);
 	for (unsigned i = 0; i < MMC_TOUCH_SLOTS; i++)
 		mmc__touch(c, a.idx, a.gen);
 	ck_assert_uint_eq(atomic_load(&r->counters.touch_drops), 0);
@@ -558,15 +574,15 @@ START_TEST(test_touch_log_full)
 	mmc__touch(c, b.idx, b.gen);
 	ck_assert_uint_eq(atomic_load(&r->counters.touch_drops), 3);
 	ck_assert_uint_eq(atomic_load(&r->touch_tail), start + MMC_TOUCH_SLOTS);
-	mmc_touch_drain(&AG);
+	mmc_readers_drain_all(&AG);
 	ck_assert_uint_eq(atomic_load(&r->touch_head), start + MMC_TOUCH_SLOTS);
-	ck_assert_uint_eq(AG.lru_head, a.idx);           /* B's were dropped */
+	expect_order(2, b.idx, a.idx);            /* B's were dropped */
 	for (unsigned i = 0; i < MMC_TOUCH_SLOTS; i++)
 		ck_assert_uint_eq(atomic_load(&s->touch[i]), 0);
 	mmc__touch(c, b.idx, b.gen);
 	ck_assert_uint_eq(atomic_load(&r->counters.touch_drops), 3);
-	mmc_touch_drain(&AG);
-	ck_assert_uint_eq(AG.lru_head, b.idx);
+	mmc_readers_drain_all(&AG);
+	expect_order(2, a.idx, b.idx);
 	free(c);
 }
 END_TEST
@@ -581,7 +597,7 @@ struct athread {
 
 static bool any_pending(void)
 {
-	for (struct mmc_session *s = AG.sessions; s; s = s->next)
+	for (struct mmc_session *s = AG.sess.list; s; s = s->next)
 		if (mmc_ring_pending(s))
 			return true;
 	return false;
@@ -599,14 +615,14 @@ static void *agent_main(void *arg)
 		struct pollfd p[8];
 		int n = 0;
 
-		for (struct mmc_session *s = AG.sessions; s; s = s->next) {
+		for (struct mmc_session *s = AG.sess.list; s; s = s->next) {
 			if (s->closed || !mmc_ring_pending(s))
 				continue;
 			t->waiters += atomic_load(&s->ring->cq_waiting);
-			work += mmc_ring_process(&AG, s);
+			work += mmc_ring_serve(&AG, s);
 		}
-		mmc_touch_drain(&AG);
-		mmc_deferred_reap(&AG);
+		mmc_readers_drain_all(&AG);
+		mmc_object_reap(&AG);
 		if (work) {
 			idle = 0;
 			continue;
@@ -621,7 +637,7 @@ static void *agent_main(void *arg)
 			atomic_store(&AG.hdr->agent_sleeping, 0);
 			continue;
 		}
-		for (struct mmc_session *s = AG.sessions; s && n < 8; s = s->next)
+		for (struct mmc_session *s = AG.sess.list; s && n < 8; s = s->next)
 			p[n++] = (struct pollfd){ .fd = s->bell_rd, .events = POLLIN };
 		t->sleeps++;
 		if (poll(p, n, 2000) == 0 && !atomic_load(&t->stop))
@@ -709,7 +725,7 @@ START_TEST(test_agent_thread)
 		}
 	}
 	atomic_store(&t.stop, 1);
-	for (struct mmc_session *s = AG.sessions; s; s = s->next)
+	for (struct mmc_session *s = AG.sess.list; s; s = s->next)
 		(void)!write(s->peer[0], &(uint64_t){ 1 }, sizeof(uint64_t));
 	pthread_join(at, NULL);
 	fprintf(stderr, "agent_thread: agent slept %u times, found %u clients asleep\n",
@@ -717,9 +733,9 @@ START_TEST(test_agent_thread)
 	ck_assert_uint_gt(t.sleeps, 0);
 	ck_assert_uint_gt(t.waiters, 0);
 	ck_assert_uint_eq(t.timeouts, 0);
-	ck_assert_uint_eq(AG.objects, 4 * 400);
-	ck_assert_uint_eq(AG.reservations, 0);
-	ck_assert_uint_eq(AG.ctr.bad_requests, 0);
+	ck_assert_uint_eq(AG.obj.objects, 4 * 400);
+	ck_assert_uint_eq(AG.obj.reservations, 0);
+	ck_assert_uint_eq(AG.sess.bad_requests, 0);
 	ck_assert(!s1->closed && !s2->closed);
 	ck_assert_int_eq(mmc_alloc_check(AG.alloc), 0);
 	free(w[0].c);

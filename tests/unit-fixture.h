@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "client.h"
+#include "ring.h"
 
 /* Maps mmc_ring_region_size() bytes of zeroed shared memory and lays them
  * out with session.c's mmc_ring_layout(r, client_id), as ring_create() does

@@ -1,0 +1,161 @@
+/*
+ * ring.c - the agent's side of a session's ring region.
+ *
+ * The region is writable by the client, so the agent keeps its own copies
+ * of the indices it owns (sq_head, cq_tail) and of every offset, and copies
+ * each request into its own memory before anything looks at it.  A client
+ * that publishes impossible indices has corrupted its own ring; its session
+ * is closed, and nobody else notices.
+ *
+ * Room for answers: the agent takes a request only while the answers it
+ * owes (posted but unread, plus parked) leave room in the completion ring,
+ * so every answer - now or later - has a slot.  A client that stops reading
+ * completions just stops being served.
+ *
+ * Waking: after a batch the agent publishes sq_head and cq_tail, fences,
+ * and writes the session's wake-up pipe only if the client announced it is
+ * going to sleep (cq_waiting).  A spinning client costs no system call.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ops.h"
+#include "ring.h"
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+size_t mmc_ring_region_size(void)
+{
+	size_t sz = align_up(sizeof(struct mmc_ring_hdr), 4096);
+
+	sz += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
+	sz += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
+	sz += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
+	sz += align_up(MMC_TOUCH_SLOTS * sizeof(uint64_t), 4096);
+	return sz;
+}
+
+void mmc_ring_layout(struct mmc_ring_hdr *r, uint32_t client_id)
+{
+	size_t off;
+
+	r->magic = MMC_RING_MAGIC;
+	r->version = MMC_LAYOUT_VERSION;
+	r->client_id = client_id;
+	r->sq_entries = MMC_SQ_ENTRIES;
+	r->cq_entries = MMC_CQ_ENTRIES;
+	r->pin_slots = MMC_PIN_SLOTS;
+	r->touch_slots = MMC_TOUCH_SLOTS;
+	off = align_up(sizeof(*r), 4096);
+	r->sq_off = off;
+	off += align_up(MMC_SQ_ENTRIES * sizeof(struct mmc_sqe), 4096);
+	r->cq_off = off;
+	off += align_up(MMC_CQ_ENTRIES * sizeof(struct mmc_cqe), 4096);
+	r->pins_off = off;
+	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
+	r->touch_off = off;
+	r->size = mmc_ring_region_size();
+}
+
+void mmc_ring_bind(struct mmc_session *s, struct mmc_ring_hdr *r)
+{
+	s->ring = r;
+	s->ring_size = mmc_ring_region_size();
+	/* The agent uses its own copies of the offsets, never the client's. */
+	s->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
+	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
+	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
+	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+}
+
+/* Answers owed: posted and not yet read by the client, plus parked.  More
+ * than MMC_CQ_ENTRIES only if the client moved cq_head where it cannot be. */
+static uint32_t owed(const struct mmc_session *s)
+{
+	return s->cq_seen + s->parked -
+		atomic_load_explicit(&s->ring->cq_head, memory_order_acquire);
+}
+
+bool mmc_ring_pending(const struct mmc_session *s)
+{
+	/* "!=": a corrupted cq_head counts as work, so serving finds it. */
+	return atomic_load_explicit(&s->ring->sq_tail, memory_order_acquire) !=
+		s->sq_seen && owed(s) != MMC_CQ_ENTRIES;
+}
+
+/* Makes what the agent did visible, and wakes the client if it sleeps. */
+static void publish(struct mmc_session *s)
+{
+	struct mmc_ring_hdr *r = s->ring;
+
+	atomic_store_explicit(&r->sq_head, s->sq_seen, memory_order_release);
+	atomic_store_explicit(&r->cq_tail, s->cq_seen, memory_order_release);
+	/* Pairs with the client's fence between setting cq_waiting and
+	 * re-reading cq_tail: one of us sees the other. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->cq_waiting, memory_order_relaxed)) {
+		uint64_t one = 1;
+
+		(void)!write(s->wake_wr, &one, sizeof(one));
+	}
+}
+
+static void corrupted(struct mmc_agent *ag, struct mmc_session *s, const char *why)
+{
+	ag->sess.bad_requests++;
+	mmc_session_close(ag, s, why);
+}
+
+unsigned mmc_ring_serve(struct mmc_agent *ag, struct mmc_session *s)
+{
+	struct mmc_ring_hdr *r = s->ring;
+	uint32_t head = s->sq_seen;
+	uint32_t tail = atomic_load_explicit(&r->sq_tail, memory_order_acquire);
+	uint32_t cq_head = atomic_load_explicit(&r->cq_head, memory_order_acquire);
+	unsigned done = 0;
+
+	/* The agent's own sq_head/cq_tail are the truth; the ring copies are
+	 * for the client and must not have been changed by it. */
+	if (atomic_load_explicit(&r->sq_head, memory_order_relaxed) != head ||
+	    tail - head > MMC_SQ_ENTRIES ||
+	    s->cq_seen + s->parked - cq_head > MMC_CQ_ENTRIES) {
+		corrupted(ag, s, "ring indices corrupted by the client");
+		return 0;
+	}
+	while (head != tail && s->cq_seen + s->parked - cq_head < MMC_CQ_ENTRIES) {
+		struct mmc_sqe q;
+		struct mmc_cqe c = { 0 };
+
+		memcpy(&q, &s->sq[head % MMC_SQ_ENTRIES], sizeof(q));
+		head++;
+		s->sq_seen = head;
+		c.tag = q.tag;
+		done++;
+		if (mmc_ops_dispatch(ag, s, &q, &c) == MMC_OPS_PARKED)
+			continue;
+		if (s->closed)
+			return done;
+		s->cq[s->cq_seen % MMC_CQ_ENTRIES] = c;
+		s->cq_seen++;
+	}
+	if (done && !s->closed)
+		publish(s);
+	return done;
+}
+
+void mmc_ring_post(struct mmc_agent *ag, struct mmc_session *s,
+		   const struct mmc_cqe *c)
+{
+	if (owed(s) >= MMC_CQ_ENTRIES) {   /* parked ones were counted: no room = corrupt */
+		corrupted(ag, s, "completion ring overrun by the client");
+		return;
+	}
+	s->cq[s->cq_seen % MMC_CQ_ENTRIES] = *c;
+	s->cq_seen++;
+	publish(s);
+}
