@@ -69,7 +69,7 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	struct mmc_stats *st = ag->stats.st;
 	struct mmc_client_counters sum = ag->sess.gone;
 	_Atomic uint64_t *acc = (_Atomic uint64_t *)&sum;
-	uint64_t clients = 0;
+	uint64_t clients = 0, parked = 0;
 
 	if (!st)
 		return;
@@ -79,6 +79,7 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 		if (s->closed || s->state != MMC_SESSION_ACTIVE)
 			continue;
 		clients++;
+		parked += s->parked;
 		c = (const _Atomic uint64_t *)&s->ring->counters;
 		for (size_t i = 0; i < sizeof(sum) / sizeof(uint64_t); i++)
 			acc[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
@@ -110,6 +111,7 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	st->high_watermark_pct = ag->cfg.high_watermark;
 	st->low_watermark_pct = ag->cfg.low_watermark;
 	st->max_objects = ag->index.nentries;
+	st->parked = parked;
 	st->updated_ns = mmc_now_ns();
 }
 

@@ -18,6 +18,13 @@
 #include "layout-t.h"
 #include "proto-t.h"
 
+/* One request in flight: the slot its tag names, where its answer lands. */
+struct mmc_waiter {
+	_Atomic uint32_t state;        /* free, busy (in flight), done */
+	uint32_t tag;                  /* the tag of the request in flight */
+	struct mmc_cqe cqe;            /* its answer, once done */
+};
+
 struct mmc_client {
 	int sock, bell_wr, wake_rd, stop_efd;
 	/* meta region, read-only */
@@ -38,9 +45,21 @@ struct mmc_client {
 	_Atomic uint64_t *pins;
 	_Atomic uint64_t *touch;
 	_Atomic uint32_t pin_hint;
-	/* requests: one thread at a time owns the ring */
-	pthread_mutex_t ring_lock;
-	uint32_t sq_tail, cq_head;     /* private copies */
+	/* requests (ring.c): submitters take sq_lock only to write and publish */
+	pthread_mutex_t sq_lock;
+	uint32_t sq_tail;              /* under sq_lock: private copy */
+	uint32_t tag_seq;              /* under sq_lock: high bits of tags */
+	_Atomic unsigned slot_hint;    /* where a claim looks first */
+	_Atomic uint32_t slot_waiters; /* submitters waiting for a free slot */
+	pthread_cond_t slot_cond;      /* with sq_lock: a slot was freed */
+	/* answers: whoever holds the reaping flag files them into their slots */
+	_Atomic int reaping;
+	uint32_t cq_head;              /* under reaping: private copy */
+	pthread_mutex_t cq_lock;       /* the slow path: pollers and sleepers */
+	pthread_cond_t cq_cond;        /* with cq_lock: answers were filed */
+	_Atomic uint32_t cq_sleepers;  /* threads in cq_cond */
+	bool poller;                   /* under cq_lock: a thread sleeps in poll() */
+	struct mmc_waiter waiters[MMC_CQ_ENTRIES];
 	_Atomic int dead;              /* the agent went away */
 	pthread_t watcher;
 	bool watcher_started;
@@ -101,15 +120,41 @@ int mmc__check_key(const void *key, size_t key_len);
  * the agent is gone or stopping. */
 int mmc__alive(struct mmc_client *c);
 
-/* ring.c: the one path to the agent.  Hold ring_lock around a sequence of
- * submit, flush and wait calls. */
+/* ring.c: the one path to the agent.
+ *
+ * mmc__submit() (sq_lock held) claims a waiter slot and writes one request;
+ * *tag names it.  With no slot free it returns -EAGAIN, or with wait_slot
+ * waits for one (only a caller that holds no unanswered slot may wait:
+ * slots are freed by their owners' waits).  -ENAMETOOLONG for a key over
+ * MMC_KEY_MAX.  mmc__flush() (sq_lock held) publishes what was submitted
+ * and rings the doorbell if the agent sleeps.  mmc__wait() (no lock held)
+ * waits for the answer to tag, copies it to *out and frees the slot: 0, or
+ * -ENOTCONN/-errno when the session died. */
 int mmc__submit(struct mmc_client *c, uint8_t op, const void *key,
-		size_t key_len, uint64_t arg, uint32_t idx, uint32_t gen);
+		size_t key_len, uint64_t arg, uint32_t idx, uint32_t gen,
+		bool wait_slot, uint32_t *tag);
 void mmc__flush(struct mmc_client *c);
-int mmc__wait(struct mmc_client *c, struct mmc_cqe *out);
-/* submit + flush + wait for one request; takes ring_lock itself. */
+int mmc__wait(struct mmc_client *c, uint32_t tag, struct mmc_cqe *out);
+/* submit + flush + wait for one request; returns the answer's res (or the
+ * session's error), *out the answer. */
 int mmc__call(struct mmc_client *c, uint8_t op, const void *key, size_t key_len,
 	      uint64_t arg, uint32_t idx, uint32_t gen, struct mmc_cqe *out);
+
+/* One request of a pipeline. */
+struct mmc_req {
+	uint8_t op;
+	uint16_t key_len;
+	const void *key;
+	uint64_t arg;
+	uint32_t idx, gen;
+};
+#define MMC_PIPELINE_MAX 128   /* requests a pipeline keeps in flight */
+/* Runs reqs[0..n) through the ring, up to MMC_PIPELINE_MAX (and as many as
+ * free slots allow) in flight at once; cqes[i] gets each answer (or the
+ * error that kept it from being sent in .res).  0, or -errno when the
+ * session failed (cqes then partly unset). */
+int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
+		  struct mmc_cqe *cqes);
 
 #define CTR_ADD(c, field, v) \
 	atomic_fetch_add_explicit(&(c)->ring->counters.field, (v), memory_order_relaxed)

@@ -210,7 +210,10 @@ int mmc_connect(const char *path, mmc_client **out)
 		return -ENOMEM;
 	c->fork_gen = atomic_load(&mmc__fork_gen);
 	c->bell_wr = c->wake_rd = c->stop_efd = -1;
-	pthread_mutex_init(&c->ring_lock, NULL);
+	pthread_mutex_init(&c->sq_lock, NULL);
+	pthread_mutex_init(&c->cq_lock, NULL);
+	pthread_cond_init(&c->slot_cond, NULL);
+	pthread_cond_init(&c->cq_cond, NULL);
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (c->sock < 0) {
 		ret = -errno;
@@ -329,6 +332,9 @@ void mmc_disconnect(mmc_client *c)
 		close(c->wake_rd);
 	if (c->stop_efd >= 0)
 		close(c->stop_efd);
-	pthread_mutex_destroy(&c->ring_lock);
+	pthread_mutex_destroy(&c->sq_lock);
+	pthread_mutex_destroy(&c->cq_lock);
+	pthread_cond_destroy(&c->slot_cond);
+	pthread_cond_destroy(&c->cq_cond);
 	free(c);
 }

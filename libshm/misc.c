@@ -30,6 +30,7 @@ const char *mmc_strerror(int err)
 	case EAGAIN:       return "index entry kept changing; try again";
 	case EIO:          return "agent handed out an out-of-range location";
 	case EOPNOTSUPP:   return "operation not supported by this agent";
+	case EPERM:        return "the agent does not allow this ([debug] settings)";
 	case ECHILD:       return "client connected by the parent process: connect anew after fork()";
 	case ENODATA:      return "stats file too short (agent starting, or not a stats file)";
 	case EBADMSG:      return "not an mmc stats file";

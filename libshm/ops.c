@@ -287,6 +287,13 @@ int mmc_remove(mmc_client *c, const void *key, size_t key_len)
 	return ret;
 }
 
+int mmc_ping(mmc_client *c, unsigned delay_us)
+{
+	struct mmc_cqe cqe;
+
+	return mmc__call(c, MMC_OP_NOP, NULL, 0, delay_us, 0, 0, &cqe);
+}
+
 int mmc_clear(mmc_client *c)
 {
 	struct mmc_cqe cqe;

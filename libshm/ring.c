@@ -1,16 +1,30 @@
 /*
  * ring.c - the one road from libshm to the agent: this session's request and
- * completion rings in shared memory.
+ * completion rings in shared memory, shared by every thread of the client.
  *
- * Submitting writes a request into the next free slot and, on flush,
- * publishes the new tail.  Only if the agent has announced that it is going
- * to sleep (hdr->agent_sleeping, read after the tail is published) does the
- * client ring the doorbell pipe, so a busy agent costs no system call.
+ * Tags.  Every request in flight owns one of MMC_CQ_ENTRIES waiter slots;
+ * its tag is (sequence << 8 | slot), which the agent copies into the
+ * answer.  Answers may come in any order (the agent parks requests that
+ * wait for I/O while it answers the others), and each lands in the slot its
+ * tag names.  Holding a slot until its owner has read the answer is what
+ * keeps a session's requests in flight within what the completion ring can
+ * hold.
  *
- * Waiting spins briefly on the completion tail (the agent usually answers in
- * well under a microsecond), then announces cq_waiting and sleeps in poll()
- * on the wake-up pipe *and* the socket: an agent that dies closes the
- * socket, so a waiting client wakes up with -ENOTCONN instead of hanging.
+ * Submitting (under sq_lock, held only to write and publish): claim a
+ * slot, write the request at sq_tail, and on flush publish the new tail.
+ * Only if the agent has announced that it is going to sleep
+ * (hdr->agent_sleeping, read after the tail is published) does the client
+ * ring the doorbell pipe, so a busy agent costs no system call.
+ *
+ * Waiting (no lock held while spinning): spin on the own slot, taking
+ * whatever answers have arrived (whoever wins the reaping flag files every
+ * answer into its slot, and wakes sleepers only if it filed one of theirs)
+ * for a few microseconds - the agent usually answers in well under one.  Then sleep: one thread at a time, the poller,
+ * announces cq_waiting and sleeps in poll() on the wake-up pipe *and* the
+ * socket (an agent that dies closes the socket, so a waiting client wakes up
+ * with -ENOTCONN instead of hanging); the others wait on cq_cond until the
+ * poller files their answer or leaves.  A thread waiting for one answer
+ * never blocks another thread's submission.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,21 +44,79 @@
 #define WAIT_SPIN_NS 20000
 #define YIELD_EVERY 64
 
+#define SLOT_BITS 8
+_Static_assert(MMC_CQ_ENTRIES == 1u << SLOT_BITS, "a tag's slot is its low byte");
+
+enum { SLOT_FREE = 0, SLOT_BUSY, SLOT_DONE };
+
+/* ---- waiter slots ---- */
+
+/* Claims a free slot (sq_lock held: claimers never race each other, only
+ * owners freeing theirs): the one freed last first (its lines are warm),
+ * else the next free one.  The slot number, or -1 when all are taken. */
+static int slot_claim(struct mmc_client *c)
+{
+	unsigned hint = atomic_load_explicit(&c->slot_hint, memory_order_relaxed);
+
+	for (unsigned n = 0; n < MMC_CQ_ENTRIES; n++) {
+		unsigned slot = (hint + n) % MMC_CQ_ENTRIES;
+
+		if (atomic_load_explicit(&c->waiters[slot].state,
+					 memory_order_acquire) == SLOT_FREE)
+			return (int)slot;
+	}
+	return -1;
+}
+
+/* Gives a slot back (no lock held) and wakes a submitter waiting for one. */
+static void slot_free(struct mmc_client *c, unsigned slot)
+{
+	/* seq_cst here and in mmc__submit's increment + re-check: either the
+	 * waiter sees the slot free, or this sees the waiter. */
+	atomic_exchange(&c->waiters[slot].state, SLOT_FREE);
+	atomic_store_explicit(&c->slot_hint, slot, memory_order_relaxed);
+	if (atomic_load(&c->slot_waiters)) {
+		pthread_mutex_lock(&c->sq_lock);
+		pthread_cond_broadcast(&c->slot_cond);
+		pthread_mutex_unlock(&c->sq_lock);
+	}
+}
+
+/* ---- submitting ---- */
+
 int mmc__submit(struct mmc_client *c, uint8_t op, const void *key,
-		size_t key_len, uint64_t arg, uint32_t idx, uint32_t gen)
+		size_t key_len, uint64_t arg, uint32_t idx, uint32_t gen,
+		bool wait_slot, uint32_t *tag)
 {
 	struct mmc_sqe *q;
+	int slot;
 
 	if (key_len > MMC_KEY_MAX)
 		return -ENAMETOOLONG;
-	/* Never more in flight than the completion ring can hold. */
-	if (c->sq_tail - c->cq_head >= MMC_CQ_ENTRIES)
-		return -EAGAIN;
+	while ((slot = slot_claim(c)) < 0) {
+		if (!wait_slot)
+			return -EAGAIN;
+		/* Every slot is in flight for other threads: they collect
+		 * their answers without this lock, then free them. */
+		mmc__flush(c);
+		atomic_fetch_add(&c->slot_waiters, 1);
+		if ((slot = slot_claim(c)) < 0)
+			pthread_cond_wait(&c->slot_cond, &c->sq_lock);
+		atomic_fetch_sub(&c->slot_waiters, 1);
+		if (slot >= 0)
+			break;
+		if (mmc__alive(c))
+			return -ENOTCONN;
+	}
+	*tag = (c->tag_seq++ << SLOT_BITS) | (uint32_t)slot;
+	c->waiters[slot].tag = *tag;
+	atomic_store_explicit(&c->waiters[slot].state, SLOT_BUSY, memory_order_release);
+	atomic_store_explicit(&c->slot_hint, (unsigned)slot + 1, memory_order_relaxed);
 	q = &c->sq[c->sq_tail % MMC_SQ_ENTRIES];
 	q->op = op;
 	q->flags = 0;
 	q->key_len = (uint16_t)key_len;
-	q->tag = c->sq_tail;
+	q->tag = *tag;
 	q->arg = arg;
 	q->idx = idx;
 	q->gen = gen;
@@ -64,17 +136,81 @@ void mmc__flush(struct mmc_client *c)
 		(void)!write(c->bell_wr, &one, sizeof(one));
 }
 
-static int take(struct mmc_client *c, struct mmc_cqe *out)
+/* ---- waiting ---- */
+
+/* Files every answer the agent posted into the slot its tag names
+ * (answers with a tag no request in flight holds are dropped).  Only the
+ * holder of the reaping flag may (reap_try / reap_lock); returns how many
+ * answers were filed for slots other than mine. */
+static unsigned reap(struct mmc_client *c, unsigned mine)
 {
-	if (atomic_load_explicit(&c->ring->cq_tail, memory_order_acquire) == c->cq_head)
+	uint32_t tail = atomic_load_explicit(&c->ring->cq_tail, memory_order_acquire);
+	unsigned others = 0;
+
+	if (c->cq_head == tail)
 		return 0;
-	*out = c->cq[c->cq_head % MMC_CQ_ENTRIES];
-	c->cq_head++;
+	while (c->cq_head != tail) {
+		const struct mmc_cqe *e = &c->cq[c->cq_head % MMC_CQ_ENTRIES];
+		unsigned slot = e->tag % MMC_CQ_ENTRIES;
+		struct mmc_waiter *w = &c->waiters[slot];
+
+		if (atomic_load_explicit(&w->state, memory_order_acquire) == SLOT_BUSY &&
+		    w->tag == e->tag) {
+			w->cqe = *e;
+			atomic_store_explicit(&w->state, SLOT_DONE, memory_order_release);
+			others += slot != mine;
+		}
+		c->cq_head++;
+	}
 	atomic_store_explicit(&c->ring->cq_head, c->cq_head, memory_order_release);
-	return 1;
+	return others;
 }
 
-int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
+static bool reap_try(struct mmc_client *c)
+{
+	return !atomic_exchange_explicit(&c->reaping, 1, memory_order_acquire);
+}
+
+static void reap_unlock(struct mmc_client *c)
+{
+	atomic_store_explicit(&c->reaping, 0, memory_order_release);
+}
+
+/* Answers were filed for other threads: wake those asleep on cq_cond.  The
+ * fence pairs with the sleeper's: it counts itself, then re-checks its
+ * slot before it waits (under cq_lock). */
+static void wake_sleepers(struct mmc_client *c)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&c->cq_sleepers, memory_order_relaxed)) {
+		pthread_mutex_lock(&c->cq_lock);
+		pthread_cond_broadcast(&c->cq_cond);
+		pthread_mutex_unlock(&c->cq_lock);
+	}
+}
+
+/* Reaps under cq_lock (the slow path), waiting for a fast-path reaper to
+ * finish first; wakes the sleepers itself when it filed their answers. */
+static void reap_locked(struct mmc_client *c, unsigned mine)
+{
+	unsigned others;
+
+	while (!reap_try(c))
+		cpu_relax();
+	others = reap(c, mine);
+	reap_unlock(c);
+	if (others && c->cq_sleepers)
+		pthread_cond_broadcast(&c->cq_cond);
+}
+
+static bool done(const struct mmc_waiter *w)
+{
+	return atomic_load_explicit(&w->state, memory_order_acquire) == SLOT_DONE;
+}
+
+/* The slow path: sleep until w (slot mine) is done (cq_lock held on entry
+ * and exit).  0, or -errno when the session died meanwhile. */
+static int sleep_for(struct mmc_client *c, struct mmc_waiter *w, unsigned mine)
 {
 	for (;;) {
 		struct pollfd p[2] = {
@@ -82,40 +218,47 @@ int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
 			{ .fd = c->sock, .events = POLLIN | POLLRDHUP },
 		};
 		char v[64];
+		int r, ret;
 
-		uint64_t t0 = mmc_probe_now();
-
-		for (unsigned i = 1;; i++) {
-			if (take(c, out))
-				return 0;
-			cpu_relax();
-			if (i % YIELD_EVERY)
-				continue;
-			if (mmc_probe_now() - t0 > WAIT_SPIN_NS)
-				break;
-			sched_yield();
+		reap_locked(c, mine);
+		if (done(w))
+			return 0;
+		if ((ret = mmc__alive(c)))
+			return ret;
+		if (c->poller) {         /* someone polls for all of us */
+			atomic_fetch_add(&c->cq_sleepers, 1);
+			if (!done(w))
+				pthread_cond_wait(&c->cq_cond, &c->cq_lock);
+			atomic_fetch_sub(&c->cq_sleepers, 1);
+			continue;
 		}
-		if (mmc__alive(c))
-			return -ENOTCONN;
+		c->poller = true;
 		atomic_store(&c->ring->cq_waiting, 1);
 		/* Pairs with the agent's fence between publishing cq_tail and
 		 * reading cq_waiting: one of us sees the other. */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (take(c, out)) {
+		if (atomic_load(&c->ring->cq_tail) != atomic_load(&c->ring->cq_head) ||
+		    done(w)) {
 			atomic_store(&c->ring->cq_waiting, 0);
-			return 0;
+			c->poller = false;
+			continue;
 		}
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
-			/* A request is left in flight: its answer would be taken
-			 * for the next one's.  The session cannot go on. */
-			atomic_store(&c->dead, 1);
-			return -errno;
-		}
+		pthread_mutex_unlock(&c->cq_lock);
+		r = poll(p, 2, -1);
+		ret = errno;
+		pthread_mutex_lock(&c->cq_lock);
 		atomic_store(&c->ring->cq_waiting, 0);
+		c->poller = false;
 		while (read(c->wake_rd, v, sizeof(v)) == sizeof(v))
 			;
-		if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLIN)) {
-			if (take(c, out))
+		if (r < 0 && ret != EINTR) {
+			/* Requests are left in flight: the session cannot go on. */
+			atomic_store(&c->dead, 1);
+			return -ret;
+		}
+		if (r > 0 && (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLIN))) {
+			reap_locked(c, mine);
+			if (done(w))
 				return 0;
 			atomic_store(&c->dead, 1);
 			return -ENOTCONN;
@@ -123,19 +266,96 @@ int mmc__wait(struct mmc_client *c, struct mmc_cqe *out)
 	}
 }
 
+int mmc__wait(struct mmc_client *c, uint32_t tag, struct mmc_cqe *out)
+{
+	unsigned slot = tag % MMC_CQ_ENTRIES;
+	struct mmc_waiter *w = &c->waiters[slot];
+	uint64_t t0 = mmc_probe_now();
+	int ret = 0;
+
+	for (unsigned i = 1; !done(w); i++) {
+		if (atomic_load_explicit(&c->ring->cq_tail, memory_order_relaxed) !=
+		    atomic_load_explicit(&c->ring->cq_head, memory_order_relaxed) &&
+		    reap_try(c)) {
+			unsigned others = reap(c, slot);
+
+			reap_unlock(c);
+			if (others)
+				wake_sleepers(c);
+			continue;
+		}
+		cpu_relax();
+		if (i % YIELD_EVERY)
+			continue;
+		if (mmc_probe_now() - t0 > WAIT_SPIN_NS) {
+			pthread_mutex_lock(&c->cq_lock);
+			ret = sleep_for(c, w, slot);
+			/* Leaving: another sleeper may have to take over polling. */
+			if (c->cq_sleepers)
+				pthread_cond_broadcast(&c->cq_cond);
+			pthread_mutex_unlock(&c->cq_lock);
+			break;
+		}
+		sched_yield();
+	}
+	if (!ret)
+		*out = w->cqe;
+	/* Also when the session died: no answer can come any more, and a
+	 * thread waiting for a slot must get to see that. */
+	slot_free(c, slot);
+	return ret;
+}
+
 int mmc__call(struct mmc_client *c, uint8_t op, const void *key, size_t key_len,
 	      uint64_t arg, uint32_t idx, uint32_t gen, struct mmc_cqe *out)
 {
+	uint32_t tag;
 	int ret = mmc__alive(c);
 
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&c->ring_lock);
-	ret = mmc__submit(c, op, key, key_len, arg, idx, gen);
-	if (!ret) {
+	pthread_mutex_lock(&c->sq_lock);
+	ret = mmc__submit(c, op, key, key_len, arg, idx, gen, true, &tag);
+	if (!ret)
 		mmc__flush(c);
-		ret = mmc__wait(c, out);
-	}
-	pthread_mutex_unlock(&c->ring_lock);
+	pthread_mutex_unlock(&c->sq_lock);
+	if (!ret)
+		ret = mmc__wait(c, tag, out);
 	return ret ? ret : out->res;
+}
+
+int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
+		  struct mmc_cqe *cqes)
+{
+	size_t next = 0;
+
+	while (next < n) {
+		uint32_t tags[MMC_PIPELINE_MAX];
+		size_t sent[MMC_PIPELINE_MAX], k = 0;
+		int ret;
+
+		pthread_mutex_lock(&c->sq_lock);
+		while (next < n && k < MMC_PIPELINE_MAX) {
+			const struct mmc_req *q = &reqs[next];
+
+			ret = mmc__submit(c, q->op, q->key, q->key_len, q->arg, q->idx,
+					  q->gen, k == 0, &tags[k]);
+			if (ret == -EAGAIN)
+				break;      /* collect these first: they free slots */
+			if (ret) {
+				memset(&cqes[next], 0, sizeof(cqes[next]));
+				cqes[next++].res = ret;
+				continue;
+			}
+			sent[k++] = next++;
+		}
+		mmc__flush(c);
+		pthread_mutex_unlock(&c->sq_lock);
+		for (size_t j = 0; j < k; j++)
+			if ((ret = mmc__wait(c, tags[j], &cqes[sent[j]])))
+				return ret;
+		if (!k && next < n && (ret = mmc__alive(c)))
+			return ret;
+	}
+	return 0;
 }

@@ -98,20 +98,39 @@ static struct mmc_client *new_client(struct mmc_session *s)
 	return c;
 }
 
+/* Submits one request (sq_lock taken, no waiting for a slot) without
+ * publishing it; returns its tag. */
+static uint32_t submit(struct mmc_client *c, uint8_t op, const void *key,
+		       size_t klen, uint64_t arg, uint32_t idx, uint32_t gen)
+{
+	uint32_t tag;
+
+	pthread_mutex_lock(&c->sq_lock);
+	ck_assert_int_eq(mmc__submit(c, op, key, klen, arg, idx, gen, false, &tag), 0);
+	pthread_mutex_unlock(&c->sq_lock);
+	return tag;
+}
+
+static void flush(struct mmc_client *c)
+{
+	pthread_mutex_lock(&c->sq_lock);
+	mmc__flush(c);
+	pthread_mutex_unlock(&c->sq_lock);
+}
+
 /* One request, single-threaded: submit, flush, agent turn, wait. */
 static int call(struct mmc_client *c, struct mmc_session *s, uint8_t op,
 		const void *key, size_t klen, uint64_t arg, uint32_t idx,
 		uint32_t gen, struct mmc_cqe *out)
 {
-	uint32_t tag = c->sq_tail;
+	uint32_t tag = submit(c, op, key, klen, arg, idx, gen);
 	struct mmc_cqe tmp;
 
 	if (!out)
 		out = &tmp;
-	ck_assert_int_eq(mmc__submit(c, op, key, klen, arg, idx, gen), 0);
-	mmc__flush(c);
+	flush(c);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 1);
-	ck_assert_int_eq(mmc__wait(c, out), 0);
+	ck_assert_int_eq(mmc__wait(c, tag, out), 0);
 	ck_assert_uint_eq(out->tag, tag);
 	return out->res;
 }
@@ -132,16 +151,18 @@ static int lookup(struct mmc_client *c, const char *key, struct mmc_found *f)
 	return mmc__lookup(c, key, strlen(key), f);
 }
 
-/* Takes n completions that must carry tags *tag, *tag + 1, ... and res 0. */
-static void take_n(struct mmc_client *c, unsigned n, uint32_t *tag, struct mmc_cqe *out)
+/* Waits for the answers to tags[0..n), which must carry their tag and
+ * res 0; out (may be NULL) gets them. */
+static void take_n(struct mmc_client *c, unsigned n, const uint32_t *tags,
+		   struct mmc_cqe *out)
 {
 	struct mmc_cqe tmp;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct mmc_cqe *o = out ? &out[i] : &tmp;
 
-		ck_assert_int_eq(mmc__wait(c, o), 0);
-		ck_assert_uint_eq(o->tag, (*tag)++);
+		ck_assert_int_eq(mmc__wait(c, tags[i], o), 0);
+		ck_assert_uint_eq(o->tag, tags[i]);
 		ck_assert_int_eq(o->res, 0);
 	}
 }
@@ -327,11 +348,12 @@ START_TEST(test_bad_requests)
 	for (unsigned i = 0; i < sizeof(keyed); i++) {
 		struct mmc_cqe out;
 
-		ck_assert_int_eq(mmc__submit(c, keyed[i], key, MMC_KEY_MAX, 4096, 0, 0), 0);
+		uint32_t tag = submit(c, keyed[i], key, MMC_KEY_MAX, 4096, 0, 0);
+
 		c->sq[(c->sq_tail - 1) % MMC_SQ_ENTRIES].key_len = 300;
-		mmc__flush(c);
+		flush(c);
 		ck_assert_uint_eq(mmc_ring_serve(&AG, s), 1);
-		ck_assert_int_eq(mmc__wait(c, &out), 0);
+		ck_assert_int_eq(mmc__wait(c, tag, &out), 0);
 		ck_assert_int_eq(out.res, -ENAMETOOLONG);
 	}
 	ck_assert_int_eq(call(c, s, MMC_OP_FETCH, key, 0, 0, 0, 0, NULL), -EINVAL);
@@ -349,7 +371,7 @@ START_TEST(test_index_wraparound)
 	const uint32_t start = UINT32_MAX - 10;
 	struct mmc_ring_hdr *r = s->ring;
 	struct mmc_cqe res[50];
-	uint32_t tag = start;
+	uint32_t tags[50];
 	char k[32];
 
 	/* Both sides agree on indices just below the wrap. */
@@ -365,20 +387,18 @@ START_TEST(test_index_wraparound)
 
 		for (int j = 0; j < n; j++) {
 			snprintf(k, sizeof(k), "wrap-%d", i + j);
-			ck_assert_int_eq(mmc__submit(c, MMC_OP_RESERVE, k, strlen(k),
-						     4096, 0, 0), 0);
+			tags[i + j] = submit(c, MMC_OP_RESERVE, k, strlen(k), 4096, 0, 0);
 		}
-		mmc__flush(c);
+		flush(c);
 		ck_assert_uint_eq(mmc_ring_serve(&AG, s), n);
-		take_n(c, n, &tag, &res[i]);
+		take_n(c, n, &tags[i], &res[i]);
 	}
 	/* ...then 50 commits in one batch. */
 	for (int i = 0; i < 50; i++)
-		ck_assert_int_eq(mmc__submit(c, MMC_OP_COMMIT, NULL, 0, 0,
-					     res[i].idx, res[i].gen), 0);
-	mmc__flush(c);
+		tags[i] = submit(c, MMC_OP_COMMIT, NULL, 0, 0, res[i].idx, res[i].gen);
+	flush(c);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 50);
-	take_n(c, 50, &tag, NULL);
+	take_n(c, 50, tags, NULL);
 	for (int i = 0; i < 50; i++) {
 		struct mmc_found f;
 
@@ -395,46 +415,117 @@ START_TEST(test_index_wraparound)
 }
 END_TEST
 
+/* The client's answers as they sit in the completion ring, read by hand
+ * (as a client that ignores libshm would), from index from, n of them. */
+static void expect_cq_tags(struct mmc_session *s, uint32_t from, unsigned n,
+			   const uint32_t *tags)
+{
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_uint_eq(s->cq[(from + i) % MMC_CQ_ENTRIES].tag, tags[i]);
+}
+
 START_TEST(test_cq_never_overflows)
 {
 	struct mmc_session *s = new_session();
 	struct mmc_client *c = new_client(s);
 	struct mmc_ring_hdr *r = s->ring;
-	uint32_t next = 0;
+	static uint32_t tags[MMC_CQ_ENTRIES + 100];
+	uint32_t tag;
 
+	/* Every waiter slot in flight: libshm refuses a 257th request. */
 	for (unsigned i = 0; i < MMC_CQ_ENTRIES; i++)
-		ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
-	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), -EAGAIN);
-	mmc__flush(c);
+		tags[i] = submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0);
+	pthread_mutex_lock(&c->sq_lock);
+	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0, false, &tag), -EAGAIN);
+	pthread_mutex_unlock(&c->sq_lock);
+	flush(c);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), MMC_CQ_ENTRIES);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
-	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), -EAGAIN);
 	/* A client that ignores the limit: 100 more requests written by hand
 	 * while the completion ring is full.  None may be answered yet. */
 	for (int i = 0; i < 100; i++) {
 		struct mmc_sqe *q = &c->sq[c->sq_tail % MMC_SQ_ENTRIES];
 
 		memset(q, 0, sizeof(*q));
-		q->tag = c->sq_tail++;   /* op 0: NOP */
+		q->tag = tags[MMC_CQ_ENTRIES + i] = 0xdead0000u + (uint32_t)i; /* NOP */
+		c->sq_tail++;
 	}
-	mmc__flush(c);
+	flush(c);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
 	ck_assert_uint_eq(atomic_load(&r->sq_head), MMC_CQ_ENTRIES);
 	/* Not work the loop could do: it must still sleep, accept, see signals. */
 	ck_assert(!mmc_ring_pending(s));
-	/* Taking 30 completions makes room for exactly 30 more... */
-	take_n(c, 30, &next, NULL);
+	/* Reading 30 answers (by hand) makes room for exactly 30 more... */
+	atomic_store(&r->cq_head, 30);
 	ck_assert(mmc_ring_pending(s));
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 30);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
 	ck_assert_uint_eq(atomic_load(&r->cq_tail) - atomic_load(&r->cq_head), MMC_CQ_ENTRIES);
-	/* ...and every completion arrives once, in order: none overwritten. */
-	take_n(c, MMC_CQ_ENTRIES, &next, NULL);
+	/* ...and every answer is there once, in order: none overwritten. */
+	expect_cq_tags(s, 30, MMC_CQ_ENTRIES, &tags[30]);
+	atomic_store(&r->cq_head, 30 + MMC_CQ_ENTRIES);
 	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 70);
-	take_n(c, 70, &next, NULL);
-	ck_assert_uint_eq(atomic_load(&r->cq_tail), c->cq_head);
+	expect_cq_tags(s, 30 + MMC_CQ_ENTRIES, 70, &tags[30 + MMC_CQ_ENTRIES]);
 	ck_assert(!s->closed);
-	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
+	free(c);
+}
+END_TEST
+
+/* A parked request (a delayed ping) does not hold up the session: later
+ * requests are answered first, the ping when its timer runs, under its own
+ * tag; answers owed to parked requests keep their room in the completion
+ * ring; a session that closes cancels what it had parked. */
+START_TEST(test_parked_answer_later)
+{
+	struct mmc_session *s = new_session();
+	struct mmc_client *c = new_client(s);
+	static uint32_t tags[MMC_CQ_ENTRIES];
+	struct mmc_cqe out;
+	uint32_t ping, put_tag;
+
+	AG.cfg.ping_delay_max_ms = 1000;
+	ping = submit(c, MMC_OP_NOP, NULL, 0, 500000, 0, 0);
+	put_tag = submit(c, MMC_OP_RESERVE, "later", 5, 4096, 0, 0);
+	flush(c);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 2);
+	ck_assert_uint_eq(s->parked, 1);
+	ck_assert_uint_eq(AG.timers.n, 1);
+	ck_assert_int_eq(mmc__wait(c, put_tag, &out), 0);      /* not held up */
+	ck_assert_int_eq(out.res, 0);
+	ck_assert_uint_eq(mmc_timers_run(&AG.timers, mmc_now_ns(), &AG), 0);
+	ck_assert_uint_eq(mmc_timers_run(&AG.timers, UINT64_MAX, &AG), 1);
+	ck_assert_uint_eq(s->parked, 0);
+	ck_assert_int_eq(mmc__wait(c, ping, &out), 0);
+	ck_assert(out.tag == ping && out.res == 0);
+
+	/* One parked and 255 answered but unread: the ring is owed 256
+	 * answers, so a 257th request (written by hand) waits... */
+	ping = submit(c, MMC_OP_NOP, NULL, 0, 500000, 0, 0);
+	for (unsigned i = 0; i < MMC_CQ_ENTRIES - 1; i++)
+		tags[i] = submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0);
+	flush(c);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), MMC_CQ_ENTRIES);
+	memset(&c->sq[c->sq_tail % MMC_SQ_ENTRIES], 0, sizeof(struct mmc_sqe));
+	c->sq[c->sq_tail++ % MMC_SQ_ENTRIES].tag = 0xdead;
+	flush(c);
+	ck_assert(!mmc_ring_pending(s));
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 0);
+	/* ...and the parked answer still finds its room. */
+	ck_assert_uint_eq(mmc_timers_run(&AG.timers, UINT64_MAX, &AG), 1);
+	ck_assert(!s->closed);
+	ck_assert_int_eq(mmc__wait(c, ping, &out), 0);
+	ck_assert_uint_eq(out.tag, ping);
+	take_n(c, MMC_CQ_ENTRIES - 1, tags, NULL);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 1);          /* the hand-written one */
+
+	/* Closing the session cancels its parked ping: timer gone, freed. */
+	submit(c, MMC_OP_NOP, NULL, 0, 500000, 0, 0);
+	flush(c);
+	ck_assert_uint_eq(mmc_ring_serve(&AG, s), 1);
+	ck_assert(s->parked == 1 && AG.timers.n == 1);
+	mmc_session_close(&AG, s, NULL);
+	ck_assert_uint_eq(AG.timers.n, 0);
+	ck_assert_uint_eq(AG.sess.count, 0);
 	free(c);
 }
 END_TEST
@@ -461,8 +552,8 @@ static void corrupt_and_check(int how)
 
 	put(oc, other, "survivor", 4096);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, "doomed", 6, 8192, 0, 0, &res), 0);
-	ck_assert_int_eq(mmc__submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0), 0);
-	mmc__flush(c);
+	submit(c, MMC_OP_NOP, NULL, 0, 0, 0, 0);
+	flush(c);
 	switch (how) {
 	case 0:   /* tail far beyond head */
 		atomic_store(&r->sq_tail, atomic_load(&r->sq_head) + 100000);
@@ -679,20 +770,21 @@ static void *worker_main(void *arg)
 			ret = -EIO;
 		if (ret == 0 && i % 3 == 0)
 			ret = mmc__call(w->c, MMC_OP_REMOVE, k, strlen(k), 0, 0, 0, &out);
-		/* a batch of NOPs, answered in order */
+		/* a pipeline of NOPs, each answer under its own tag */
 		if (ret == 0 && i % 50 == 0) {
-			pthread_mutex_lock(&w->c->ring_lock);
-			uint32_t tag = w->c->sq_tail;
+			struct mmc_req nops[64] = { { .op = MMC_OP_NOP } };
+			struct mmc_cqe outs[64];
 
-			for (int j = 0; j < 64; j++)
-				mmc__submit(w->c, MMC_OP_NOP, NULL, 0, 0, 0, 0);
-			mmc__flush(w->c);
+			for (int j = 1; j < 64; j++)
+				nops[j] = nops[0];
+			ret = mmc__pipeline(w->c, 64, nops, outs);
 			for (int j = 0; j < 64 && !ret; j++) {
-				ret = mmc__wait(w->c, &out);
-				if (!ret && (out.tag != tag + (uint32_t)j || out.res))
+				if (outs[j].res)
 					ret = -EPROTO;
+				for (int m = 0; m < j; m++)   /* each answer its own */
+					if (outs[m].tag == outs[j].tag)
+						ret = -EPROTO;
 			}
-			pthread_mutex_unlock(&w->c->ring_lock);
 		}
 		if (ret) {
 			w->errors++;
@@ -751,7 +843,8 @@ int main(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	add_tests(t, TESTS(test_reserve_commit_lookup, test_reserve_exists_busy,
 			   test_commit_invalid, test_abort_frees, test_remove,
-			   test_bad_requests, test_index_wraparound, test_cq_never_overflows));
+			   test_bad_requests, test_index_wraparound, test_cq_never_overflows,
+			   test_parked_answer_later));
 	tcase_add_loop_test(t, test_corrupt_ring_closes_session, 0, 4);
 	add_tests(t, TESTS(test_touch_reorders_lru, test_touch_log_full, test_agent_thread));
 	return run_suite(s);   /* CK_VERBOSITY=verbose lists tests */

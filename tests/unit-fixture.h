@@ -51,7 +51,10 @@ static inline void fake_client(struct mmc_client *c, const struct mmc_index *ix,
 		.touch = (_Atomic uint64_t *)((char *)r + r->touch_off),
 		.sq_tail = atomic_load(&r->sq_tail), .cq_head = atomic_load(&r->cq_head),
 	};
-	pthread_mutex_init(&c->ring_lock, NULL);
+	pthread_mutex_init(&c->sq_lock, NULL);
+	pthread_mutex_init(&c->cq_lock, NULL);
+	pthread_cond_init(&c->slot_cond, NULL);
+	pthread_cond_init(&c->cq_cond, NULL);
 }
 
 #endif

@@ -144,7 +144,7 @@ static int cmd_stat(mmc_client *c, int json)
 		F(puts), F(put_bytes), F(put_exists), F(exists), F(removes),
 		F(errors), F(evictions), F(evicted_bytes), F(alloc_failures),
 		F(bad_requests), F(high_watermark_pct), F(low_watermark_pct),
-		F(max_objects),
+		F(max_objects), F(parked),
 	};
 #undef F
 	if (ret) {

@@ -78,7 +78,8 @@ struct mmc_stats {
 	uint64_t bad_requests;     /* malformed requests rejected */
 	uint64_t high_watermark_pct, low_watermark_pct;
 	uint64_t max_objects;
-	uint64_t pad_[16];
+	uint64_t parked;           /* requests waiting to be answered (timers, I/O) */
+	uint64_t pad_[15];
 };
 
 #endif /* MMC_MMC_T_H */

@@ -16,7 +16,8 @@
  * -EEXIST, which callers of a KV cache treat as success.
  *
  * Thread safety: one mmc_client may be used by any number of threads at
- * once.  A client belongs to the process that connected it: in a child
+ * once; a thread waiting for the agent's answer does not hold up the
+ * others' calls.  A client belongs to the process that connected it: in a child
  * after fork() every call on it returns -ECHILD (the parent's session is
  * not touched), mmc_disconnect() there frees only the child's copies, and
  * the child connects anew.
@@ -111,6 +112,13 @@ int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 		     const size_t *key_lens, uint8_t *present, size_t *prefix);
 int mmc_remove_batch(mmc_client *c, size_t n, const void *const *keys,
 		     const size_t *key_lens, int *results);
+
+/* ---- the agent itself ---- */
+/* A round trip through the agent: 0 when it answers.  delay_us > 0 asks it
+ * to answer that much later (up to its [debug] ping_delay_max_ms; -EPERM
+ * beyond, and by default): the session's other requests, from other
+ * threads, are answered meanwhile. */
+int mmc_ping(mmc_client *c, unsigned delay_us);
 
 /* ---- counters ---- */
 int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out);
