@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - installs what the project needs, builds it twice (release, and
-# ASan+UBSan) and runs the whole test suite against each build.
+# ASan+UBSan) and runs the whole test suite against each build, then
+# cross-compiles the tree for arm64 and runs its unit tests under qemu.
 #
 # Run as root on Debian 12: the suite reserves hugepages, loads BPF programs
 # and switches uids; tests that cannot get what they need report "skipped"
@@ -22,3 +23,5 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMMC_SANITIZE=ON
+echo "== arm64 cross build, unit tests under qemu-aarch64 =="
+bash scripts/cross-aarch64.sh
