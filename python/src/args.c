@@ -201,24 +201,61 @@ int mmcpy_u64s(PyObject *seq, size_t n, uint64_t *out, const char *what)
 	return 0;
 }
 
+/* A torch tensor's memory as a Py_buffer that keeps the tensor alive.
+ * torch.Tensor has no buffer protocol, and numpy() refuses bfloat16, the
+ * usual KV-cache dtype; data_ptr() and the byte size are all a copy needs. */
+static int tensor_buffer(PyObject *t, Py_buffer *b, int flags, const char *what)
+{
+	PyObject *r;
+	unsigned long long ptr;
+	long long numel, esize;
+	int ok;
+
+	r = PyObject_GetAttrString(t, "is_cuda");
+	ok = r && r == Py_False;
+	Py_XDECREF(r);
+	if (!ok) {
+		if (!PyErr_Occurred())
+			PyErr_Format(PyExc_ValueError, "%s is a GPU tensor: mmc reads and writes "
+				     "host memory (copy it to a CPU tensor first)", what);
+		return -1;
+	}
+	r = PyObject_CallMethod(t, "is_contiguous", NULL);
+	ok = r && r == Py_True;
+	Py_XDECREF(r);
+	if (!ok) {
+		if (!PyErr_Occurred())
+			PyErr_Format(PyExc_ValueError, "%s is not a contiguous tensor "
+				     "(.contiguous() makes one)", what);
+		return -1;
+	}
+	r = PyObject_CallMethod(t, "data_ptr", NULL);
+	ptr = r ? PyLong_AsUnsignedLongLong(r) : 0;
+	Py_XDECREF(r);
+	r = PyErr_Occurred() ? NULL : PyObject_CallMethod(t, "numel", NULL);
+	numel = r ? PyLong_AsLongLong(r) : -1;
+	Py_XDECREF(r);
+	r = PyErr_Occurred() ? NULL : PyObject_CallMethod(t, "element_size", NULL);
+	esize = r ? PyLong_AsLongLong(r) : -1;
+	Py_XDECREF(r);
+	if (PyErr_Occurred())
+		return -1;
+	if (numel < 0 || esize <= 0 || (numel && !ptr) || numel > PY_SSIZE_T_MAX / esize) {
+		PyErr_Format(PyExc_ValueError, "%s: a tensor without usable memory", what);
+		return -1;
+	}
+	return PyBuffer_FillInfo(b, t, (void *)(uintptr_t)ptr, (Py_ssize_t)(numel * esize),
+				 0, flags);
+}
+
 int mmcpy_buffer(PyObject *o, Py_buffer *b, int writable, const char *what)
 {
 	int flags = PyBUF_ANY_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
-	PyObject *arr;
-	int ret;
 
 	if (PyObject_CheckBuffer(o))
 		return PyObject_GetBuffer(o, b, flags);
-	/* torch.Tensor has no buffer protocol; a CPU tensor's numpy() shares
-	 * its memory (and raises for GPU tensors or ones that need grad). */
-	if (PyObject_HasAttrString(o, "data_ptr") && PyObject_HasAttrString(o, "numpy")) {
-		arr = PyObject_CallMethod(o, "numpy", NULL);
-		if (!arr)
-			return -1;
-		ret = PyObject_GetBuffer(arr, b, flags);
-		Py_DECREF(arr);   /* b->obj holds it now */
-		return ret;
-	}
+	if (PyObject_HasAttrString(o, "data_ptr") && PyObject_HasAttrString(o, "element_size"))
+		return tensor_buffer(o, b, flags & ~PyBUF_ANY_CONTIGUOUS, what);
 	PyErr_Format(PyExc_TypeError,
 		     "%s must support the buffer protocol (bytes, bytearray, memoryview, "
 		     "numpy array) or be a CPU torch tensor, not %.100s",

@@ -84,9 +84,9 @@ Py_ssize_t mmcpy_seq_len(PyObject *seq, const char *what);
 int mmcpy_u64(PyObject *o, uint64_t *out, const char *what);
 
 /* Gets a C- or Fortran-contiguous buffer from o, writable when asked.
- * Objects without the buffer protocol that have data_ptr() and numpy()
- * (torch CPU tensors) are asked for numpy() and that array's buffer is
- * used; the Py_buffer keeps the array alive. */
+ * Objects without the buffer protocol that have data_ptr() and
+ * element_size() (torch tensors) must be contiguous CPU tensors; their
+ * memory is used as it is, and the Py_buffer keeps the tensor alive. */
 int mmcpy_buffer(PyObject *o, Py_buffer *b, int writable, const char *what);
 
 /* Keyword-aware argument parsing for METH_FASTCALL | METH_KEYWORDS:

@@ -160,8 +160,19 @@ static int view_getbuffer(mmcpy_view *self, Py_buffer *b, int flags)
 	return r;
 }
 
+/* Never called (PyBuffer_Release() calls the token's type, which needs
+ * nothing), but its presence matters: numpy.frombuffer() keeps a Py_buffer
+ * alive (by wrapping the exporter in a memoryview) only for exporters that
+ * have bf_releasebuffer; otherwise it drops the buffer at once and keeps a
+ * bare reference to the View, which would let release() go ahead under a
+ * live array. */
+static void view_releasebuffer(mmcpy_view *self, Py_buffer *b)
+{
+}
+
 static PyBufferProcs view_as_buffer = {
 	.bf_getbuffer = (getbufferproc)view_getbuffer,
+	.bf_releasebuffer = (releasebufferproc)view_releasebuffer,
 };
 
 PyDoc_STRVAR(release_doc,
