@@ -9,9 +9,10 @@ mmc-agent``), so the two high-level doors (``mmc.memcache_compat`` and
 
 * a call that finds the session dead drops the client and raises as usual,
   so the caller reports that one call as failed (a miss, a failed write);
-* the next call connects anew - at once the first time, then at most once a
-  second while the agent stays away, so a worker never hammers a missing
-  socket;
+* the next call connects anew: at once the first time; then, while the
+  agent stays away, at most once a second - or at once when the socket file
+  is a new one (an agent came up), so a restart costs one failed call, and
+  a missing agent costs a stat() per call, not a connect();
 * in a forked child the inherited client is dropped (libshm frees only the
   child's copies of it) and the child connects its own session.
 
@@ -21,11 +22,12 @@ wait, because the engine recomputes what it cannot load in time.
 
 import errno
 import os
+import stat
 import threading
 import time
 import weakref
 
-from mmc._mmc import Client, Error
+from mmc._mmc import DEFAULT_SOCKET, SOCKET_ENV, Client, Error
 
 # Errors after which the session is useless (as opposed to one key failing).
 SESSION_ERRORS = (errno.ENOTCONN, errno.ECHILD, errno.ECONNREFUSED, errno.ENOENT,
@@ -41,6 +43,7 @@ class Session:
         self.socket = socket
         self._client = None
         self._next_try = 0.0
+        self._failed_on = None
         self._lock = threading.Lock()
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: Session._forked(me))
@@ -55,23 +58,36 @@ class Session:
             self._next_try = 0.0
             self._lock = threading.Lock()
 
+    def path(self):
+        """The socket this session connects to."""
+        return self.socket or os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+
+    def _socket_file(self):
+        """What identifies the socket file now: a new agent makes a new one."""
+        try:
+            st = os.stat(self.path())
+        except OSError:
+            return None
+        return (st.st_ino, st.st_ctime_ns) if stat.S_ISSOCK(st.st_mode) else None
+
     def client(self):
         """The connected client; connects if there is none (mmc.Error if
-        that fails, and then again at most once a second)."""
+        that fails; see the module doc for when it tries again)."""
         c = self._client
         if c is not None:
             return c
         with self._lock:
             if self._client is None:
                 now = time.monotonic()
-                if now < self._next_try:
+                if now < self._next_try and self._socket_file() == self._failed_on:
                     raise Error(errno.ENOTCONN,
-                                "no mmc-agent session (next connect attempt in %.1f s)"
-                                % (self._next_try - now))
+                                "no mmc-agent at %s (next connect attempt in %.1f s)"
+                                % (self.path(), self._next_try - now))
                 try:
                     self._client = Client(self.socket)
                 except Error:
                     self._next_try = now + RETRY_S
+                    self._failed_on = self._socket_file()
                     raise
             return self._client
 

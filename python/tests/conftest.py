@@ -51,9 +51,9 @@ def agent_env(extra=None):
 class Agent:
     """One mmc-agent process in a private directory, ready when returned."""
 
-    def __init__(self, arena="128M", extra=()):
+    def __init__(self, arena="128M", extra=(), sock=None):
         self.dir = tempfile.mkdtemp(prefix="mmc-pytest-")
-        self.sock = os.path.join(self.dir, "agent.sock")
+        self.sock = sock or os.path.join(self.dir, "agent.sock")
         self.log = os.path.join(self.dir, "agent.log")
         conf = os.path.join(self.dir, "empty.conf")
         notify = os.path.join(self.dir, "notify")
@@ -62,7 +62,8 @@ class Agent:
         ns.bind(notify)
         ns.settimeout(READY_TIMEOUT_S)
         exe = BIN / "mmc-agent"
-        argv = [str(exe), "--config", conf, "--socket", self.sock, "--arena-size", arena,
+        argv = [str(exe), "--config", conf, "--socket", self.sock, "--stats",
+                os.path.join(self.dir, "agent.stats"), "--arena-size", arena,
                 "--hugepages", "off", *extra]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
@@ -123,8 +124,8 @@ def client(agent):
 def new_agent():
     started = []
 
-    def start(arena="64M", extra=()):
-        a = Agent(arena, extra)
+    def start(arena="64M", extra=(), sock=None):
+        a = Agent(arena, extra, sock)
         started.append(a)
         return a
 
