@@ -36,4 +36,7 @@ if nm -D "$BUILD/lib/libmmc.so" 2>/dev/null | grep -q __asan_init; then
 	echo "ASan build: python runs with LD_PRELOAD=$preload"
 fi
 cd "$SRC" || exit 1
-env "${env[@]}" "$PY" -m pytest -q -p no:cacheprovider python/tests
+# --capture=sys: a sanitizer report is written to file descriptor 2 and
+# aborts the process; pytest's default capture of fd 2 would swallow it.
+env "${env[@]}" "$PY" -m pytest -q -p no:cacheprovider -p no:hypothesispytest \
+	--capture=sys python/tests

@@ -47,7 +47,7 @@ static int session_error(int64_t r)
 
 struct scratch {
 	void *heap;
-	unsigned char in[INLINE_N * 24];
+	uint64_t in[INLINE_N * 3];   /* 8-byte aligned, whatever is stored */
 };
 
 static void *scratch_get(struct scratch *s, size_t n, size_t each)
@@ -573,8 +573,9 @@ static int vec_batch_get(struct vec_batch *b, PyObject *const *args, Py_ssize_t 
 		PyErr_NoMemory();
 		goto fail;
 	}
-	b->cnt = (int *)(b->iov + n * MMC_IOV_MAX);
-	b->res = (int64_t *)(b->cnt + n);
+	/* iovecs, then the 8-byte results, then the ints: all aligned. */
+	b->res = (int64_t *)(b->iov + n * MMC_IOV_MAX);
+	b->cnt = (int *)(b->res + n);
 	pf = PySequence_Fast(a[1], "ptrs_list must be a sequence of sequences");
 	sf = pf ? PySequence_Fast(a[2], "sizes_list must be a sequence of sequences") : NULL;
 	if (!sf)
