@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/python.py - mmc from Python, against what a Python engine has instead.
 
-    /usr/bin/python3 bench/python.py [--quick] [--sizes 64K,1M] [--batch 128]
+    /usr/bin/python3 bench/python.py [--quick] [--sizes 4K,64K,1M] [--batch 128]
                                      [--bin build/bin] [--json FILE]
 
 Run it with Debian's /usr/bin/python3 (python3-torch, -numpy, -redis and
@@ -458,7 +458,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny counts: proves every path runs")
-    ap.add_argument("--sizes", default="64K,1M", help="page sizes (default 64K,1M)")
+    ap.add_argument("--sizes", default="4K,64K,1M", help="page sizes (default 4K,64K,1M)")
     ap.add_argument("--batch", type=int, help="pages per batch (default 128; --quick 32)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
                     help="where mmc-agent is (default build/bin)")

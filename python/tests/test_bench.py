@@ -21,7 +21,7 @@ pytest.importorskip("pymemcache", reason="python3-pymemcache not installed")
 def test_bench_quick(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run([PYTHON, str(Path(ROOT) / "bench" / "python.py"), "--quick",
-                          "--bin", str(BIN), "--json", str(out)],
+                          "--sizes", "64K,1M", "--bin", str(BIN), "--json", str(out)],
                          capture_output=True, text=True, timeout=240, env=dict(os.environ))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     text = run.stdout
