@@ -214,12 +214,16 @@ class MmcStore(HiCacheStorage):
     # ---- the session ----
 
     def _call(self, fn, *args):
-        """fn(client, *args), or None when the agent is not reachable."""
+        """fn(client, *args), or None when it failed: the agent is not
+        reachable, or libshm refused the call.  Never raises mmc.Error: an
+        exception in SGLang's prefetch or backup thread would end that
+        thread, and with it the L3, for the life of the engine."""
         try:
             r = self.session.call(fn, *args)
         except Error as e:
             if e.errno not in SESSION_ERRORS:
-                raise
+                logger.warning("mmc.sglang: %s", e)
+                return None
             if self._down_since is None:
                 self._down_since = time.monotonic()
                 logger.warning("mmc.sglang: lost the mmc-agent (%s): answering misses "
