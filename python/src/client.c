@@ -37,10 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies shorter than this keep the GIL: releasing and taking it back
- * costs more than the copy (hashlib uses the same rule, at 2 KiB). */
-#define NOGIL_MIN 4096
-
 int mmcpy_enter(mmcpy_client *self)
 {
 	if (!self->c || self->closing) {
@@ -247,13 +243,9 @@ static PyObject *client_get(mmcpy_client *self, PyObject *key)
 	if (out) {
 		char *dst = PyBytes_AS_STRING(out);
 
-		if (v.len < NOGIL_MIN) {
-			memcpy(dst, v.data, v.len);
-		} else {
-			Py_BEGIN_ALLOW_THREADS
-			memcpy(dst, v.data, v.len);
-			Py_END_ALLOW_THREADS
-		}
+		Py_BEGIN_ALLOW_THREADS   /* every copy runs without the GIL */
+		memcpy(dst, v.data, v.len);
+		Py_END_ALLOW_THREADS
 	}
 	mmc_release(self->c, &v);
 	mmcpy_leave(self);

@@ -213,11 +213,30 @@ static PyObject *view_exit(mmcpy_view *self, PyObject *args)
 
 PyDoc_STRVAR(tobytes_doc, "tobytes() -> bytes\n\nA copy of the value.");
 
+/* A new bytes object holding n bytes of the view from src, copied without
+ * the GIL.  The copy counts as an export meanwhile, so that another thread
+ * cannot release (or close away) the pin under it. */
+static PyObject *bytes_nogil(mmcpy_view *self, const void *src, Py_ssize_t n)
+{
+	PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+
+	if (out) {
+		char *dst = PyBytes_AS_STRING(out);
+
+		self->exports++;
+		Py_BEGIN_ALLOW_THREADS
+		memcpy(dst, src, (size_t)n);
+		Py_END_ALLOW_THREADS
+		self->exports--;
+	}
+	return out;
+}
+
 static PyObject *view_tobytes(mmcpy_view *self, PyObject *unused)
 {
 	if (view_usable(self) < 0)
 		return NULL;
-	return PyBytes_FromStringAndSize(self->v.data, (Py_ssize_t)self->v.len);
+	return bytes_nogil(self, self->v.data, (Py_ssize_t)self->v.len);
 }
 
 static Py_ssize_t view_length(mmcpy_view *self)
@@ -257,7 +276,7 @@ static PyObject *view_subscript(mmcpy_view *self, PyObject *item)
 			return NULL;
 		n = PySlice_AdjustIndices(len, &start, &stop, step);
 		if (step == 1)
-			return PyBytes_FromStringAndSize((const char *)p + start, n);
+			return bytes_nogil(self, p + start, n);
 		out = PyBytes_FromStringAndSize(NULL, n);
 		if (!out)
 			return NULL;
