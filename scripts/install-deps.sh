@@ -27,9 +27,11 @@ pkgs=(
 	procps util-linux iproute2        # ps/pgrep, nsenter/taskset, ss
 	jq                                # tests parse JSON output
 	python3
+	python3-dev python3-numpy python3-pytest python3-torch   # the mmc Python package
 )
 # Benchmarks against other caches.
-bench=(libmemcached-dev libhiredis-dev memcached redis-server fio)
+bench=(libmemcached-dev libhiredis-dev memcached redis-server fio
+       python3-redis python3-hiredis python3-pymemcache)   # bench/python.py
 
 case ${1:-} in
 	"") pkgs+=("${bench[@]}") ;;
