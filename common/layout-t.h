@@ -36,7 +36,7 @@
 
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
-#define MMC_LAYOUT_VERSION 1u
+#define MMC_LAYOUT_VERSION 2u
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */
@@ -48,7 +48,7 @@
  * change: a client that finds a non-DRAM entry asks the agent (MMC_OP_FETCH). */
 enum mmc_tier {
 	MMC_TIER_NONE   = 0,
-	MMC_TIER_DRAM   = 1,  /* loc = byte offset in the data region */
+	MMC_TIER_DRAM   = 1,  /* loc = byte offset of the value in the data region */
 	MMC_TIER_SSD    = 2,  /* loc = byte offset in a tier file, loc_dev = file */
 	MMC_TIER_DEVICE = 3,  /* loc = device offset, loc_dev = device ordinal */
 	MMC_TIER_REMOTE = 4,  /* loc = remote handle, loc_dev = peer id */
@@ -97,6 +97,20 @@ enum mmc_agent_state {
 	MMC_AGENT_STOPPING = 2,   /* clean shutdown: clients fail every call */
 };
 
+/* Objects on the SSD tier, as clients see them: a table of key hashes in
+ * buckets of one cache line.  A key whose hash is present is on SSD (its
+ * full key is checked when the agent reads it back), so exists() and the
+ * batch prefix count it, and a get asks the agent to bring it back
+ * (MMC_OP_FETCH).  A hash lives in its home bucket (hash & (nbuckets - 1))
+ * or, if that was full, in one of the following ones; overflow says so.
+ * Each tag is one atomic word: a reader needs no seqlock. */
+#define MMC_SSD_WAYS 7
+struct mmc_ssd_bucket {
+	_Atomic uint64_t tag[MMC_SSD_WAYS];  /* MMC_SSD_TAG(hash), 0 = empty */
+	_Atomic uint64_t overflow;           /* 1: look on in the next bucket */
+};
+#define MMC_SSD_TAG(hash) ((hash) ? (hash) : 1ull)
+
 /* Start of the meta region. */
 struct mmc_meta_hdr {
 	uint64_t magic;
@@ -110,6 +124,9 @@ struct mmc_meta_hdr {
 	uint32_t nentries;
 	uint64_t hash_seed;
 	uint64_t agent_epoch;       /* random, new at every agent start */
+	uint64_t ssd_off;           /* byte offset of struct mmc_ssd_bucket[ssd_nbuckets] */
+	uint32_t ssd_nbuckets;      /* power of two; 0 = no SSD tier */
+	uint32_t ssd_pad_;
 	uint32_t agent_pid;
 	uint32_t hugepages;         /* 1 if the data region is on 2 MiB pages */
 	_Atomic uint32_t agent_state __attribute__((aligned(MMC_CACHELINE)));
