@@ -10,7 +10,9 @@
  *   index    index.c    the key index in the meta region (writer side)
  *   alloc    alloc.c    the data-region allocator (opaque)
  *   evict    evict.c    eviction order and watermarks (opaque)
- *   obj      object.c   an object's life: reserve, commit, remove, free
+ *   ssd      tier_ssd.c the SSD tier (opaque; ssd_recover.c, blkio.c)
+ *   obj      object.c   an object's life: reserve, commit, remove, free;
+ *            object_tier.c  the same across tiers: demote, promote
  *   readers  readers.c  clients' pin tables and touch logs, as read by us
  *   sess     session.c  client sessions: socket, handshake, tear-down;
  *                       ring.c serves each session's rings, ops.c decodes
@@ -58,6 +60,7 @@ struct mmc_agent {
 	struct mmc_index index;
 	struct mmc_alloc *alloc;
 	struct mmc_evict *evict;
+	struct mmc_ssd *ssd;         /* tier_ssd.c (opaque), NULL: DRAM only */
 	struct mmc_objects obj;
 	struct mmc_readers readers;
 	struct mmc_sessions sess;

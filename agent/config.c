@@ -41,6 +41,7 @@
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const huge_names[]  = { "auto", "on", "off" };
+static const char *const engine_names[] = { "io_uring", "threads" };
 
 /* Writes a reason into err when the caller gave room for one; -EINVAL. */
 static int __attribute__((format(printf, 3, 4)))
@@ -69,6 +70,8 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->hugepages = MMC_HUGEPAGES_AUTO;
 	cfg->high_watermark = 90;
 	cfg->low_watermark = 88;
+	cfg->ssd_region_size = 256ull << 20;
+	cfg->ssd_queue_depth = 32;
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */
@@ -220,6 +223,7 @@ struct key {
 	size_t off;                /* offsetof(struct mmc_config, field) */
 	size_t size;               /* sizeof the field (numbers) */
 	uint64_t min, max;         /* numbers; 0 is also allowed when zero_ok */
+	uint64_t align;            /* sizes: a multiple of this (default 4096) */
 	bool zero_ok;              /* numbers: 0 too; paths: "" too */
 	bool group;                /* id lists: group names, not user names */
 	const char *const *names;  /* enums: the values, in enum order */
@@ -310,7 +314,8 @@ static int parse_bytes(const struct key *k, struct mmc_config *cfg, const char *
 			 "e.g. 64G)", v);
 		return -EINVAL;
 	}
-	if (n < k->min || n > k->max || n % ARENA_ALIGN)
+	if (!(k->zero_ok && !n) &&
+	    (n < k->min || n > k->max || n % (k->align ? k->align : ARENA_ALIGN)))
 		return bad(k, v, why, whylen);
 	store_uint(cfg, k, n);
 	return 0;
@@ -354,6 +359,21 @@ static const struct key keys[] = {
 	{ .section = "access", .name = "allow_gids", .parse = parse_id_list,
 	  FIELD(allow_gids), .group = true,
 	  .count_off = offsetof(struct mmc_config, n_allow_gids) },
+	{ .section = "ssd", .name = "path", .parse = parse_path,
+	  FIELD(ssd_path), .zero_ok = true },
+	{ .section = "ssd", .name = "size", .parse = parse_bytes, FIELD(ssd_size),
+	  .zero_ok = true, .min = 16ull << 20, .max = UINT64_MAX,
+	  .hint = ": 0 (a block device, all of it) or at least 16M, a multiple of 4096" },
+	{ .section = "ssd", .name = "region_size", .parse = parse_bytes,
+	  FIELD(ssd_region_size), .min = 1ull << 20, .max = 4ull << 30, .align = 1ull << 20,
+	  .hint = ": 1M..4G, a multiple of 1M" },
+	{ .section = "ssd", .name = "max_objects", .parse = parse_number,
+	  FIELD(ssd_max_objects), .min = 1024, .max = 1ull << 33, .zero_ok = true,
+	  .hint = ": 0 (size / 64 KiB) or 1024..8589934592" },
+	{ .section = "ssd", .name = "queue_depth", .parse = parse_number,
+	  FIELD(ssd_queue_depth), .min = 1, .max = 1024, .hint = ": 1..1024" },
+	{ .section = "ssd", .name = "engine", .parse = parse_enum, FIELD(ssd_engine),
+	  .names = engine_names, .nnames = 2, .hint = ": use io_uring or threads" },
 	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
 	  FIELD(ping_delay_max_ms), .max = 60000,
 	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },

@@ -20,6 +20,7 @@
 
 enum mmc_hugepages { MMC_HUGEPAGES_AUTO = 0, MMC_HUGEPAGES_ON, MMC_HUGEPAGES_OFF };
 enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
+enum mmc_ssd_engine_cfg { MMC_SSD_ENGINE_URING = 0, MMC_SSD_ENGINE_THREADS };
 
 struct mmc_config {
 	/* [agent] */
@@ -40,6 +41,13 @@ struct mmc_config {
 	size_t   n_allow_uids;
 	gid_t    allow_gids[MMC_CONFIG_MAX_IDS];     /* allow_gids = ... */
 	size_t   n_allow_gids;
+	/* [ssd] */
+	char     ssd_path[MMC_CONFIG_PATH_MAX];      /* path = (empty: no SSD tier) */
+	uint64_t ssd_size;                           /* size = 0 (a device: all of it) */
+	uint64_t ssd_region_size;                    /* region_size = 256M */
+	uint64_t ssd_max_objects;                    /* max_objects = 0 (size / 64 KiB) */
+	unsigned ssd_queue_depth;                    /* queue_depth = 32 */
+	enum mmc_ssd_engine_cfg ssd_engine;          /* engine = io_uring|threads */
 	/* [debug] */
 	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "readers.h"
 #include "request.h"
+#include "tier_ssd.h"
 
 #define MS             (1000ull * 1000)
 #define STATS_EVERY_NS (200 * MS)
@@ -53,6 +54,7 @@
 
 static struct mmc_watch w_listen = { .kind = MMC_WATCH_LISTEN };
 static struct mmc_watch w_signal = { .kind = MMC_WATCH_SIGNAL };
+static struct mmc_watch w_tier = { .kind = MMC_WATCH_TIER };
 
 /* An explicit max_objects (config: 1024 or more) is honoured exactly: it
  * is how an operator, or mmc-bench trace, bounds the cache in objects.  Only
@@ -153,10 +155,56 @@ static void on_reap(void *ctx, struct mmc_timer *t)
 		arm(ag, t, mmc_now_ns() + REAP_EVERY_NS, on_reap);
 }
 
+/* Opens the SSD tier's file when [ssd] path is set; *seed becomes the key
+ * hash seed its superblock keeps.  0 or -errno (said in one line). */
+static int open_ssd(struct mmc_agent *ag, uint64_t *seed)
+{
+	const struct mmc_config *cfg = &ag->cfg;
+	struct mmc_ssd_config sc = {
+		.path = cfg->ssd_path, .size = cfg->ssd_size,
+		.region_size = cfg->ssd_region_size, .max_objects = cfg->ssd_max_objects,
+		.queue_depth = cfg->ssd_queue_depth,
+		.engine = cfg->ssd_engine == MMC_SSD_ENGINE_THREADS ? MMC_BLKIO_THREADS
+								     : MMC_BLKIO_URING,
+	};
+	char err[320];
+	int ret;
+
+	if (!cfg->ssd_path[0])
+		return 0;
+	if (sc.engine == MMC_BLKIO_THREADS)
+		log_warn("[ssd] engine = threads: pread/pwrite workers instead of io_uring");
+	ret = mmc_ssd_open(&sc, seed, &ag->ssd, err, sizeof(err));
+	if (ret)
+		log_err("%s", err);
+	return ret;
+}
+
+/* The SSD tier's index goes after the DRAM index in the meta region. */
+static int attach_ssd(struct mmc_agent *ag, size_t ssd_off)
+{
+	char err[320];
+	int ret;
+
+	if (!ag->ssd)
+		return 0;
+	ret = mmc_ssd_attach(ag->ssd, (char *)ag->arena.meta + ssd_off, ag->arena.data,
+			     ag->arena.data_size, err, sizeof(err));
+	if (ret) {
+		log_err("%s", err);
+		return ret;
+	}
+	ag->index.hdr->ssd_off = ssd_off;
+	ag->index.hdr->ssd_nbuckets = (uint32_t)(mmc_ssd_shared_size(ag->ssd) /
+						 sizeof(struct mmc_ssd_bucket));
+	return 0;
+}
+
 int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 {
 	uint32_t nentries;
 	uint64_t rnd[2];
+	size_t index_size;
 	struct epoll_event ev;
 	int ret;
 
@@ -167,12 +215,16 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 	nentries = derive_objects(cfg);
 	raise_fd_limit();
 
-	ret = mmc_arena_create(&ag->arena, cfg->arena_size,
-			       mmc_index_meta_size(nentries), cfg->hugepages);
-	if (ret)
-		return ret;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd[0] = rnd[1] = (uint64_t)mmc_now_ns() * 0x9e3779b97f4a7c15ull;
+	ret = open_ssd(ag, &rnd[0]);     /* keys hash alike across restarts */
+	if (ret)
+		return ret;
+	index_size = mmc_index_meta_size(nentries);
+	ret = mmc_arena_create(&ag->arena, cfg->arena_size, index_size +
+			       (ag->ssd ? mmc_ssd_shared_size(ag->ssd) : 0), cfg->hugepages);
+	if (ret)
+		return ret;
 	ret = mmc_index_init(&ag->index, ag->arena.meta, ag->arena.meta_size,
 			     nentries, rnd[0]);
 	if (!ret)
@@ -186,6 +238,8 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		ret = mmc_readers_init(&ag->readers, nentries);
 	if (!ret)
 		ret = mmc_timers_init(&ag->timers);
+	if (!ret)
+		ret = attach_ssd(ag, index_size);
 	if (ret)
 		return ret;
 	ag->hdr = ag->index.hdr;
@@ -220,6 +274,10 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		return -errno;
 	ev.data.ptr = &w_signal;
 	if (epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->signal_fd, &ev) < 0)
+		return -errno;
+	ev.data.ptr = &w_tier;
+	if (ag->ssd &&
+	    epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, mmc_ssd_event_fd(ag->ssd), &ev) < 0)
 		return -errno;
 	log_info("ready: socket %s, arena %llu MiB on %s pages, %u objects max, "
 		 "watermarks %u/%u%%", cfg->socket_path,
@@ -261,6 +319,13 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 		else if (ev->events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
 			mmc_session_close(ag, s, NULL);
 		break;
+	case MMC_WATCH_TIER: {
+		uint64_t v;
+
+		(void)!read(mmc_ssd_event_fd(ag->ssd), &v, sizeof(v));
+		mmc_object_tier_poll(ag);
+		break;
+	}
 	case MMC_WATCH_SQ: {
 		char v[64];
 
@@ -312,6 +377,8 @@ int mmc_agent_run(struct mmc_agent *ag)
 		int timeout = 0, n;
 		unsigned work = mmc_session_serve(ag);
 
+		if (ag->ssd && mmc_ssd_busy(ag->ssd))
+			mmc_object_tier_poll(ag);   /* I/O back, and what was queued goes */
 		now = mmc_now_ns();
 		if (work) {
 			/* Off the clients' critical path: answers are posted. */
@@ -366,6 +433,8 @@ void mmc_agent_stop(struct mmc_agent *ag)
 		unlink(ag->cfg.socket_path);
 	}
 	mmc_stats_close(ag);
+	mmc_ssd_close(ag->ssd);   /* seals what is open, waits for its I/O */
+	ag->ssd = NULL;
 	if (ag->epoll_fd >= 0)
 		close(ag->epoll_fd);
 	if (ag->signal_fd >= 0)

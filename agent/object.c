@@ -28,6 +28,11 @@
  * Reservations.  Each belongs to one session, which alone may commit or
  * abort it; they are on a per-session list so that a session's end frees
  * them without scanning the index.
+ *
+ * Tiers.  With an SSD tier, eviction writes objects down instead of
+ * dropping them and frees their DRAM copy once written; an object whose
+ * copy is on SSD already is simply dropped.  object_tier.c has that side:
+ * demotion, promotion (FETCH), and puts that wait for room on its way.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,11 +41,14 @@
 #include "agent.h"
 #include "keyhash.h"
 #include "log.h"
-#include "object.h"
+#include "object-int.h"
 #include "readers.h"
+#include "tier_ssd.h"
 
 #define EVICT_BATCH 256
 #define NO_SLOT MMC_NO_ENTRY
+
+static void defer(struct mmc_agent *ag, uint32_t slot);
 
 int mmc_objects_init(struct mmc_agent *ag)
 {
@@ -48,23 +56,22 @@ int mmc_objects_init(struct mmc_agent *ag)
 	uint32_t n = ag->index.nentries;
 
 	memset(o, 0, sizeof(*o));
-	o->owner = calloc(n, sizeof(uint32_t));
-	o->res_prev = malloc(n * sizeof(uint32_t));
-	o->res_next = malloc(n * sizeof(uint32_t));
+	o->meta = calloc(n, sizeof(*o->meta));
 	o->deferred_cap = 64;
 	o->deferred = malloc(o->deferred_cap * sizeof(uint32_t));
-	if (!o->owner || !o->res_prev || !o->res_next || !o->deferred)
+	if (!o->meta || !o->deferred)
 		return -ENOMEM;
-	return 0;
+	for (uint32_t i = 0; i < n; i++)
+		o->meta[i].ssd_slot = MMC_SSD_NONE;
+	return mmc_object__tier_init(ag);
 }
 
 void mmc_objects_destroy(struct mmc_agent *ag)
 {
 	struct mmc_objects *o = &ag->obj;
 
-	free(o->owner);
-	free(o->res_prev);
-	free(o->res_next);
+	mmc_object__tier_destroy(ag);
+	free(o->meta);
 	free(o->deferred);
 	memset(o, 0, sizeof(*o));
 }
@@ -79,15 +86,25 @@ uint64_t mmc_object_count_pinned(struct mmc_agent *ag)
 
 /* ---- freeing ---- */
 
-/* Frees an unlinked slot's data and the slot itself (no pin may name it). */
-static void object_free(struct mmc_agent *ag, uint32_t slot)
+void mmc_object__free(struct mmc_agent *ag, uint32_t slot)
 {
 	struct mmc_entry *e = &ag->index.entries[slot];
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
 
-	if (e->tier == MMC_TIER_DRAM && mmc_alloc_release(ag->alloc, e->loc))
+	if (e->tier == MMC_TIER_DRAM &&
+	    mmc_alloc_release(ag->alloc, mmc_object__block(ag, slot)))
 		log_err("BUG: entry %u held a bad data offset %llu", slot,
 			(unsigned long long)e->loc);
 	mmc_index_free(&ag->index, slot);
+	*m = (struct mmc_obj_meta){ .ssd_slot = MMC_SSD_NONE };
+}
+
+/* Something other than its entry still uses slot's block: a reader's pin
+ * (scan of epoch), or an SSD write or read in flight. */
+static bool in_use(struct mmc_agent *ag, uint32_t slot, uint32_t epoch)
+{
+	return mmc_readers_pinned(&ag->readers, slot, epoch) ||
+		(mmc_object__meta(ag, slot)->flags & (OBJ_DEMOTING | OBJ_FILLING));
 }
 
 /* A DEAD slot that is pinned: freed by a later reap. */
@@ -109,13 +126,12 @@ static void defer(struct mmc_agent *ag, uint32_t slot)
 	o->deferred[o->ndeferred++] = slot;
 }
 
-/* Frees a DEAD slot now, or later if the pin scan of epoch saw a pin. */
-static void free_or_defer(struct mmc_agent *ag, uint32_t slot, uint32_t epoch)
+void mmc_object__free_or_defer(struct mmc_agent *ag, uint32_t slot, uint32_t epoch)
 {
-	if (mmc_readers_pinned(&ag->readers, slot, epoch))
+	if (in_use(ag, slot, epoch))
 		defer(ag, slot);
 	else
-		object_free(ag, slot);
+		mmc_object__free(ag, slot);
 }
 
 uint32_t mmc_object_reap(struct mmc_agent *ag)
@@ -129,10 +145,10 @@ uint32_t mmc_object_reap(struct mmc_agent *ag)
 	for (uint32_t i = 0; i < o->ndeferred; i++) {
 		uint32_t slot = o->deferred[i];
 
-		if (mmc_readers_pinned(&ag->readers, slot, epoch))
+		if (in_use(ag, slot, epoch))
 			o->deferred[kept++] = slot;
 		else
-			object_free(ag, slot);
+			mmc_object__free(ag, slot);
 	}
 	o->ndeferred = kept;
 	return kept;
@@ -140,12 +156,33 @@ uint32_t mmc_object_reap(struct mmc_agent *ag)
 
 /* ---- eviction ---- */
 
-/* One batch: up to EVICT_BATCH candidates in eviction order, marked
- * EVICTING, one pin scan; the unpinned are freed, the pinned become the
- * most recently used.  Returns bytes freed; *examined counts candidates. */
-static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, uint32_t *examined)
+uint64_t mmc_object__drop(struct mmc_agent *ag, uint32_t slot)
 {
 	struct mmc_objects *o = &ag->obj;
+	struct mmc_entry *e = &ag->index.entries[slot];
+	uint64_t bytes = mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
+
+	if (ag->ssd && !mmc_object__on_ssd(ag, slot))
+		o->demotion_skipped++;     /* gone from every tier */
+	o->evictions++;
+	o->evicted_bytes += e->value_len;
+	o->objects--;
+	mmc_evict_del(ag->evict, slot);
+	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
+	mmc_object__free(ag, slot);
+	return bytes;
+}
+
+/* One batch: up to EVICT_BATCH candidates in eviction order, marked
+ * EVICTING, one pin scan; the pinned become the most recently used.  Of
+ * the others, with mode DEMOTE and an SSD tier, those without a copy on SSD
+ * start their write and leave the eviction order (object_tier.c frees them
+ * once written; their bytes count in *started), and once the tier takes no
+ * more the rest stay as they are (*full); everything else is freed.
+ * Returns bytes freed; *examined counts candidates. */
+static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, enum mmc_evict_mode mode,
+			    uint32_t *examined, uint64_t *started, bool *full)
+{
 	uint32_t cand[EVICT_BATCH], n = 0, epoch;
 	uint64_t sum = 0, freed = 0;
 
@@ -153,7 +190,7 @@ static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, uint32_t *exami
 	     slot != MMC_EVICT_END && n < EVICT_BATCH && sum < want;
 	     slot = mmc_evict_next(ag->evict, slot)) {
 		cand[n++] = slot;
-		sum += mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
+		sum += mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
 		mmc_index_set_state(&ag->index, slot, MMC_ENTRY_EVICTING);
 	}
 	*examined += n;
@@ -162,58 +199,70 @@ static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, uint32_t *exami
 	epoch = mmc_readers_scan_pins(ag, NULL);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t slot = cand[i];
-		struct mmc_entry *e = &ag->index.entries[slot];
 
 		if (mmc_readers_pinned(&ag->readers, slot, epoch)) {   /* a reader holds it */
 			mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
 			mmc_evict_touch(ag->evict, slot);
 			continue;
 		}
-		freed += mmc_alloc_block_size(ag->alloc, e->loc);
-		o->evictions++;
-		o->evicted_bytes += e->value_len;
-		o->objects--;
-		mmc_evict_del(ag->evict, slot);
-		object_free(ag, slot);
+		if (ag->ssd && mode == MMC_EVICT_DEMOTE && !mmc_object__on_ssd(ag, slot)) {
+			int r = *full ? -EAGAIN : mmc_object__demote(ag, slot);
+
+			if (!r || r == -EAGAIN) {
+				/* Being written down (freed once back), or the tier
+				 * takes no more now: it stays where it is. */
+				mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
+				if (r)
+					*full = true;
+				else
+					*started += mmc_alloc_block_size(ag->alloc,
+									 mmc_object__block(ag, slot));
+				continue;
+			}
+			/* It never will go to SSD: dropped. */
+		}
+		freed += mmc_object__drop(ag, slot);
 	}
 	return freed;
 }
 
-uint64_t mmc_object_evict(struct mmc_agent *ag, uint64_t want)
+uint64_t mmc_object_evict(struct mmc_agent *ag, uint64_t want, enum mmc_evict_mode mode)
 {
-	uint64_t freed = 0;
+	uint64_t freed = 0, started = 0;
 	uint32_t examined = 0, limit = mmc_evict_count(ag->evict);
+	bool full = false;
 
 	/* Recency recorded by readers so far counts in this decision. */
 	mmc_readers_drain_all(ag);
-	while (freed < want && examined < limit &&
+	while (freed + started < want && examined < limit && !full &&
 	       mmc_evict_first(ag->evict) != MMC_EVICT_END)
-		freed += evict_batch(ag, want - freed, &examined);
+		freed += evict_batch(ag, want - freed - started, mode, &examined,
+				     &started, &full);
 	return freed;
 }
 
-/* Room for bytes more: below the high watermark, or evict to the low one. */
-static void make_room(struct mmc_agent *ag, uint64_t bytes)
+void mmc_object__make_room(struct mmc_agent *ag, uint64_t bytes, enum mmc_evict_mode mode)
 {
 	uint64_t cap = mmc_alloc_capacity(ag->alloc);
-	uint64_t goal = mmc_evict_goal(ag->evict, mmc_alloc_used(ag->alloc), cap, bytes);
+	/* Blocks being written down are as good as free already. */
+	uint64_t used = mmc_alloc_used(ag->alloc) - ag->obj.demoting_bytes;
+	uint64_t goal = mmc_evict_goal(ag->evict, used, cap, bytes);
 
 	if (!goal)
 		return;
 	mmc_object_reap(ag);
-	goal = mmc_evict_goal(ag->evict, mmc_alloc_used(ag->alloc), cap, bytes);
+	used = mmc_alloc_used(ag->alloc) - ag->obj.demoting_bytes;
+	goal = mmc_evict_goal(ag->evict, used, cap, bytes);
 	if (goal)
-		mmc_object_evict(ag, goal);
+		mmc_object_evict(ag, goal, mode);
 }
 
-/* A block of bytes, evicting until one fits (fragmentation can need more
- * than the watermark freed).  0 with *off set, or -ENOSPC. */
-static int take_space(struct mmc_agent *ag, uint64_t bytes, uint64_t *off)
+int mmc_object__take_space(struct mmc_agent *ag, uint64_t bytes, uint64_t *off)
 {
 	int ret = mmc_alloc_take(ag->alloc, bytes, off);
 
 	while (ret == -ENOSPC && mmc_evict_first(ag->evict) != MMC_EVICT_END) {
-		if (!mmc_object_evict(ag, bytes))
+		if (!mmc_object_evict(ag, bytes, MMC_EVICT_DROP))
 			break;
 		ret = mmc_alloc_take(ag->alloc, bytes, off);
 	}
@@ -229,36 +278,38 @@ static int take_space(struct mmc_agent *ag, uint64_t bytes, uint64_t *off)
 static void held_add(struct mmc_agent *ag, struct mmc_session *s, uint32_t slot)
 {
 	struct mmc_objects *o = &ag->obj;
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
 
-	o->owner[slot] = s->id;
-	o->reserved_bytes += mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
+	m->owner = s->id;
+	o->reserved_bytes += mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
 	o->reservations++;
 	s->held.count++;
-	o->res_prev[slot] = NO_SLOT;
-	o->res_next[slot] = s->held.first ? s->held.first - 1 : NO_SLOT;
+	m->res_prev = NO_SLOT;
+	m->res_next = s->held.first ? s->held.first - 1 : NO_SLOT;
 	if (s->held.first)
-		o->res_prev[s->held.first - 1] = slot;
+		mmc_object__meta(ag, s->held.first - 1)->res_prev = slot;
 	s->held.first = slot + 1;
 }
 
 static void held_del(struct mmc_agent *ag, struct mmc_session *s, uint32_t slot)
 {
 	struct mmc_objects *o = &ag->obj;
-	uint32_t p = o->res_prev[slot], n = o->res_next[slot];
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	uint32_t p = m->res_prev, n = m->res_next;
 
-	o->reserved_bytes -= mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
+	o->reserved_bytes -= mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
 	o->reservations--;
 	s->held.count--;
 	if (p != NO_SLOT)
-		o->res_next[p] = n;
+		mmc_object__meta(ag, p)->res_next = n;
 	else
 		s->held.first = n == NO_SLOT ? 0 : n + 1;
 	if (n != NO_SLOT)
-		o->res_prev[n] = p;
+		mmc_object__meta(ag, n)->res_prev = p;
 }
 
 /* Is (slot, gen) a live reservation of session s? */
-static bool own_reservation(const struct mmc_agent *ag, const struct mmc_session *s,
+static bool own_reservation(struct mmc_agent *ag, const struct mmc_session *s,
 			    uint32_t slot, uint32_t gen)
 {
 	const struct mmc_entry *e;
@@ -267,12 +318,35 @@ static bool own_reservation(const struct mmc_agent *ag, const struct mmc_session
 		return false;
 	e = &ag->index.entries[slot];
 	return e->state == MMC_ENTRY_RESERVED && e->gen == gen &&
-		ag->obj.owner[slot] == s->id;
+		mmc_object__meta(ag, slot)->owner == s->id;
+}
+
+int mmc_object__index_slot(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			   uint64_t hash, uint64_t len, uint64_t off, uint32_t *slot)
+{
+	int ret = mmc_index_insert(&ag->index, key, key_len, hash, len,
+				   MMC_TIER_DRAM, off, slot);
+
+	if (ret == -ENOSPC) {   /* every index slot taken: free one */
+		mmc_object_reap(ag);
+		if (!ag->index.nfree)
+			mmc_object_evict(ag, 1, MMC_EVICT_DROP);
+		ret = mmc_index_insert(&ag->index, key, key_len, hash, len,
+				       MMC_TIER_DRAM, off, slot);
+	}
+	return ret;
 }
 
 int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 		       const void *key, uint16_t key_len, uint64_t len,
 		       struct mmc_object_ref *ref)
+{
+	return mmc_object__reserve(ag, s, key, key_len, len, ref, true);
+}
+
+int mmc_object__reserve(struct mmc_agent *ag, struct mmc_session *s,
+			const void *key, uint16_t key_len, uint64_t len,
+			struct mmc_object_ref *ref, bool may_wait)
 {
 	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len), off;
 	uint32_t slot;
@@ -284,21 +358,16 @@ int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 	if (slot != NO_SLOT)
 		return ag->index.entries[slot].state == MMC_ENTRY_RESERVED ?
 			-EBUSY : -EEXIST;
-	make_room(ag, len);
-	ret = take_space(ag, len, &off);
-	if (!ret) {
-		ret = mmc_index_insert(&ag->index, key, key_len, hash, len,
-				       MMC_TIER_DRAM, off, &slot);
-		if (ret == -ENOSPC) {   /* every index slot taken: free one */
-			mmc_object_reap(ag);
-			if (!ag->index.nfree)
-				mmc_object_evict(ag, 1);
-			ret = mmc_index_insert(&ag->index, key, key_len, hash,
-					       len, MMC_TIER_DRAM, off, &slot);
-		}
-		if (ret)
-			mmc_alloc_release(ag->alloc, off);
-	}
+	if (ag->ssd && mmc_ssd_find(ag->ssd, hash) != MMC_SSD_NONE)
+		return -EEXIST;    /* on SSD: objects are immutable */
+	mmc_object__make_room(ag, len, MMC_EVICT_DEMOTE);
+	ret = mmc_alloc_take(ag->alloc, len, &off);
+	if (ret == -ENOSPC && ag->obj.demoting_bytes && may_wait)
+		return -EINPROGRESS;   /* room is on its way */
+	if (ret == -ENOSPC)
+		ret = mmc_object__take_space(ag, len, &off);
+	if (!ret && (ret = mmc_object__index_slot(ag, key, key_len, hash, len, off, &slot)))
+		mmc_alloc_release(ag->alloc, off);
 	if (ret) {
 		ag->obj.alloc_failures++;
 		return ret;
@@ -309,6 +378,15 @@ int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 	ref->off = off;
 	ref->len = len;
 	return 0;
+}
+
+void mmc_object_reserve_answer(const struct mmc_object_ref *ref, struct mmc_cqe *c)
+{
+	c->res = 0;
+	c->off = ref->off;
+	c->len = ref->len;
+	c->idx = ref->slot;
+	c->gen = ref->gen;
 }
 
 int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
@@ -327,7 +405,7 @@ int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
 static void reservation_free(struct mmc_agent *ag, uint32_t slot)
 {
 	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
-	object_free(ag, slot);
+	mmc_object__free(ag, slot);
 }
 
 int mmc_object_abort(struct mmc_agent *ag, struct mmc_session *s,
@@ -354,47 +432,68 @@ void mmc_object_drop_session(struct mmc_agent *ag, struct mmc_session *s)
 
 /* ---- committed objects ---- */
 
-int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
+/* Takes committed (or being demoted) slot away from readers and frees it
+ * as soon as nothing uses it (epoch: a pin scan after the unlink). */
+static void unlink_committed(struct mmc_agent *ag, uint32_t slot)
 {
-	uint32_t slot = mmc_index_find(&ag->index, key, key_len,
-				       mmc_key_hash(ag->index.seed, key, key_len));
-
-	if (slot == NO_SLOT)
-		return -ENOENT;
-	if (ag->index.entries[slot].state != MMC_ENTRY_COMMITTED)
-		return -EBUSY;
 	mmc_evict_del(ag->evict, slot);
 	ag->obj.objects--;
-	/* Unlink + DEAD is published (seq_cst) before the pin scan. */
+	mmc_object__forget_ssd(ag, slot);
 	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
-	free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
+}
+
+int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
+{
+	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
+	uint32_t slot = mmc_index_find(&ag->index, key, key_len, hash), sslot;
+	const struct mmc_entry *e;
+
+	if (slot == NO_SLOT) {         /* perhaps on SSD only */
+		if (!ag->ssd || (sslot = mmc_ssd_find(ag->ssd, hash)) == MMC_SSD_NONE)
+			return -ENOENT;
+		mmc_ssd_remove(ag->ssd, sslot);
+		return 0;
+	}
+	e = &ag->index.entries[slot];
+	if (e->state == MMC_ENTRY_RESERVED &&
+	    (mmc_object__meta(ag, slot)->flags & OBJ_FILLING)) {
+		mmc_object__cancel_fill(ag, slot);   /* being read back from SSD */
+		mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
+		defer(ag, slot);                      /* freed when the read is back */
+		return 0;
+	}
+	if (e->state != MMC_ENTRY_COMMITTED)
+		return -EBUSY;
+	unlink_committed(ag, slot);
+	/* Unlink + DEAD is published (seq_cst) before the pin scan. */
+	mmc_object__free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
 	return 0;
 }
 
 void mmc_object_clear(struct mmc_agent *ag)
 {
-	uint32_t slot, next, epoch;
+	uint32_t slot, next, n = ag->index.nentries;
 
-	for (slot = mmc_evict_first(ag->evict); slot != MMC_EVICT_END;
-	     slot = mmc_evict_next(ag->evict, slot))
-		mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
-	epoch = mmc_readers_scan_pins(ag, NULL);
+	/* In eviction order, being written down, being read back: all of it. */
 	for (slot = mmc_evict_first(ag->evict); slot != MMC_EVICT_END; slot = next) {
 		next = mmc_evict_next(ag->evict, slot);
-		mmc_evict_del(ag->evict, slot);
-		free_or_defer(ag, slot, epoch);
+		unlink_committed(ag, slot);
+		defer(ag, slot);
 	}
-	ag->obj.objects = 0;
-}
+	for (slot = 0; slot < n; slot++) {
+		uint8_t flags = mmc_object__meta(ag, slot)->flags;
 
-int mmc_object_fetch(struct mmc_agent *ag, const void *key, uint16_t key_len)
-{
-	uint32_t slot = mmc_index_find(&ag->index, key, key_len,
-				       mmc_key_hash(ag->index.seed, key, key_len));
-
-	if (slot == NO_SLOT ||
-	    ag->index.entries[slot].state != MMC_ENTRY_COMMITTED ||
-	    ag->index.entries[slot].tier != MMC_TIER_DRAM)
-		return -ENOENT;
-	return 0;
+		if ((flags & OBJ_DEMOTING) &&
+		    ag->index.entries[slot].state == MMC_ENTRY_COMMITTED) {
+			unlink_committed(ag, slot);
+			defer(ag, slot);
+		} else if ((flags & OBJ_FILLING) && !(flags & OBJ_CANCELLED)) {
+			mmc_object__cancel_fill(ag, slot);
+			mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
+			defer(ag, slot);
+		}
+	}
+	if (ag->ssd)
+		mmc_ssd_clear(ag->ssd);
+	mmc_object_reap(ag);   /* one pin scan: what nothing uses goes now */
 }

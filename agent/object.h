@@ -2,27 +2,34 @@
  * object.h - the one place where an object's life is decided.
  *
  *   reserve --> RESERVED --commit--> COMMITTED --remove/clear/evict--> gone
- *                  |                     |
- *                abort,              pinned by a reader: DEAD until the
- *            session closes          last pin goes (deferred free)
+ *                  |                     |   \
+ *                abort,              pinned   demote (SSD tier): written
+ *            session closes          by a     down, then its DRAM copy goes;
+ *                                    reader:  fetch brings it back
+ *                                    DEAD until the last pin goes
  *
  * Every state change of an object, every count of objects and reserved
- * bytes, and every free goes through object.c.  It asks the index (index.c)
- * where keys are, the allocator (alloc.c) for space, the eviction policy
- * (evict.c) which objects should go, and the pin tables (readers.c) which
- * objects readers hold; it decides the rest: whether a pin keeps an object,
- * when a dead object's space is really freed,
- * and (later) whether an evicted object moves to a lower tier instead.
- * ops.c decodes requests and calls in here; session.c tells it when a
- * session ends.  docs/agent.md walks a put and a get through these files.
+ * bytes, and every free goes through object.c (DRAM) and object_tier.c
+ * (the same objects crossing to and from the SSD tier).  They ask the index
+ * (index.c) where keys are, the allocator (alloc.c) for space, the eviction
+ * policy (evict.c) which objects should go, the pin tables (readers.c) which
+ * objects readers hold, and the SSD tier (tier_ssd.c) to write and read;
+ * they decide the rest.  ops.c decodes requests and calls in here;
+ * session.c tells them when a session ends.  docs/agent.md walks a put and
+ * a get through these files; docs/tiers.md the life across tiers.
  */
 #ifndef MMC_AGENT_OBJECT_H
 #define MMC_AGENT_OBJECT_H
 
 #include <stdint.h>
 
+#include "layout-t.h"
+#include "ops.h"
+
 struct mmc_agent;
 struct mmc_session;
+struct mmc_request;
+struct mmc_ssd_event;
 
 /* What one session holds of the object module: its reservations, a list
  * threaded through per-slot links (first = slot + 1, 0 = none). */
@@ -31,17 +38,32 @@ struct mmc_held {
 	uint32_t count;
 };
 
-/* Object module state, agent-private (per slot arrays are nentries long). */
+/* Per DRAM index slot, agent-private. */
+struct mmc_obj_meta {
+	uint32_t owner;            /* RESERVED: owning session id (0: the agent) */
+	uint32_t res_prev, res_next;   /* a session's reservations */
+	uint32_t ssd_slot;         /* its copy on SSD (MMC_SSD_NONE), valid with ... */
+	uint32_t ssd_gen;          /* ... this generation */
+	uint16_t gap;              /* bytes of the block before the value */
+	uint8_t  flags;            /* OBJ_* (object_tier.c) */
+	uint8_t  pad_;
+};
+
+/* Object module state, agent-private. */
 struct mmc_objects {
-	uint32_t *owner;              /* RESERVED slot -> owning session id */
-	uint32_t *res_prev, *res_next;/* a session's reservations */
-	uint32_t *deferred;           /* DEAD slots waiting for their pins */
+	struct mmc_obj_meta *meta;    /* index.nentries long */
+	uint32_t *deferred;           /* DEAD slots waiting for pins or I/O */
 	uint32_t ndeferred, deferred_cap;
 	/* what the stats file shows */
-	uint64_t objects;             /* committed */
+	uint64_t objects;             /* committed, in DRAM */
 	uint64_t reservations, reserved_bytes;
 	uint64_t evictions, evicted_bytes;
 	uint64_t alloc_failures;      /* reservations refused: no room */
+	/* crossing tiers (object_tier.c) */
+	uint64_t demotions, demotion_skipped, demotion_failures;
+	uint64_t promotions, promotion_failures;
+	uint64_t demoting_bytes;      /* DRAM blocks being written down now */
+	struct mmc_tier_waits *waits; /* fetches and puts waiting on tiers */
 };
 
 /* Where a reservation is: the slot and generation that name it in the
@@ -57,12 +79,16 @@ int mmc_objects_init(struct mmc_agent *ag);
 void mmc_objects_destroy(struct mmc_agent *ag);
 
 /* A new object of len bytes under key, writable by session s alone until it
- * commits.  Makes room first (eviction).  0 with *ref filled; -EEXIST (key
- * committed), -EBUSY (key reserved by a session), -E2BIG (larger than the
- * arena), -ENOSPC (no room: everything left is pinned or reserved). */
+ * commits.  Makes room first (eviction, demotion).  0 with *ref filled;
+ * -EEXIST (key committed, here or on SSD), -EBUSY (key reserved, or being
+ * brought back from SSD), -E2BIG (larger than the arena), -ENOSPC (no
+ * room: everything left is pinned or reserved), -EINPROGRESS (room is on
+ * its way: demotions are being written; mmc_object_wait_space()). */
 int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 		       const void *key, uint16_t key_len, uint64_t len,
 		       struct mmc_object_ref *ref);
+/* The answer of a reservation that succeeded, as the client reads it. */
+void mmc_object_reserve_answer(const struct mmc_object_ref *ref, struct mmc_cqe *c);
 /* Publishes s's reservation (slot, gen): readers see the key from now on.
  * 0, or -EINVAL if it is not a live reservation of s. */
 int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
@@ -71,26 +97,48 @@ int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
  * 0 or -EINVAL. */
 int mmc_object_abort(struct mmc_agent *ag, struct mmc_session *s,
 		     uint32_t slot, uint32_t gen);
-/* Removes the committed object under key: readers stop finding it at once,
- * its space goes when the last pin does.  0, -ENOENT, -EBUSY (reserved). */
+/* Removes the object under key from every tier: readers stop finding it
+ * at once, its space goes when the last pin does.  0, -ENOENT, -EBUSY
+ * (reserved by a session). */
 int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len);
-/* Removes every committed object (one pin scan for all). */
+/* Removes every object of every tier. */
 void mmc_object_clear(struct mmc_agent *ag);
-/* Makes the committed object under key readable from the data region.
- * 0 when it is (today every object lives in DRAM), -ENOENT otherwise.  A
- * lower tier answers here: it parks the request (request.h) and completes
- * it when the object is back. */
-int mmc_object_fetch(struct mmc_agent *ag, const void *key, uint16_t key_len);
 
 /* Session s is closing: every reservation it holds is freed, and objects
  * that only its pins kept alive are freed too. */
 void mmc_object_drop_session(struct mmc_agent *ag, struct mmc_session *s);
-/* Frees the DEAD objects whose pins are gone; returns how many still wait. */
+/* Frees the DEAD objects whose pins (and I/O) are gone; returns how many
+ * still wait. */
 uint32_t mmc_object_reap(struct mmc_agent *ag);
 /* Committed or dead objects pinned by at least one session now. */
 uint64_t mmc_object_count_pinned(struct mmc_agent *ag);
+
+/* How eviction treats a candidate when a lower tier exists. */
+enum mmc_evict_mode {
+	MMC_EVICT_DEMOTE,     /* write it down, free its DRAM copy once written */
+	MMC_EVICT_DROP,       /* free it now (a copy on SSD stays) */
+};
 /* Evicts unpinned objects, least recently used first, until at least want
- * bytes were freed or none is left; returns the bytes freed. */
-uint64_t mmc_object_evict(struct mmc_agent *ag, uint64_t want);
+ * bytes were freed (or, demoting, are on their way) or none is left;
+ * returns the bytes freed now. */
+uint64_t mmc_object_evict(struct mmc_agent *ag, uint64_t want, enum mmc_evict_mode mode);
+
+/* ---- object_tier.c: crossing tiers ---- */
+
+/* FETCH of key by session s: 0 at once when the object is in DRAM,
+ * -ENOENT when it is nowhere; an object on SSD is read back into DRAM
+ * (promotion) and the request answered when it is there (PARKED). */
+enum mmc_ops_result mmc_object_fetch(struct mmc_agent *ag, struct mmc_session *s,
+				     const struct mmc_sqe *q, struct mmc_cqe *c);
+/* Parks reservation request q of s (mmc_object_reserve said -EINPROGRESS)
+ * until room is made: answered when it is, or with what a reservation
+ * without waiting gives after a bound (then objects are dropped, not
+ * demoted). */
+enum mmc_ops_result mmc_object_wait_space(struct mmc_agent *ag, struct mmc_session *s,
+					  const struct mmc_sqe *q, struct mmc_cqe *c);
+/* An SSD tier event (a demotion written, a promotion read). */
+void mmc_object_tier_event(struct mmc_agent *ag, const struct mmc_ssd_event *ev);
+/* Takes the SSD tier's finished work and sends what was queued. */
+void mmc_object_tier_poll(struct mmc_agent *ag);
 
 #endif /* MMC_AGENT_OBJECT_H */

@@ -92,12 +92,10 @@ static enum mmc_ops_result op_reserve(struct mmc_agent *ag, struct mmc_session *
 		return MMC_OPS_DONE;
 	}
 	c->res = mmc_object_reserve(ag, s, q->key, q->key_len, q->arg, &ref);
-	if (!c->res) {
-		c->off = ref.off;
-		c->len = ref.len;
-		c->idx = ref.slot;
-		c->gen = ref.gen;
-	}
+	if (c->res == -EINPROGRESS)    /* room is being made: demotions */
+		return mmc_object_wait_space(ag, s, q, c);
+	if (!c->res)
+		mmc_object_reserve_answer(&ref, c);
 	return MMC_OPS_DONE;
 }
 
@@ -125,8 +123,7 @@ static enum mmc_ops_result op_remove(struct mmc_agent *ag, struct mmc_session *s
 static enum mmc_ops_result op_fetch(struct mmc_agent *ag, struct mmc_session *s,
 				    const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	c->res = mmc_object_fetch(ag, q->key, q->key_len);
-	return MMC_OPS_DONE;
+	return mmc_object_fetch(ag, s, q, c);   /* parked while read from SSD */
 }
 
 static enum mmc_ops_result op_clear(struct mmc_agent *ag, struct mmc_session *s,

@@ -28,7 +28,7 @@ struct mmc_request;
 
 /* What an epoll event points at (loop.c dispatches on kind). */
 enum mmc_watch_kind { MMC_WATCH_LISTEN = 1, MMC_WATCH_SIGNAL, MMC_WATCH_SOCK,
-		      MMC_WATCH_SQ };
+		      MMC_WATCH_SQ, MMC_WATCH_TIER };
 
 struct mmc_session;
 struct mmc_watch {

@@ -194,6 +194,10 @@ int mmc_ssd_open(const struct mmc_ssd_config *cfg, uint64_t *seed,
 	s->region_size = cfg->region_size;
 	if ((ret = open_file(s, err, errlen)) || (ret = size_file(s, err, errlen)))
 		goto fail;
+	/* Unless told: pages of 64 KiB (SGLang's are tens of KiB to MiBs). */
+	if (!s->cfg.max_objects)
+		s->cfg.max_objects = s->cfg.size / (64 << 10) > 1024 ?
+			s->cfg.size / (64 << 10) : 1024;
 	s->nregions = (uint32_t)((s->cfg.size - MMC_SSD_SB_SIZE) / s->region_size);
 	if (s->nregions < 2) {
 		ret = seterr(err, errlen, -EINVAL, "[ssd] path %s: %llu bytes hold "

@@ -27,6 +27,7 @@
 #include "object.h"
 #include "readers.h"
 #include "stats.h"
+#include "tier_ssd.h"
 #include "timer.h"
 
 int mmc_stats_open(struct mmc_agent *ag)
@@ -52,7 +53,7 @@ int mmc_stats_open(struct mmc_agent *ag)
 		return ret;
 	}
 	memset(st, 0, sizeof(*st));
-	st->version = MMC_LAYOUT_VERSION;
+	st->version = MMC_STATS_VERSION;
 	st->size = sizeof(*st);
 	st->start_ns = mmc_now_ns();
 	st->agent_pid = (uint32_t)getpid();
@@ -112,6 +113,24 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	st->low_watermark_pct = ag->cfg.low_watermark;
 	st->max_objects = ag->index.nentries;
 	st->parked = parked;
+	st->demotions = ag->obj.demotions;
+	st->demotion_skipped = ag->obj.demotion_skipped;
+	st->demotion_failures = ag->obj.demotion_failures;
+	st->promotions = ag->obj.promotions;
+	st->promotion_failures = ag->obj.promotion_failures;
+	if (ag->ssd) {
+		struct mmc_ssd_stats ss;
+
+		mmc_ssd_get_stats(ag->ssd, &ss);
+		st->ssd_objects = ss.objects;
+		st->ssd_bytes = ss.bytes;
+		st->ssd_capacity = ss.capacity;
+		st->ssd_read_bytes = ss.read_bytes;
+		st->ssd_write_bytes = ss.write_bytes;
+		st->ssd_crc_failures = ss.crc_failures;
+		st->ssd_io_errors = ss.io_errors;
+		st->ssd_inflight = ss.inflight;
+	}
 	st->updated_ns = mmc_now_ns();
 }
 

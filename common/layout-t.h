@@ -36,7 +36,8 @@
 
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
-#define MMC_LAYOUT_VERSION 2u
+#define MMC_LAYOUT_VERSION 2u     /* meta and ring regions */
+#define MMC_STATS_VERSION 1u      /* the stats file (struct mmc_stats grows into its pad) */
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */

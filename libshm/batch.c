@@ -25,31 +25,74 @@ static int batch_args(mmc_client *c, size_t n, const void *const *keys,
 	return mmc__alive(c);
 }
 
-int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
-		  const size_t *key_lens, void *const *bufs,
-		  const size_t *buf_lens, int64_t *results)
+/* Gets keys [base, end): from DRAM first; those only on SSD are then
+ * fetched all at once (up to MMC_PIPELINE_MAX SSD reads in flight) and
+ * got again.  Returns how many succeeded, or -errno if the session died. */
+static int get_window(mmc_client *c, size_t base, size_t end, const void *const *keys,
+		      const size_t *key_lens, void *const *bufs, const size_t *buf_lens,
+		      int64_t *results)
 {
 	uint64_t hashes[MMC_PREFETCH_GROUP];
-	int ok = 0, ret = batch_args(c, n, keys, key_lens);
+	struct mmc_req reqs[RING_WINDOW];
+	struct mmc_cqe cqes[RING_WINDOW];
+	size_t later[RING_WINDOW], k = 0;
+	int ok = 0, ret;
 
-	if (!ret && (!bufs || !buf_lens || !results))
-		ret = -EINVAL;
-	if (ret)
-		return ret;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = base; i < end; i++) {
 		struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
 		size_t len = 0;
 		int r;
 
-		if (i % MMC_PREFETCH_GROUP == 0)
-			mmc__prefetch(c, keys + i, key_lens + i, n - i, hashes);
-		r = mmc__getv(c, keys[i], key_lens[i], &hashes[i % MMC_PREFETCH_GROUP],
-			      &iov, 1, &len);
+		if ((i - base) % MMC_PREFETCH_GROUP == 0)
+			mmc__prefetch(c, keys + i, key_lens + i, end - i, hashes);
+		r = mmc__getv(c, keys[i], key_lens[i],
+			      &hashes[(i - base) % MMC_PREFETCH_GROUP], &iov, 1, &len, false);
+		if (r == MMC__ON_SSD) {
+			reqs[k] = (struct mmc_req){ .op = MMC_OP_FETCH, .key = keys[i],
+						    .key_len = (uint16_t)key_lens[i] };
+			later[k++] = i;
+			continue;
+		}
+		results[i] = r ? r : (int64_t)len;
+		ok += !r;
+	}
+	if (!k)
+		return ok;
+	if ((ret = mmc__pipeline(c, k, reqs, cqes)))
+		return ret;
+	for (size_t j = 0; j < k; j++) {
+		size_t i = later[j], len = 0;
+		struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
+		int r = mmc__getv(c, keys[i], key_lens[i], NULL, &iov, 1, &len, false);
 
+		if (r == MMC__ON_SSD) {     /* not brought back (or gone again) */
+			CTR_ADD(c, misses, 1);
+			r = -ENOENT;
+		}
 		results[i] = r ? r : (int64_t)len;
 		ok += !r;
 	}
 	return ok;
+}
+
+int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
+		  const size_t *key_lens, void *const *bufs,
+		  const size_t *buf_lens, int64_t *results)
+{
+	int ok = 0, ret = batch_args(c, n, keys, key_lens);
+
+	if (!ret && (!bufs || !buf_lens || !results))
+		ret = -EINVAL;
+	for (size_t base = 0; base < n && !ret; base += RING_WINDOW) {
+		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n;
+		int r = get_window(c, base, end, keys, key_lens, bufs, buf_lens, results);
+
+		if (r < 0)
+			ret = r;
+		else
+			ok += r;
+	}
+	return ret ? ret : ok;
 }
 
 int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,

@@ -33,6 +33,8 @@ struct mmc_client {
 	const struct mmc_bucket *buckets;
 	const struct mmc_entry *entries;
 	uint32_t nentries, mask;
+	const struct mmc_ssd_bucket *ssd;   /* objects on the SSD tier, or NULL */
+	uint32_t ssd_mask;
 	uint64_t seed;
 	/* data region */
 	uint8_t *data;
@@ -108,13 +110,19 @@ void mmc__touch(struct mmc_client *c, uint32_t idx, uint32_t gen);
 #define MMC_PREFETCH_GROUP 16
 void mmc__prefetch(struct mmc_client *c, const void *const *keys,
 		   const size_t *key_lens, size_t n, uint64_t *hashes);
+/* 1 if an object with this key hash is on the SSD tier (its full key is
+ * checked when the agent reads it back), else 0.  No system call. */
+int mmc__on_ssd(const struct mmc_client *c, uint64_t hash);
 /* The bodies of mmc_exists() and mmc_getv(), for a key whose hash the
- * caller has (hash == NULL: compute it). */
+ * caller has (hash == NULL: compute it).  mmc__getv with fetch false
+ * returns MMC__ON_SSD, uncounted, for a key that is only on SSD (the
+ * caller fetches many at once, then gets them again). */
+#define MMC__ON_SSD (-1000)
 int mmc__exists(struct mmc_client *c, const void *key, size_t key_len,
 		const uint64_t *hash);
 int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 	      const uint64_t *hash, const struct iovec *iov, int iovcnt,
-	      size_t *out_len);
+	      size_t *out_len, bool fetch);
 int mmc__check_key(const void *key, size_t key_len);
 /* 0; -ECHILD in a child of the process that connected c; -ENOTCONN once
  * the agent is gone or stopping. */

@@ -143,6 +143,27 @@ int mmc__lookup_h(struct mmc_client *c, const void *key, size_t key_len,
 	return mmc__alive(c) ? -ENOTCONN : -EAGAIN;
 }
 
+int mmc__on_ssd(const struct mmc_client *c, uint64_t hash)
+{
+	uint64_t tag = MMC_SSD_TAG(hash);
+	uint32_t b = (uint32_t)hash & c->ssd_mask;
+
+	if (!c->ssd)
+		return 0;
+	/* agent/ssd_index.c: a hash is in its home bucket or, when that one
+	 * overflowed, in one of the next. */
+	for (uint32_t n = 0; n <= c->ssd_mask; n++, b = (b + 1) & c->ssd_mask) {
+		const struct mmc_ssd_bucket *k = &c->ssd[b];
+
+		for (unsigned w = 0; w < MMC_SSD_WAYS; w++)
+			if (atomic_load_explicit(&k->tag[w], memory_order_acquire) == tag)
+				return 1;
+		if (!atomic_load_explicit(&k->overflow, memory_order_acquire))
+			break;
+	}
+	return 0;
+}
+
 /* Claims a free pin slot with word; returns the slot or -ENOBUFS. */
 static int pin_claim(struct mmc_client *c, uint64_t word)
 {

@@ -93,7 +93,7 @@ int mmc_stats_read(const char *path, struct mmc_stats *out)
 		ret = -ENODATA;
 	else if (out->magic != MMC_STATS_MAGIC)
 		ret = -EBADMSG;
-	else if (out->version != MMC_LAYOUT_VERSION || out->size != sizeof(*out))
+	else if (out->version != MMC_STATS_VERSION || out->size != sizeof(*out))
 		ret = -EPROTO;
 	close(fd);
 	return ret;

@@ -24,18 +24,39 @@ static uint64_t get_probe_start(void)
 	return mmc_probe_start(MMC_PROBE_ACTIVE(get) || MMC_PROBE_ACTIVE(miss));
 }
 
-/* Pins key for reading; counts the hit or miss and records the access. */
+/* Asks the agent to bring key back from its SSD tier: 0 once it is in
+ * DRAM, -ENOENT, or the session's error. */
+static int fetch_one(struct mmc_client *c, const void *key, size_t key_len)
+{
+	struct mmc_cqe cqe;
+
+	return mmc__call(c, MMC_OP_FETCH, key, key_len, 0, 0, 0, &cqe);
+}
+
+/* Pins key for reading: from DRAM, or - when it is only on the SSD tier
+ * and fetch is true - once the agent brought it back (one ring round trip
+ * around an SSD read; without fetch: MMC__ON_SSD, uncounted).  Counts the
+ * hit or miss and records the access. */
 static int read_begin(struct mmc_client *c, const void *key, size_t key_len,
 		      const uint64_t *hash, struct mmc_found *f, uint32_t *slot,
-		      uint64_t t0)
+		      uint64_t t0, bool fetch)
 {
 	int ret = mmc__check_key(key, key_len);
+	uint64_t h = 0;
 
 	if (!ret)
 		ret = mmc__alive(c);
-	if (!ret)
-		ret = mmc__pin_h(c, key, key_len, hash ? *hash :
-				 mmc_key_hash(c->seed, key, key_len), f, slot);
+	if (!ret) {
+		h = hash ? *hash : mmc_key_hash(c->seed, key, key_len);
+		ret = mmc__pin_h(c, key, key_len, h, f, slot);
+	}
+	if (ret == -ENOENT && mmc__on_ssd(c, h)) {
+		if (!fetch)
+			return MMC__ON_SSD;
+		ret = fetch_one(c, key, key_len);
+		if (!ret)
+			ret = mmc__pin_h(c, key, key_len, h, f, slot);
+	}
 	if (ret == -ENOENT) {
 		CTR_ADD(c, misses, 1);
 		MMC_PROBE_MISS(t0, key_len);
@@ -59,12 +80,12 @@ int mmc_get(mmc_client *c, const void *key, size_t key_len,
 int mmc_getv(mmc_client *c, const void *key, size_t key_len,
 	     const struct iovec *iov, int iovcnt, size_t *out_len)
 {
-	return mmc__getv(c, key, key_len, NULL, iov, iovcnt, out_len);
+	return mmc__getv(c, key, key_len, NULL, iov, iovcnt, out_len, true);
 }
 
 int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 	      const uint64_t *hash, const struct iovec *iov, int iovcnt,
-	      size_t *out_len)
+	      size_t *out_len, bool fetch)
 {
 	uint64_t t0 = get_probe_start();
 	struct mmc_found f;
@@ -79,9 +100,10 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 			return -EINVAL;
 		room += iov[i].iov_len;
 	}
-	ret = read_begin(c, key, key_len, hash, &f, &slot, t0);
+	ret = read_begin(c, key, key_len, hash, &f, &slot, t0, fetch);
 	if (ret) {
-		MMC_PROBE_GET(t0, 0, ret);
+		if (ret != MMC__ON_SSD)
+			MMC_PROBE_GET(t0, 0, ret);
 		return ret;
 	}
 	if (out_len)
@@ -113,7 +135,7 @@ int mmc_acquire(mmc_client *c, const void *key, size_t key_len, struct mmc_view 
 
 	if (!c || !v)
 		return -EINVAL;
-	ret = read_begin(c, key, key_len, NULL, &f, &slot, t0);
+	ret = read_begin(c, key, key_len, NULL, &f, &slot, t0, true);
 	if (ret) {
 		MMC_PROBE_GET(t0, 0, ret);
 		return ret;
@@ -150,6 +172,7 @@ int mmc__exists(struct mmc_client *c, const void *key, size_t key_len,
 		const uint64_t *hash)
 {
 	struct mmc_found f;
+	uint64_t h;
 	int ret = mmc__check_key(key, key_len);
 
 	if (!ret)
@@ -157,8 +180,10 @@ int mmc__exists(struct mmc_client *c, const void *key, size_t key_len,
 	if (ret)
 		return ret;
 	CTR_ADD(c, exists, 1);
-	return mmc__lookup_h(c, key, key_len, hash ? *hash :
-			     mmc_key_hash(c->seed, key, key_len), &f);
+	h = hash ? *hash : mmc_key_hash(c->seed, key, key_len);
+	ret = mmc__lookup_h(c, key, key_len, h, &f);
+	/* Absent from DRAM but on SSD: present (a get brings it back). */
+	return ret == 0 ? mmc__on_ssd(c, h) : ret;
 }
 
 /* On 4 KiB pages the first write to each page of a reservation faults in

@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-libs=(libinih-dev libsystemd-dev libxxhash-dev check libseccomp-dev
+libs=(libinih-dev libsystemd-dev libxxhash-dev liburing-dev check libseccomp-dev
       libncurses-dev libjson-c-dev libbpf-dev systemtap-sdt-dev)
 pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file "${libs[@]/%/:arm64}")
 

@@ -652,7 +652,7 @@ START_TEST(test_stress_pins_vs_eviction)
 		} else {
 			uint64_t objs = ag->obj.objects;
 
-			if (mmc_object_evict(ag, 1))
+			if (mmc_object_evict(ag, 1, MMC_EVICT_DROP))
 				evicted++;
 			else if (objs)
 				spared++;

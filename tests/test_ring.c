@@ -180,7 +180,7 @@ START_TEST(test_reserve_commit_lookup)
 	ck_assert_uint_lt(r.idx, NENTRIES);
 	ck_assert_uint_eq(r.gen, AG.index.entries[r.idx].gen);
 	ck_assert_uint_eq(AG.index.entries[r.idx].state, MMC_ENTRY_RESERVED);
-	ck_assert_uint_eq(AG.obj.owner[r.idx], s->id);
+	ck_assert_uint_eq(AG.obj.meta[r.idx].owner, s->id);
 	ck_assert(AG.obj.reservations == 1 && s->held.count == 1);
 	ck_assert_uint_eq(AG.obj.reserved_bytes, 3 * MMC_UNIT);
 	ck_assert_int_eq(lookup(c, "k1", &f), 0);      /* not visible yet */

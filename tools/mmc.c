@@ -144,7 +144,10 @@ static int cmd_stat(mmc_client *c, int json)
 		F(puts), F(put_bytes), F(put_exists), F(exists), F(removes),
 		F(errors), F(evictions), F(evicted_bytes), F(alloc_failures),
 		F(bad_requests), F(high_watermark_pct), F(low_watermark_pct),
-		F(max_objects), F(parked),
+		F(max_objects), F(parked), F(ssd_objects), F(ssd_bytes), F(ssd_capacity),
+		F(demotions), F(demotion_skipped), F(demotion_failures), F(promotions),
+		F(promotion_failures), F(ssd_read_bytes), F(ssd_write_bytes),
+		F(ssd_crc_failures), F(ssd_io_errors), F(ssd_inflight),
 	};
 #undef F
 	if (ret) {

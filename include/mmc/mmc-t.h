@@ -79,7 +79,19 @@ struct mmc_stats {
 	uint64_t high_watermark_pct, low_watermark_pct;
 	uint64_t max_objects;
 	uint64_t parked;           /* requests waiting to be answered (timers, I/O) */
-	uint64_t pad_[15];
+	/* The SSD tier (all 0 without one).  objects/used_bytes above are DRAM. */
+	uint64_t ssd_objects, ssd_bytes;      /* on SSD now: objects, value bytes */
+	uint64_t ssd_capacity;                /* bytes of regions */
+	uint64_t demotions;                   /* objects written down to SSD */
+	uint64_t demotion_skipped;            /* evicted from DRAM without an SSD copy */
+	uint64_t demotion_failures;           /* writes that failed or could not go */
+	uint64_t promotions;                  /* objects read back into DRAM */
+	uint64_t promotion_failures;          /* reads that failed: misses */
+	uint64_t ssd_read_bytes, ssd_write_bytes;  /* to and from the device */
+	uint64_t ssd_crc_failures;            /* read back but not what was written */
+	uint64_t ssd_io_errors;
+	uint64_t ssd_inflight;                /* I/Os now */
+	uint64_t pad_[2];
 };
 
 #endif /* MMC_MMC_T_H */

@@ -1,0 +1,472 @@
+/*
+ * object_tier.c - an object's life across tiers: written down to SSD when
+ * DRAM lets it go (demotion), read back when a client wants it (promotion),
+ * and puts that wait for the room demotions are making.
+ *
+ * Demotion.  Eviction (object.c) hands an unpinned object without a copy
+ * on SSD to mmc_object__demote(): its block is written straight from the
+ * arena, and meanwhile the object stays committed and readable in DRAM, out
+ * of the eviction order (OBJ_DEMOTING).  When the write is back the object
+ * remembers its SSD copy (slot, generation) and its DRAM copy is freed
+ * unless a reader pins it.  An object whose copy is on SSD already (it was
+ * promoted, or written before) is just dropped from DRAM: promotion keeps
+ * the SSD copy (inclusive tiers: demoting a page again costs no write).
+ *
+ * Promotion.  A FETCH for a key not in DRAM but on SSD takes a DRAM block
+ * (header sector + value), inserts the key RESERVED by the agent
+ * (OBJ_FILLING: invisible to readers, -EBUSY to writers), and reads the
+ * object into the block.  Every FETCH of that key parks on the fill; when
+ * the read is back and checked the key is committed and they are answered
+ * 0, else -ENOENT.  A remove meanwhile cancels the fill: its waiters get a
+ * miss at once and the block is freed when the read is back.
+ *
+ * Room.  A put that finds no room while demotions are being written parks
+ * (mmc_object_wait_space) and is retried, in arrival order, each time a
+ * demotion completes.  After SPACE_WAIT_NS it stops waiting: objects are
+ * dropped instead of written down, and the put goes on.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyhash.h"
+#include "log.h"
+#include "object-int.h"
+#include "ops.h"
+#include "readers.h"
+#include "request.h"
+#include "tier_ssd.h"
+#include "timer.h"
+
+#define SPACE_WAIT_NS (200ull * 1000 * 1000)
+#define BATCH 64
+
+struct fetch_wait;
+
+struct fill {                    /* a promotion in flight */
+	uint32_t slot, egen;         /* the DRAM entry being filled */
+	uint32_t sslot, sgen;        /* the SSD copy being read */
+	struct fetch_wait *waiters;
+	struct fill *next;
+};
+
+struct fetch_wait {              /* a FETCH parked on a fill */
+	struct mmc_request r;        /* first: what was parked */
+	struct fetch_wait *next;
+	struct fill *fill;
+};
+
+struct space_wait {              /* a RESERVE parked until room is made */
+	struct mmc_request r;
+	struct space_wait *next, *prev;
+	uint64_t since_ns;
+};
+
+struct mmc_tier_waits {
+	struct fill *fills;
+	struct space_wait *space_head, *space_tail;
+	struct mmc_timer space_timer;
+	uint32_t written[BATCH];     /* written down, DRAM copy to drop */
+	unsigned nwritten;
+};
+
+static uint64_t cookie_of(struct mmc_agent *ag, uint32_t slot)
+{
+	return (uint64_t)slot << 32 | ag->index.entries[slot].gen;
+}
+
+int mmc_object__tier_init(struct mmc_agent *ag)
+{
+	ag->obj.waits = calloc(1, sizeof(*ag->obj.waits));
+	return ag->obj.waits ? 0 : -ENOMEM;
+}
+
+void mmc_object__tier_destroy(struct mmc_agent *ag)
+{
+	struct mmc_tier_waits *w = ag->obj.waits;
+
+	if (!w)
+		return;
+	while (w->fills) {           /* I/O is over: the tier was closed first */
+		struct fill *f = w->fills;
+
+		w->fills = f->next;
+		free(f);
+	}
+	free(w);
+	ag->obj.waits = NULL;
+}
+
+/* ---- demotion ---- */
+
+bool mmc_object__on_ssd(struct mmc_agent *ag, uint32_t slot)
+{
+	const struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+
+	return ag->ssd && m->ssd_slot != MMC_SSD_NONE &&
+		mmc_ssd_valid(ag->ssd, m->ssd_slot, ag->index.entries[slot].hash, m->ssd_gen);
+}
+
+int mmc_object__demote(struct mmc_agent *ag, uint32_t slot)
+{
+	const struct mmc_entry *e = &ag->index.entries[slot];
+	int ret = mmc_ssd_write(ag->ssd, e->key, e->key_len, e->hash,
+				(char *)ag->arena.data + e->loc, e->value_len,
+				cookie_of(ag, slot));
+
+	if (ret == -EAGAIN)
+		return ret;
+	if (ret) {                   /* too large for a region, or failing */
+		ag->obj.demotion_failures++;
+		return ret;
+	}
+	mmc_object__meta(ag, slot)->flags |= OBJ_DEMOTING;
+	ag->obj.demoting_bytes += mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
+	mmc_evict_del(ag->evict, slot);
+	return 0;
+}
+
+void mmc_object__forget_ssd(struct mmc_agent *ag, uint32_t slot)
+{
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+
+	if (mmc_object__on_ssd(ag, slot))
+		mmc_ssd_remove(ag->ssd, m->ssd_slot);
+	m->ssd_slot = MMC_SSD_NONE;
+}
+
+/* Objects written down whose DRAM copy can go: one pin scan for all. */
+static void drop_written(struct mmc_agent *ag)
+{
+	struct mmc_tier_waits *w = ag->obj.waits;
+	uint32_t epoch;
+
+	if (!w->nwritten)
+		return;
+	for (unsigned i = 0; i < w->nwritten; i++)
+		mmc_index_set_state(&ag->index, w->written[i], MMC_ENTRY_EVICTING);
+	epoch = mmc_readers_scan_pins(ag, NULL);
+	for (unsigned i = 0; i < w->nwritten; i++) {
+		uint32_t slot = w->written[i];
+
+		if (mmc_readers_pinned(&ag->readers, slot, epoch)) {
+			mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
+			mmc_evict_add(ag->evict, slot);   /* in use: stays in DRAM */
+		} else {
+			mmc_object__drop(ag, slot);
+		}
+	}
+	w->nwritten = 0;
+}
+
+static void written(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
+{
+	uint32_t slot = (uint32_t)(ev->cookie >> 32), egen = (uint32_t)ev->cookie;
+	const struct mmc_entry *e = &ag->index.entries[slot];
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	struct mmc_tier_waits *w = ag->obj.waits;
+
+	m->flags &= ~OBJ_DEMOTING;
+	ag->obj.demoting_bytes -= mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
+	if (e->gen != egen || e->state != MMC_ENTRY_COMMITTED) {
+		/* Removed (or cleared) while it was being written. */
+		if (ev->result == MMC_SSD_OK)
+			mmc_ssd_remove(ag->ssd, ev->slot);
+		mmc_object_reap(ag);
+		return;
+	}
+	if (ev->result != MMC_SSD_OK) {
+		ag->obj.demotion_failures++;
+		mmc_evict_add(ag->evict, slot);   /* stays; tried again later */
+		return;
+	}
+	ag->obj.demotions++;
+	m->ssd_slot = ev->slot;
+	m->ssd_gen = ev->gen;
+	if (w->nwritten == BATCH)
+		drop_written(ag);
+	w->written[w->nwritten++] = slot;
+}
+
+/* ---- promotion ---- */
+
+static struct fill *fill_of(struct mmc_agent *ag, uint32_t slot)
+{
+	struct fill *f = ag->obj.waits->fills;
+
+	while (f && f->slot != slot)
+		f = f->next;
+	return f;
+}
+
+/* Answers every FETCH parked on f with res, and forgets them. */
+static void answer_fill(struct mmc_agent *ag, struct fill *f, int res)
+{
+	while (f->waiters) {
+		struct fetch_wait *fw = f->waiters;
+		struct mmc_cqe c = { .res = res };
+
+		f->waiters = fw->next;
+		mmc_request_complete(ag, &fw->r, &c);
+	}
+}
+
+static void fetch_cancel(struct mmc_agent *ag, struct mmc_request *r)
+{
+	struct fetch_wait *fw = (struct fetch_wait *)r, **pp;
+	struct mmc_cqe c = { 0 };
+
+	for (pp = &fw->fill->waiters; *pp && *pp != fw; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = fw->next;
+	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
+}
+
+/* Parks q of s on fill f.  PARKED, or DONE with -ENOMEM. */
+static enum mmc_ops_result wait_fill(struct mmc_session *s, const struct mmc_sqe *q,
+				     struct mmc_cqe *c, struct fill *f)
+{
+	struct fetch_wait *fw = (struct fetch_wait *)mmc_request_park(s, q, sizeof(*fw),
+								      fetch_cancel);
+
+	if (!fw) {
+		c->res = -ENOMEM;
+		return MMC_OPS_DONE;
+	}
+	fw->fill = f;
+	fw->next = f->waiters;
+	f->waiters = fw;
+	return MMC_OPS_PARKED;
+}
+
+/* Starts reading the SSD copy sslot of key back into DRAM.  The fill, or
+ * NULL (no room, or the tier would not take the read: a miss). */
+static struct fill *promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
+			    uint32_t sslot)
+{
+	size_t gap = mmc_ssd_value_gap(ag->ssd);
+	uint64_t len, off, need;
+	uint32_t sgen, slot;
+	struct fill *f;
+
+	if (mmc_ssd_get(ag->ssd, sslot, &len, &sgen))
+		return NULL;
+	need = mmc_ssd_read_size(ag->ssd, len);
+	mmc_object__make_room(ag, need, MMC_EVICT_DEMOTE);
+	if (mmc_alloc_take(ag->alloc, need, &off) &&
+	    mmc_object__take_space(ag, need, &off))
+		return NULL;
+	if (mmc_object__index_slot(ag, q->key, q->key_len, hash, len, off + gap, &slot)) {
+		mmc_alloc_release(ag->alloc, off);
+		return NULL;
+	}
+	*mmc_object__meta(ag, slot) = (struct mmc_obj_meta){
+		.owner = 0, .ssd_slot = MMC_SSD_NONE, .gap = (uint16_t)gap, .flags = OBJ_FILLING };
+	f = calloc(1, sizeof(*f));
+	if (!f || mmc_ssd_read(ag->ssd, sslot, q->key, q->key_len,
+			       (char *)ag->arena.data + off, cookie_of(ag, slot))) {
+		free(f);
+		mmc_object__meta(ag, slot)->flags = 0;
+		mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
+		mmc_object__free(ag, slot);
+		return NULL;
+	}
+	*f = (struct fill){ .slot = slot, .egen = ag->index.entries[slot].gen,
+			    .sslot = sslot, .sgen = sgen, .next = ag->obj.waits->fills };
+	ag->obj.waits->fills = f;
+	return f;
+}
+
+enum mmc_ops_result mmc_object_fetch(struct mmc_agent *ag, struct mmc_session *s,
+				     const struct mmc_sqe *q, struct mmc_cqe *c)
+{
+	uint64_t hash = mmc_key_hash(ag->index.seed, q->key, q->key_len);
+	uint32_t slot = mmc_index_find(&ag->index, q->key, q->key_len, hash), sslot;
+	struct fill *f;
+
+	c->res = -ENOENT;
+	if (slot != MMC_NO_ENTRY) {
+		const struct mmc_entry *e = &ag->index.entries[slot];
+		uint8_t flags = mmc_object__meta(ag, slot)->flags;
+
+		if (e->state == MMC_ENTRY_COMMITTED)
+			c->res = 0;
+		else if ((flags & OBJ_FILLING) && !(flags & OBJ_CANCELLED) &&
+			 (f = fill_of(ag, slot)))
+			return wait_fill(s, q, c, f);
+		return MMC_OPS_DONE;
+	}
+	if (!ag->ssd || (sslot = mmc_ssd_find(ag->ssd, hash)) == MMC_SSD_NONE)
+		return MMC_OPS_DONE;
+	if (!(f = promote(ag, q, hash, sslot))) {
+		ag->obj.promotion_failures++;
+		return MMC_OPS_DONE;
+	}
+	return wait_fill(s, q, c, f);
+}
+
+void mmc_object__cancel_fill(struct mmc_agent *ag, uint32_t slot)
+{
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	struct fill *f = fill_of(ag, slot);
+
+	m->flags |= OBJ_CANCELLED;
+	if (!f)
+		return;
+	if (mmc_ssd_valid(ag->ssd, f->sslot, ag->index.entries[slot].hash, f->sgen))
+		mmc_ssd_remove(ag->ssd, f->sslot);
+	answer_fill(ag, f, -ENOENT);
+}
+
+static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
+{
+	uint32_t slot = (uint32_t)(ev->cookie >> 32);
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	struct fill *f = fill_of(ag, slot), **pp;
+	bool cancelled = m->flags & OBJ_CANCELLED;
+
+	if (!f)
+		return;
+	m->flags &= (uint8_t)~(OBJ_FILLING | OBJ_CANCELLED);
+	if (!cancelled && ev->result == MMC_SSD_OK) {
+		m->ssd_slot = f->sslot;      /* inclusive: the copy on SSD stays */
+		m->ssd_gen = f->sgen;
+		mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
+		mmc_evict_add(ag->evict, slot);
+		ag->obj.objects++;
+		ag->obj.promotions++;
+		answer_fill(ag, f, 0);
+	} else {
+		if (!cancelled) {
+			ag->obj.promotion_failures++;
+			mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
+			mmc_object__free(ag, slot);
+		}
+		answer_fill(ag, f, -ENOENT);
+		mmc_object_reap(ag);         /* a cancelled one waits on the list */
+	}
+	for (pp = &ag->obj.waits->fills; *pp != f; pp = &(*pp)->next)
+		;
+	*pp = f->next;
+	free(f);
+}
+
+/* ---- puts waiting for room ---- */
+
+static void space_unlink(struct mmc_tier_waits *w, struct space_wait *sw)
+{
+	if (sw->prev)
+		sw->prev->next = sw->next;
+	else
+		w->space_head = sw->next;
+	if (sw->next)
+		sw->next->prev = sw->prev;
+	else
+		w->space_tail = sw->prev;
+}
+
+static void space_cancel(struct mmc_agent *ag, struct mmc_request *r)
+{
+	struct mmc_cqe c = { 0 };
+
+	space_unlink(ag->obj.waits, (struct space_wait *)r);
+	mmc_request_complete(ag, r, &c);
+}
+
+/* Tries the oldest waiting puts again; may_wait: they keep waiting while
+ * demotions are still on their way.  Stops at the first that waits. */
+static void space_retry(struct mmc_agent *ag, bool may_wait)
+{
+	struct mmc_tier_waits *w = ag->obj.waits;
+
+	while (w->space_head) {
+		struct space_wait *sw = w->space_head;
+		const struct mmc_sqe *q = &sw->r.q;
+		struct mmc_object_ref ref;
+		struct mmc_cqe c = { 0 };
+
+		c.res = mmc_object__reserve(ag, sw->r.s, q->key, q->key_len, q->arg, &ref,
+					    may_wait);
+		if (c.res == -EINPROGRESS)
+			break;
+		if (!c.res)
+			mmc_object_reserve_answer(&ref, &c);
+		space_unlink(w, sw);
+		mmc_request_complete(ag, &sw->r, &c);
+	}
+}
+
+static void space_timer(void *ctx, struct mmc_timer *t)
+{
+	struct mmc_agent *ag = ctx;
+	struct mmc_tier_waits *w = ag->obj.waits;
+	uint64_t now = mmc_now_ns();
+
+	/* The oldest waited long enough: room by dropping, not writing. */
+	if (w->space_head && now - w->space_head->since_ns >= SPACE_WAIT_NS)
+		space_retry(ag, false);
+	space_retry(ag, true);
+	if (w->space_head)
+		(void)mmc_timer_arm(&ag->timers, t, w->space_head->since_ns + SPACE_WAIT_NS,
+				    space_timer);
+}
+
+enum mmc_ops_result mmc_object_wait_space(struct mmc_agent *ag, struct mmc_session *s,
+					  const struct mmc_sqe *q, struct mmc_cqe *c)
+{
+	struct mmc_tier_waits *w = ag->obj.waits;
+	struct space_wait *sw = (struct space_wait *)mmc_request_park(s, q, sizeof(*sw),
+								      space_cancel);
+
+	if (!sw) {
+		c->res = -ENOMEM;
+		return MMC_OPS_DONE;
+	}
+	sw->since_ns = mmc_now_ns();
+	sw->prev = w->space_tail;
+	if (w->space_tail)
+		w->space_tail->next = sw;
+	else
+		w->space_head = sw;
+	w->space_tail = sw;
+	if (!mmc_timer_armed(&w->space_timer))
+		(void)mmc_timer_arm(&ag->timers, &w->space_timer, sw->since_ns + SPACE_WAIT_NS,
+				    space_timer);
+	return MMC_OPS_PARKED;
+}
+
+void mmc_object__space_freed(struct mmc_agent *ag)
+{
+	if (ag->obj.waits->space_head)
+		space_retry(ag, true);
+}
+
+/* ---- events ---- */
+
+void mmc_object_tier_event(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
+{
+	if (ev->kind == MMC_SSD_WRITTEN)
+		written(ag, ev);
+	else
+		read_back(ag, ev);
+}
+
+void mmc_object_tier_poll(struct mmc_agent *ag)
+{
+	struct mmc_ssd_event ev[BATCH];
+	unsigned n;
+	bool any = false;
+
+	if (!ag->ssd)
+		return;
+	while ((n = mmc_ssd_poll(ag->ssd, ev, BATCH))) {
+		for (unsigned i = 0; i < n; i++)
+			mmc_object_tier_event(ag, &ev[i]);
+		any = true;
+	}
+	drop_written(ag);
+	if (any)
+		mmc_object__space_freed(ag);
+}
