@@ -214,6 +214,11 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 	ag->arena.meta_fd = ag->arena.data_fd = -1;
 	nentries = derive_objects(cfg);
 	raise_fd_limit();
+	/* First, so that threads started later (the SSD tier's I/O workers)
+	 * inherit the blocked signals and SIGTERM reaches the signalfd. */
+	ret = setup_signals(ag);
+	if (ret)
+		return ret;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd[0] = rnd[1] = (uint64_t)mmc_now_ns() * 0x9e3779b97f4a7c15ull;
@@ -257,9 +262,6 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		return ret;
 	}
 	ret = mmc_stats_open(ag);
-	if (ret)
-		return ret;
-	ret = setup_signals(ag);
 	if (ret)
 		return ret;
 	ag->epoll_fd = epoll_create1(EPOLL_CLOEXEC);

@@ -20,10 +20,10 @@
  * 0, else -ENOENT.  A remove meanwhile cancels the fill: its waiters get a
  * miss at once and the block is freed when the read is back.
  *
- * Room.  A put that finds no room while demotions are being written parks
- * (mmc_object_wait_space) and is retried, in arrival order, each time a
+ * Room.  A put, or a promotion, that finds no room while demotions are
+ * being written parks and is retried, in arrival order, each time a
  * demotion completes.  After SPACE_WAIT_NS it stops waiting: objects are
- * dropped instead of written down, and the put goes on.
+ * dropped instead of written down, and it goes on.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -42,34 +42,33 @@
 #define SPACE_WAIT_NS (200ull * 1000 * 1000)
 #define BATCH 64
 
-struct fetch_wait;
+struct tier_wait;
 
 struct fill {                    /* a promotion in flight */
 	uint32_t slot, egen;         /* the DRAM entry being filled */
 	uint32_t sslot, sgen;        /* the SSD copy being read */
-	struct fetch_wait *waiters;
+	struct tier_wait *waiters;
 	struct fill *next;
 };
 
-struct fetch_wait {              /* a FETCH parked on a fill */
+/* A parked FETCH or RESERVE: on a fill's list (fill set), or on the list
+ * of requests waiting for room. */
+struct tier_wait {
 	struct mmc_request r;        /* first: what was parked */
-	struct fetch_wait *next;
+	struct tier_wait *next, *prev;
 	struct fill *fill;
-};
-
-struct space_wait {              /* a RESERVE parked until room is made */
-	struct mmc_request r;
-	struct space_wait *next, *prev;
 	uint64_t since_ns;
 };
 
 struct mmc_tier_waits {
 	struct fill *fills;
-	struct space_wait *space_head, *space_tail;
+	struct tier_wait *space_head, *space_tail;
 	struct mmc_timer space_timer;
 	uint32_t written[BATCH];     /* written down, DRAM copy to drop */
 	unsigned nwritten;
 };
+
+static void space_timer(void *ctx, struct mmc_timer *t);
 
 static uint64_t cookie_of(struct mmc_agent *ag, uint32_t slot)
 {
@@ -204,47 +203,87 @@ static struct fill *fill_of(struct mmc_agent *ag, uint32_t slot)
 static void answer_fill(struct mmc_agent *ag, struct fill *f, int res)
 {
 	while (f->waiters) {
-		struct fetch_wait *fw = f->waiters;
+		struct tier_wait *tw = f->waiters;
 		struct mmc_cqe c = { .res = res };
 
-		f->waiters = fw->next;
-		mmc_request_complete(ag, &fw->r, &c);
+		f->waiters = tw->next;
+		mmc_request_complete(ag, &tw->r, &c);
 	}
 }
 
-static void fetch_cancel(struct mmc_agent *ag, struct mmc_request *r)
+static void space_unlink(struct mmc_tier_waits *w, struct tier_wait *tw)
 {
-	struct fetch_wait *fw = (struct fetch_wait *)r, **pp;
+	if (tw->prev)
+		tw->prev->next = tw->next;
+	else
+		w->space_head = tw->next;
+	if (tw->next)
+		tw->next->prev = tw->prev;
+	else
+		w->space_tail = tw->prev;
+}
+
+/* The session of a parked FETCH or RESERVE closed: forget it. */
+static void wait_cancel(struct mmc_agent *ag, struct mmc_request *r)
+{
+	struct tier_wait *tw = (struct tier_wait *)r, **pp;
 	struct mmc_cqe c = { 0 };
 
-	for (pp = &fw->fill->waiters; *pp && *pp != fw; pp = &(*pp)->next)
-		;
-	if (*pp)
-		*pp = fw->next;
+	if (tw->fill) {
+		for (pp = &tw->fill->waiters; *pp && *pp != tw; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = tw->next;
+	} else {
+		space_unlink(ag->obj.waits, tw);
+	}
 	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
 }
 
-/* Parks q of s on fill f.  PARKED, or DONE with -ENOMEM. */
-static enum mmc_ops_result wait_fill(struct mmc_session *s, const struct mmc_sqe *q,
-				     struct mmc_cqe *c, struct fill *f)
+/* Puts tw on fill f's list. */
+static void on_fill(struct tier_wait *tw, struct fill *f)
 {
-	struct fetch_wait *fw = (struct fetch_wait *)mmc_request_park(s, q, sizeof(*fw),
-								      fetch_cancel);
+	tw->fill = f;
+	tw->prev = NULL;
+	tw->next = f->waiters;
+	f->waiters = tw;
+}
 
-	if (!fw) {
+/* Parks q of s: on fill f, or (f NULL) until room is made.  PARKED, or
+ * DONE with -ENOMEM. */
+static enum mmc_ops_result park(struct mmc_agent *ag, struct mmc_session *s,
+				const struct mmc_sqe *q, struct mmc_cqe *c, struct fill *f)
+{
+	struct mmc_tier_waits *w = ag->obj.waits;
+	struct tier_wait *tw = (struct tier_wait *)mmc_request_park(s, q, sizeof(*tw),
+								    wait_cancel);
+
+	if (!tw) {
 		c->res = -ENOMEM;
 		return MMC_OPS_DONE;
 	}
-	fw->fill = f;
-	fw->next = f->waiters;
-	f->waiters = fw;
+	if (f) {
+		on_fill(tw, f);
+		return MMC_OPS_PARKED;
+	}
+	tw->since_ns = mmc_now_ns();
+	tw->prev = w->space_tail;
+	if (w->space_tail)
+		w->space_tail->next = tw;
+	else
+		w->space_head = tw;
+	w->space_tail = tw;
+	if (!mmc_timer_armed(&w->space_timer))
+		(void)mmc_timer_arm(&ag->timers, &w->space_timer, tw->since_ns + SPACE_WAIT_NS,
+				    space_timer);
 	return MMC_OPS_PARKED;
 }
 
-/* Starts reading the SSD copy sslot of key back into DRAM.  The fill, or
- * NULL (no room, or the tier would not take the read: a miss). */
-static struct fill *promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
-			    uint32_t sslot)
+/* Starts reading the SSD copy sslot of key back into DRAM: 0 with *out,
+ * -EINPROGRESS (no room yet, demotions are making it; may_wait), or
+ * -ENOENT (no room, or the tier would not take the read: a miss). */
+static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
+		   uint32_t sslot, bool may_wait, struct fill **out)
 {
 	size_t gap = mmc_ssd_value_gap(ag->ssd);
 	uint64_t len, off, need;
@@ -252,15 +291,18 @@ static struct fill *promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint6
 	struct fill *f;
 
 	if (mmc_ssd_get(ag->ssd, sslot, &len, &sgen))
-		return NULL;
+		return -ENOENT;
 	need = mmc_ssd_read_size(ag->ssd, len);
 	mmc_object__make_room(ag, need, MMC_EVICT_DEMOTE);
-	if (mmc_alloc_take(ag->alloc, need, &off) &&
-	    mmc_object__take_space(ag, need, &off))
-		return NULL;
+	if (mmc_alloc_take(ag->alloc, need, &off)) {
+		if (may_wait && ag->obj.demoting_bytes)
+			return -EINPROGRESS;
+		if (mmc_object__take_space(ag, need, &off))
+			return -ENOENT;
+	}
 	if (mmc_object__index_slot(ag, q->key, q->key_len, hash, len, off + gap, &slot)) {
 		mmc_alloc_release(ag->alloc, off);
-		return NULL;
+		return -ENOENT;
 	}
 	*mmc_object__meta(ag, slot) = (struct mmc_obj_meta){
 		.owner = 0, .ssd_slot = MMC_SSD_NONE, .gap = (uint16_t)gap, .flags = OBJ_FILLING };
@@ -271,40 +313,53 @@ static struct fill *promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint6
 		mmc_object__meta(ag, slot)->flags = 0;
 		mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
 		mmc_object__free(ag, slot);
-		return NULL;
+		return -ENOENT;
 	}
 	*f = (struct fill){ .slot = slot, .egen = ag->index.entries[slot].gen,
 			    .sslot = sslot, .sgen = sgen, .next = ag->obj.waits->fills };
 	ag->obj.waits->fills = f;
-	return f;
+	*out = f;
+	return 0;
 }
 
-enum mmc_ops_result mmc_object_fetch(struct mmc_agent *ag, struct mmc_session *s,
-				     const struct mmc_sqe *q, struct mmc_cqe *c)
+/* Where a FETCH of q stands now: *res 0 (in DRAM) or -ENOENT, or a fill
+ * to wait on, or -EINPROGRESS (a promotion waits for room). */
+static struct fill *fetch_now(struct mmc_agent *ag, const struct mmc_sqe *q, bool may_wait,
+			      int *res)
 {
 	uint64_t hash = mmc_key_hash(ag->index.seed, q->key, q->key_len);
 	uint32_t slot = mmc_index_find(&ag->index, q->key, q->key_len, hash), sslot;
-	struct fill *f;
+	struct fill *f = NULL;
 
-	c->res = -ENOENT;
+	*res = -ENOENT;
 	if (slot != MMC_NO_ENTRY) {
 		const struct mmc_entry *e = &ag->index.entries[slot];
 		uint8_t flags = mmc_object__meta(ag, slot)->flags;
 
 		if (e->state == MMC_ENTRY_COMMITTED)
-			c->res = 0;
-		else if ((flags & OBJ_FILLING) && !(flags & OBJ_CANCELLED) &&
-			 (f = fill_of(ag, slot)))
-			return wait_fill(s, q, c, f);
-		return MMC_OPS_DONE;
+			*res = 0;
+		else if ((flags & OBJ_FILLING) && !(flags & OBJ_CANCELLED))
+			f = fill_of(ag, slot);
+		return f;
 	}
 	if (!ag->ssd || (sslot = mmc_ssd_find(ag->ssd, hash)) == MMC_SSD_NONE)
-		return MMC_OPS_DONE;
-	if (!(f = promote(ag, q, hash, sslot))) {
+		return NULL;
+	*res = promote(ag, q, hash, sslot, may_wait, &f);
+	if (*res && *res != -EINPROGRESS)
 		ag->obj.promotion_failures++;
-		return MMC_OPS_DONE;
-	}
-	return wait_fill(s, q, c, f);
+	return *res ? NULL : f;
+}
+
+enum mmc_ops_result mmc_object_fetch(struct mmc_agent *ag, struct mmc_session *s,
+				     const struct mmc_sqe *q, struct mmc_cqe *c)
+{
+	int res;
+	struct fill *f = fetch_now(ag, q, true, &res);
+
+	if (f || res == -EINPROGRESS)
+		return park(ag, s, q, c, f);
+	c->res = res;
+	return MMC_OPS_DONE;
 }
 
 void mmc_object__cancel_fill(struct mmc_agent *ag, uint32_t slot)
@@ -353,48 +408,36 @@ static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 	free(f);
 }
 
-/* ---- puts waiting for room ---- */
+/* ---- requests waiting for room ---- */
 
-static void space_unlink(struct mmc_tier_waits *w, struct space_wait *sw)
-{
-	if (sw->prev)
-		sw->prev->next = sw->next;
-	else
-		w->space_head = sw->next;
-	if (sw->next)
-		sw->next->prev = sw->prev;
-	else
-		w->space_tail = sw->prev;
-}
-
-static void space_cancel(struct mmc_agent *ag, struct mmc_request *r)
-{
-	struct mmc_cqe c = { 0 };
-
-	space_unlink(ag->obj.waits, (struct space_wait *)r);
-	mmc_request_complete(ag, r, &c);
-}
-
-/* Tries the oldest waiting puts again; may_wait: they keep waiting while
- * demotions are still on their way.  Stops at the first that waits. */
+/* Tries the oldest waiting requests again; may_wait: they keep waiting
+ * while demotions are still on their way.  Stops at the first that waits. */
 static void space_retry(struct mmc_agent *ag, bool may_wait)
 {
 	struct mmc_tier_waits *w = ag->obj.waits;
 
 	while (w->space_head) {
-		struct space_wait *sw = w->space_head;
-		const struct mmc_sqe *q = &sw->r.q;
+		struct tier_wait *tw = w->space_head;
+		const struct mmc_sqe *q = &tw->r.q;
 		struct mmc_object_ref ref;
 		struct mmc_cqe c = { 0 };
+		struct fill *f = NULL;
 
-		c.res = mmc_object__reserve(ag, sw->r.s, q->key, q->key_len, q->arg, &ref,
-					    may_wait);
+		if (q->op == MMC_OP_FETCH)
+			f = fetch_now(ag, q, may_wait, &c.res);
+		else
+			c.res = mmc_object__reserve(ag, tw->r.s, q->key, q->key_len, q->arg,
+						    &ref, may_wait);
 		if (c.res == -EINPROGRESS)
 			break;
-		if (!c.res)
+		space_unlink(w, tw);
+		if (f) {                        /* now it waits for the read */
+			on_fill(tw, f);
+			continue;
+		}
+		if (!c.res && q->op != MMC_OP_FETCH)
 			mmc_object_reserve_answer(&ref, &c);
-		space_unlink(w, sw);
-		mmc_request_complete(ag, &sw->r, &c);
+		mmc_request_complete(ag, &tw->r, &c);
 	}
 }
 
@@ -416,25 +459,7 @@ static void space_timer(void *ctx, struct mmc_timer *t)
 enum mmc_ops_result mmc_object_wait_space(struct mmc_agent *ag, struct mmc_session *s,
 					  const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	struct mmc_tier_waits *w = ag->obj.waits;
-	struct space_wait *sw = (struct space_wait *)mmc_request_park(s, q, sizeof(*sw),
-								      space_cancel);
-
-	if (!sw) {
-		c->res = -ENOMEM;
-		return MMC_OPS_DONE;
-	}
-	sw->since_ns = mmc_now_ns();
-	sw->prev = w->space_tail;
-	if (w->space_tail)
-		w->space_tail->next = sw;
-	else
-		w->space_head = sw;
-	w->space_tail = sw;
-	if (!mmc_timer_armed(&w->space_timer))
-		(void)mmc_timer_arm(&ag->timers, &w->space_timer, sw->since_ns + SPACE_WAIT_NS,
-				    space_timer);
-	return MMC_OPS_PARKED;
+	return park(ag, s, q, c, NULL);
 }
 
 void mmc_object__space_freed(struct mmc_agent *ag)

@@ -1,0 +1,459 @@
+/*
+ * test_ssd.c - the SSD tier through a real agent: objects leave DRAM for a
+ * real file on the root filesystem (ext4: O_DIRECT alignment is real there)
+ * and come back byte for byte.  Every case runs with each engine (the loop
+ * index: 0 io_uring, 1 threads).
+ *
+ *   sizes            4 KiB .. 64 MiB: put, pushed out of DRAM by newer
+ *                    puts (written down), got back byte-exact (promoted)
+ *   batch_mixed      a batch get of keys some in DRAM and some only on SSD:
+ *                    every value byte-exact; the batch prefix counts both
+ *   restart          a cleanly stopped agent's SSD objects are found again
+ *                    by the next one on the same file and read byte-exact
+ *   kill_storm       kill -9 of the agent while a writer keeps it demoting:
+ *                    after a restart every key reads back byte-exact or is
+ *                    a miss, never other bytes, and some did survive
+ *   flipped          a byte flipped in the file: the get is a miss, counted
+ *                    (ssd_crc_failures), never wrong bytes
+ *   remove_race      removes and re-puts of keys while other threads get
+ *                    (promote) them: after a remove returned, a get gives
+ *                    the new value or a miss, never the old one
+ *   tiny_fs          (root) the file on a 8 MiB tmpfs: the agent refuses to
+ *                    start with one line naming the path
+ *
+ * Values follow the key's own pattern (harness.h: put_pat/get_pat).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmc/mmc.h"
+#include "check-main.h"
+#include "harness.h"
+
+#define MIB (1ull << 20)
+
+static char dir[64], tier[96], conf[96];
+
+static const char *const engines[] = { "io_uring", "threads" };
+
+/* A private directory on the root filesystem with the tier file's config. */
+static void write_conf(int engine, const char *size, const char *region)
+{
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/var/tmp/mmc-ssdt-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(tier, sizeof(tier), "%s/tier", dir);
+	snprintf(conf, sizeof(conf), "%s/agent.conf", dir);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[ssd]\npath = %s\nsize = %s\nregion_size = %s\nengine = %s\n"
+		"queue_depth = 16\n", tier, size, region, engines[engine]);
+	fclose(f);
+}
+
+static void remove_dir(void)
+{
+	unlink(tier);
+	unlink(conf);
+	rmdir(dir);
+}
+
+static void start(struct agent_proc *a, const char *arena)
+{
+	agent_start(a, arena, "--config", conf, NULL);
+}
+
+/* Puts keys prefix0000.. of len bytes until DRAM had to let older ones go:
+ * n of them. */
+static void fill(mmc_client *c, const char *prefix, unsigned n, size_t len)
+{
+	char key[64];
+
+	for (unsigned i = 0; i < n; i++) {
+		mkkey(key, sizeof(key), prefix, 4, i);
+		put_pat_ok(c, key, len);
+	}
+}
+
+START_TEST(sizes)
+{
+	static const size_t lens[] = { 4096, 4097, 65536, MIB, 4 * MIB + 17,
+				       16 * MIB, 64 * MIB };
+	struct agent_proc a;
+	struct mmc_stats s0, s1;
+	mmc_client *c;
+	char key[32];
+
+	write_conf(_i, "400M", "80M");
+	start(&a, "96M");
+	c = connect_ok(NULL);
+	for (unsigned i = 0; i < 7; i++) {
+		snprintf(key, sizeof(key), "size-%zu", lens[i]);
+		put_pat_ok(c, key, lens[i]);
+	}
+	fill(c, "push-", 120, MIB);          /* DRAM holds 96 MiB: all out */
+	s0 = stats_ok(c);
+	ck_assert_uint_ge(s0.demotions, 7);
+	ck_assert_uint_ge(s0.ssd_objects, 7);
+	for (unsigned i = 0; i < 7; i++) {
+		snprintf(key, sizeof(key), "size-%zu", lens[i]);
+		ck_assert_int_eq(mmc_exists(c, key, strlen(key)), 1);
+		get_pat_ok(c, key, lens[i]);
+	}
+	s1 = stats_ok(c);
+	ck_assert_uint_ge(s1.promotions, s0.promotions + 7);
+	ck_assert_uint_eq(s1.ssd_crc_failures, 0);
+	ck_assert_uint_eq(s1.promotion_failures, 0);
+	/* Promoted last: the next get is a DRAM hit, no new promotion. */
+	snprintf(key, sizeof(key), "size-%zu", lens[6]);
+	get_pat_ok(c, key, lens[6]);
+	ck_assert_uint_eq(stats_ok(c).promotions, s1.promotions);
+	agent_finish(&a, c);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(batch_mixed)
+{
+	enum { N = 64, LEN = 300000 };
+	static char keys[N][32], bufs[N][LEN + 100];
+	const void *kp[N];
+	size_t kl[N], bl[N], prefix;
+	void *bp[N];
+	int64_t res[N];
+	struct agent_proc a;
+	struct mmc_stats s0;
+	mmc_client *c;
+
+	write_conf(_i, "128M", "8M");
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	for (int i = 0; i < N; i++) {
+		mkkey(keys[i], sizeof(keys[i]), "mixed-", 3, (unsigned)i);
+		put_pat_ok(c, keys[i], LEN + (size_t)i);
+		kp[i] = keys[i];
+		kl[i] = strlen(keys[i]);
+		bp[i] = bufs[i];
+		bl[i] = sizeof(bufs[i]);
+	}
+	/* 64 x 300 KB in a 16 MiB arena: the first ones went to SSD. */
+	s0 = stats_ok(c);
+	ck_assert_uint_gt(s0.demotions, 0);
+	ck_assert_uint_lt(s0.objects, N);
+	ck_assert_int_eq(mmc_exists_batch(c, N, kp, kl, NULL, &prefix), N);
+	ck_assert_uint_eq(prefix, N);
+	ck_assert_int_eq(mmc_get_batch(c, N, kp, kl, bp, bl, res), N);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(res[i], LEN + i);
+		ck_assert_uint_eq(pattern_check(bufs[i], (size_t)res[i],
+						key_seed(keys[i], strlen(keys[i]))), 0);
+	}
+	ck_assert_uint_gt(stats_ok(c).promotions, s0.promotions);
+	agent_finish(&a, c);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(restart)
+{
+	struct agent_proc a;
+	mmc_client *c;
+	char key[32];
+
+	write_conf(_i, "256M", "8M");
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	fill(c, "keep-", 80, 300000);        /* 24 MB into 16 MiB of DRAM */
+	mmc_disconnect(c);
+	agent_stop_ok(&a);                  /* seals the open region */
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	{
+		struct mmc_stats s = stats_ok(c);
+		unsigned found = 0;
+
+		ck_assert_uint_gt(s.ssd_objects, 0);
+		for (unsigned i = 0; i < 80; i++) {
+			int r;
+
+			mkkey(key, sizeof(key), "keep-", 4, i);
+			r = get_pat(c, key, 300000);
+			ck_assert_msg(r == 0 || r == -ENOENT, "%s: %d", key, r);
+			found += r == 0;
+		}
+		/* Everything that left DRAM before the stop is on SSD. */
+		ck_assert_uint_ge(found, s.ssd_objects);
+		ck_assert_uint_eq(stats_ok(c).ssd_crc_failures, 0);
+	}
+	agent_finish(&a, c);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(kill_storm)
+{
+	struct agent_proc a;
+	int ready[2];
+	unsigned n = 0, found = 0;
+	char key[32];
+	mmc_client *c;
+	pid_t pid;
+
+	write_conf(_i, "128M", "4M");
+	start(&a, "16M");
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {           /* puts until killed, reporting each one done */
+		mmc_client *w;
+
+		close(ready[0]);
+		if (mmc_connect(NULL, &w))
+			_exit(1);
+		for (unsigned i = 0;; i++) {
+			mkkey(key, sizeof(key), "storm-", 5, i);
+			if (put_pat(w, key, 131072 + i % 7 * 4096))
+				_exit(0);   /* the agent is gone */
+			if (write(ready[1], &i, sizeof(i)) != sizeof(i))
+				_exit(2);
+		}
+	}
+	close(ready[1]);
+	/* 400 puts of ~150 KiB through 16 MiB of DRAM: demoting all along. */
+	while (n < 400 && read(ready[0], &n, sizeof(n)) == sizeof(n))
+		;
+	agent_kill(&a);
+	close(ready[0]);
+	waitpid(pid, NULL, 0);
+	n++;
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	for (unsigned i = 0; i < n + 10; i++) {
+		int r;
+
+		mkkey(key, sizeof(key), "storm-", 5, i);
+		r = get_pat(c, key, 131072 + i % 7 * 4096);
+		ck_assert_msg(r == 0 || r == -ENOENT, "%s: %d (wrong bytes or error)", key, r);
+		found += r == 0;
+	}
+	ck_assert_uint_gt(found, 0);
+	ck_assert_uint_eq(stats_ok(c).ssd_crc_failures, 0);
+	agent_finish(&a, c);
+	remove_dir();
+}
+END_TEST
+
+/* Offset in the tier file of key's value, found by its header sector. */
+static off_t value_offset(const char *key)
+{
+	int fd = open(tier, O_RDONLY);
+	char hdr[512];
+	off_t at = -1;
+
+	ck_assert_int_ge(fd, 0);
+	for (off_t off = 4096; pread(fd, hdr, sizeof(hdr), off) == sizeof(hdr); off += 512)
+		if (!memcmp(hdr, "MOBJ", 4) && !memcmp(hdr + 40, key, strlen(key) + 1)) {
+			at = off + 512;
+			break;
+		}
+	close(fd);
+	return at;
+}
+
+START_TEST(flipped)
+{
+	struct agent_proc a;
+	struct mmc_stats s;
+	mmc_client *c;
+	unsigned char b;
+	off_t at;
+	int fd;
+
+	write_conf(_i, "64M", "4M");
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	put_pat_ok(c, "victim", 100000);
+	put_pat_ok(c, "bystander", 100000);
+	fill(c, "push-", 40, 500000);
+	mmc_disconnect(c);
+	agent_stop_ok(&a);
+	at = value_offset("victim");
+	ck_assert_int_gt(at, 0);
+	fd = open(tier, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, at + 777), 1);
+	b ^= 0x01;
+	ck_assert_int_eq(pwrite(fd, &b, 1, at + 777), 1);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	ck_assert_int_eq(get_pat(c, "victim", 100000), -ENOENT);
+	get_pat_ok(c, "bystander", 100000);
+	s = stats_ok(c);
+	ck_assert_uint_eq(s.ssd_crc_failures, 1);
+	ck_assert_int_eq(mmc_exists(c, "victim", 6), 0);   /* gone for good */
+	agent_finish(&a, c);
+	remove_dir();
+}
+END_TEST
+
+struct racer {
+	_Atomic int stop;
+	_Atomic unsigned long gets, bad;
+	char why[128];
+};
+
+/* One get of key into a buffer larger than either version: 0 when the
+ * bytes are the key's pattern for the length that came back (200000 or
+ * 200001), -EILSEQ when they are not, else the get's error. */
+static int get_either(mmc_client *c, const char *key, unsigned char *buf)
+{
+	size_t len = 0;
+	int g = mmc_get(c, key, strlen(key), buf, 200002, &len);
+
+	if (g)
+		return g;
+	if ((len != 200000 && len != 200001) ||
+	    pattern_check(buf, len, key_seed(key, strlen(key))))
+		return -EILSEQ;
+	return 0;
+}
+
+static void *getter(void *arg)
+{
+	struct racer *r = arg;
+	unsigned char *buf = malloc(200002);
+	mmc_client *c;
+	char key[32];
+
+	if (!buf || mmc_connect(NULL, &c)) {
+		free(buf);
+		atomic_fetch_add(&r->bad, 1);
+		return NULL;
+	}
+	for (unsigned i = 0; !atomic_load(&r->stop); i++) {
+		int g;
+
+		mkkey(key, sizeof(key), "race-", 3, i % 40);
+		g = get_either(c, key, buf);
+		if (g != 0 && g != -ENOENT && !atomic_fetch_add(&r->bad, 1))
+			snprintf(r->why, sizeof(r->why), "%s: %d", key, g);
+		atomic_fetch_add(&r->gets, 1);
+	}
+	mmc_disconnect(c);
+	free(buf);
+	return NULL;
+}
+
+START_TEST(remove_race)
+{
+	struct agent_proc a;
+	struct racer r = { 0 };
+	pthread_t t[2];
+	mmc_client *c;
+	char key[32];
+
+	write_conf(_i, "128M", "8M");
+	start(&a, "16M");
+	c = connect_ok(NULL);
+	fill(c, "race-", 40, 200000);
+	fill(c, "push0-", 60, 300000);      /* the race keys go to SSD */
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, getter, &r), 0);
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < 40; i++) {
+			int ret;
+
+			mkkey(key, sizeof(key), "race-", 3, i);
+			ret = mmc_remove(c, key, strlen(key));
+			ck_assert_msg(ret == 0 || ret == -ENOENT, "remove %s: %d", key, ret);
+			/* Removed: the old bytes are gone for every reader. */
+			ck_assert_int_ne(get_pat(c, key, 200000), 0);
+			while ((ret = put_seeded(c, key, 200001, key_seed(key, strlen(key)))) == -EBUSY)
+				;                   /* a promotion of it was in flight */
+			ck_assert_msg(ret == 0, "put %s: %d", key, ret);
+			get_pat_ok(c, key, 200001);
+		}
+		snprintf(key, sizeof(key), "push%u-", round + 1);
+		fill(c, key, 60, 300000);       /* and down again */
+		for (unsigned i = 0; i < 40; i++) {
+			mkkey(key, sizeof(key), "race-", 3, i);
+			ck_assert_int_eq(mmc_remove(c, key, strlen(key)), 0);
+			while (put_pat(c, key, 200000) == -EBUSY)
+				;
+		}
+	}
+	atomic_store(&r.stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_msg(!r.bad, "%lu bad gets, first: %s", (unsigned long)r.bad, r.why);
+	ck_assert_uint_gt(r.gets, 0);
+	ck_assert_uint_eq(stats_ok(c).ssd_crc_failures, 0);
+	agent_finish(&a, c);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(tiny_fs)
+{
+	char mnt[64], path[96], cmd[512], log[256] = "";
+	FILE *f;
+	int st;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "tiny_fs: skipped: mounting a tmpfs needs root\n");
+		return;
+	}
+	snprintf(mnt, sizeof(mnt), "/tmp/mmc-tinyfs-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(mnt));
+	ck_assert_int_eq(mount("tmpfs", mnt, "tmpfs", 0, "size=8m"), 0);
+	snprintf(path, sizeof(path), "%s/tier", mnt);
+	snprintf(conf, sizeof(conf), "%s/agent.conf", mnt);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[ssd]\npath = %s\nsize = 64M\nregion_size = 4M\nengine = %s\n",
+		path, engines[_i]);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/mmc-agent --config %s --socket %s/a.sock "
+		 "--arena-size 16M --hugepages off 2>&1", getenv("MMC_BIN") ?
+		 getenv("MMC_BIN") : "./bin", conf, mnt);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(log + strlen(log), (int)(sizeof(log) - strlen(log)), f))
+		;
+	st = pclose(f);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0, "agent started: %s", log);
+	ck_assert_msg(strstr(log, path) && strstr(log, "No space left"),
+		      "log does not name the path and the cause: %s", log);
+	umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ssd");
+	TCase *tc = add_tcase(s, "ssd", 120);
+
+	tcase_add_loop_test(tc, sizes, 0, 2);
+	tcase_add_loop_test(tc, batch_mixed, 0, 2);
+	tcase_add_loop_test(tc, restart, 0, 2);
+	tcase_add_loop_test(tc, kill_storm, 0, 2);
+	tcase_add_loop_test(tc, flipped, 0, 2);
+	tcase_add_loop_test(tc, remove_race, 0, 2);
+	tcase_add_loop_test(tc, tiny_fs, 0, 2);
+	return run_suite(s);
+}
