@@ -1,7 +1,9 @@
 /*
  * ssd_index.c - bucketized hashing over one cache line per bucket.
  *
- * A hash goes to its home bucket, else to the first following bucket with
+ * A hash goes to its home bucket (MMC_SSD_HOME: the table has exactly the
+ * buckets its capacity needs, not a power of two), else to the first
+ * following bucket with
  * a free way; every bucket it passed gets overflow = 1 *before* the tag is
  * stored, so a reader that does not find the hash in a bucket whose
  * overflow is 0 knows it is absent.  Removing clears the tag and leaves
@@ -20,11 +22,9 @@
 
 uint32_t mmc_ssd_index_nbuckets(uint64_t cap)
 {
-	uint64_t want = cap * 4 / 3 / MMC_SSD_WAYS + 1, n = 1;
+	uint64_t want = cap * 4 / 3 / MMC_SSD_WAYS + 1;
 
-	while (n < want && n < (1ull << 31))
-		n <<= 1;
-	return (uint32_t)n;
+	return want > UINT32_MAX / MMC_SSD_WAYS ? UINT32_MAX / MMC_SSD_WAYS : (uint32_t)want;
 }
 
 size_t mmc_ssd_index_shared_size(uint64_t cap)
@@ -45,7 +45,6 @@ int mmc_ssd_index_init(struct mmc_ssd_index *x, void *shared, size_t shared_size
 		return -ENOMEM;
 	x->buckets = shared;
 	x->nbuckets = nb;
-	x->mask = nb - 1;
 	x->cap = cap;
 	return 0;
 }
@@ -59,9 +58,9 @@ void mmc_ssd_index_destroy(struct mmc_ssd_index *x)
 uint32_t mmc_ssd_index_find(const struct mmc_ssd_index *x, uint64_t hash)
 {
 	uint64_t tag = MMC_SSD_TAG(hash);
-	uint32_t b = (uint32_t)hash & x->mask;
+	uint32_t b = MMC_SSD_HOME(hash, x->nbuckets);
 
-	for (uint32_t n = 0; n < x->nbuckets; n++, b = (b + 1) & x->mask) {
+	for (uint32_t n = 0; n < x->nbuckets; n++, b = b + 1 == x->nbuckets ? 0 : b + 1) {
 		struct mmc_ssd_bucket *k = &x->buckets[b];
 
 		for (unsigned w = 0; w < MMC_SSD_WAYS; w++)
@@ -76,11 +75,11 @@ uint32_t mmc_ssd_index_find(const struct mmc_ssd_index *x, uint64_t hash)
 uint32_t mmc_ssd_index_insert(struct mmc_ssd_index *x, uint64_t hash,
 			      const struct mmc_ssd_loc *loc)
 {
-	uint32_t b = (uint32_t)hash & x->mask;
+	uint32_t b = MMC_SSD_HOME(hash, x->nbuckets);
 
 	if (x->count >= x->cap)
 		return MMC_SSD_NONE;
-	for (uint32_t n = 0; n < x->nbuckets; n++, b = (b + 1) & x->mask) {
+	for (uint32_t n = 0; n < x->nbuckets; n++, b = b + 1 == x->nbuckets ? 0 : b + 1) {
 		struct mmc_ssd_bucket *k = &x->buckets[b];
 
 		for (unsigned w = 0; w < MMC_SSD_WAYS; w++) {

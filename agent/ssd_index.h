@@ -37,11 +37,11 @@ struct mmc_ssd_loc {
 struct mmc_ssd_index {
 	struct mmc_ssd_bucket *buckets;   /* shared, in the meta region */
 	struct mmc_ssd_loc *locs;         /* private */
-	uint32_t nbuckets, mask;
+	uint32_t nbuckets;
 	uint64_t count, cap;              /* objects now, most allowed */
 };
 
-/* Buckets for cap objects at most 3/4 full (a power of two). */
+/* Buckets for cap objects at most 3/4 full. */
 uint32_t mmc_ssd_index_nbuckets(uint64_t cap);
 /* Bytes of meta region the tag table of cap objects takes. */
 size_t mmc_ssd_index_shared_size(uint64_t cap);

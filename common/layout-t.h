@@ -102,8 +102,8 @@ enum mmc_agent_state {
  * buckets of one cache line.  A key whose hash is present is on SSD (its
  * full key is checked when the agent reads it back), so exists() and the
  * batch prefix count it, and a get asks the agent to bring it back
- * (MMC_OP_FETCH).  A hash lives in its home bucket (hash & (nbuckets - 1))
- * or, if that was full, in one of the following ones; overflow says so.
+ * (MMC_OP_FETCH).  A hash lives in its home bucket (MMC_SSD_HOME) or, if
+ * that was full, in one of the following ones; overflow says so.
  * Each tag is one atomic word: a reader needs no seqlock. */
 #define MMC_SSD_WAYS 7
 struct mmc_ssd_bucket {
@@ -111,6 +111,9 @@ struct mmc_ssd_bucket {
 	_Atomic uint64_t overflow;           /* 1: look on in the next bucket */
 };
 #define MMC_SSD_TAG(hash) ((hash) ? (hash) : 1ull)
+/* A hash's home bucket of n: the high half of the hash scaled to n (any n,
+ * not only powers of two: the table is sized to its objects exactly). */
+#define MMC_SSD_HOME(hash, n) ((uint32_t)(((hash) >> 32) * (uint64_t)(n) >> 32))
 
 /* Start of the meta region. */
 struct mmc_meta_hdr {
@@ -126,7 +129,7 @@ struct mmc_meta_hdr {
 	uint64_t hash_seed;
 	uint64_t agent_epoch;       /* random, new at every agent start */
 	uint64_t ssd_off;           /* byte offset of struct mmc_ssd_bucket[ssd_nbuckets] */
-	uint32_t ssd_nbuckets;      /* power of two; 0 = no SSD tier */
+	uint32_t ssd_nbuckets;      /* 0 = no SSD tier */
 	uint32_t ssd_pad_;
 	uint32_t agent_pid;
 	uint32_t hugepages;         /* 1 if the data region is on 2 MiB pages */

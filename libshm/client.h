@@ -34,7 +34,7 @@ struct mmc_client {
 	const struct mmc_entry *entries;
 	uint32_t nentries, mask;
 	const struct mmc_ssd_bucket *ssd;   /* objects on the SSD tier, or NULL */
-	uint32_t ssd_mask;
+	uint32_t ssd_nbuckets;
 	uint64_t seed;
 	/* data region */
 	uint8_t *data;

@@ -129,14 +129,14 @@ static int check_meta(struct mmc_client *c)
 	    (uint64_t)h->nentries * sizeof(struct mmc_entry) > c->meta_size - h->entries_off)
 		return -EPROTO;
 	if (h->ssd_nbuckets &&
-	    ((h->ssd_nbuckets & (h->ssd_nbuckets - 1)) || h->ssd_off % 64 ||
+	    (h->ssd_off % 64 ||
 	     h->ssd_off > c->meta_size ||
 	     (uint64_t)h->ssd_nbuckets * sizeof(struct mmc_ssd_bucket) >
 	     c->meta_size - h->ssd_off))
 		return -EPROTO;
 	if (h->ssd_nbuckets) {
 		c->ssd = (const struct mmc_ssd_bucket *)((const char *)h + h->ssd_off);
-		c->ssd_mask = h->ssd_nbuckets - 1;
+		c->ssd_nbuckets = h->ssd_nbuckets;
 	}
 	c->buckets = (const struct mmc_bucket *)((const char *)h + h->buckets_off);
 	c->entries = (const struct mmc_entry *)((const char *)h + h->entries_off);

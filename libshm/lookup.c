@@ -146,13 +146,15 @@ int mmc__lookup_h(struct mmc_client *c, const void *key, size_t key_len,
 int mmc__on_ssd(const struct mmc_client *c, uint64_t hash)
 {
 	uint64_t tag = MMC_SSD_TAG(hash);
-	uint32_t b = (uint32_t)hash & c->ssd_mask;
+	uint32_t b;
 
 	if (!c->ssd)
 		return 0;
+	b = MMC_SSD_HOME(hash, c->ssd_nbuckets);
 	/* agent/ssd_index.c: a hash is in its home bucket or, when that one
 	 * overflowed, in one of the next. */
-	for (uint32_t n = 0; n <= c->ssd_mask; n++, b = (b + 1) & c->ssd_mask) {
+	for (uint32_t n = 0; n < c->ssd_nbuckets; n++,
+	     b = b + 1 == c->ssd_nbuckets ? 0 : b + 1) {
 		const struct mmc_ssd_bucket *k = &c->ssd[b];
 
 		for (unsigned w = 0; w < MMC_SSD_WAYS; w++)

@@ -392,6 +392,10 @@ static int mmc_probe(struct bench *b, char *msg, size_t len)
 	b->high_pct = st.high_watermark_pct ? st.high_watermark_pct : 100;
 	b->hugepages = st.hugepages;
 	room = b->arena_bytes / 100 * b->high_pct;
+	/* With an SSD tier, what DRAM cannot hold goes there (inclusive: the
+	 * tier holds everything demoted; its regions are evicted oldest first). */
+	if (st.ssd_capacity)
+		room = st.ssd_capacity / 100 * 90;
 	if (need > room) {
 		snprintf(msg, len, "arena too small: %u keys x %s (%s in 4 KiB units) "
 			 "need %s, but the agent's arena of %s starts evicting at %"
@@ -402,7 +406,7 @@ static int mmc_probe(struct bench *b, char *msg, size_t len)
 			 fmt_bytes(room, s5, sizeof(s5)));
 		return -ENOSPC;
 	}
-	if (b->max_objects && b->nkeys > b->max_objects) {
+	if (b->max_objects && b->nkeys > b->max_objects && !st.ssd_capacity) {
 		snprintf(msg, len, "arena too small: %u keys, but the agent indexes at "
 			 "most %" PRIu64 " objects (mmc-agent --max-objects)",
 			 b->nkeys, b->max_objects);
