@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "blkio.h"
@@ -37,7 +38,9 @@
 
 struct rec {
 	uint64_t cookie;
-	size_t   len;
+	size_t   len;            /* all pieces together */
+	struct iovec iov[MMC_BLKIO_IOV_MAX];   /* a vectored write's pieces */
+	int      niov;           /* 0: one buffer (buf) */
 	/* threads engine */
 	bool     write;
 	void    *buf;
@@ -138,6 +141,13 @@ static int uring_queue(struct mmc_blkio *b, bool write, void *buf, size_t len,
 
 	if (!sqe)
 		return -EAGAIN;
+	if (b->recs[rec].niov) {     /* vectored: one device request, no copy */
+		io_uring_prep_writev(sqe, 0, b->recs[rec].iov, (unsigned)b->recs[rec].niov, off);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		io_uring_sqe_set_data64(sqe, rec);
+		b->queued++;
+		return 0;
+	}
 	for (unsigned i = 0; i < b->npieces; i++) {
 		char *base = b->pieces[i].iov_base;
 
@@ -203,7 +213,24 @@ static void *worker(void *arg)
 		if (b->pend_head == NONE)
 			b->pend_tail = NONE;
 		pthread_mutex_unlock(&b->lock);
-		while (done < r->len) {
+		if (r->niov) {           /* vectored write: once whole, else by piece */
+			ssize_t k = pwritev(b->fd, r->iov, r->niov, (off_t)r->off);
+
+			if (k == (ssize_t)r->len)
+				done = r->len;
+			for (int v = 0, at = 0; done < r->len && v < r->niov; v++) {
+				k = pwrite(b->fd, r->iov[v].iov_base, r->iov[v].iov_len,
+					   (off_t)(r->off + (uint64_t)at));
+				if (k != (ssize_t)r->iov[v].iov_len) {
+					r->res = k < 0 ? -errno : -EIO;
+					break;
+				}
+				at += (int)k;
+				if (v + 1 == r->niov)
+					done = r->len;
+			}
+		}
+		while (!r->niov && done < r->len) {
 			ssize_t k = r->write ?
 				pwrite(b->fd, (char *)r->buf + done, r->len - done, (off_t)(r->off + done)) :
 				pread(b->fd, (char *)r->buf + done, r->len - done, (off_t)(r->off + done));
@@ -376,7 +403,7 @@ void mmc_blkio_close(struct mmc_blkio *b)
 }
 
 static int queue(struct mmc_blkio *b, bool write, void *buf, size_t len,
-		 uint64_t off, uint64_t cookie)
+		 uint64_t off, uint64_t cookie, const struct iovec *iov, int niov)
 {
 	uint32_t i;
 	int ret;
@@ -385,6 +412,9 @@ static int queue(struct mmc_blkio *b, bool write, void *buf, size_t len,
 		return -EAGAIN;
 	b->recs[i].cookie = cookie;
 	b->recs[i].len = len;
+	b->recs[i].niov = niov;
+	for (int v = 0; v < niov; v++)
+		b->recs[i].iov[v] = iov[v];
 	ret = b->engine == MMC_BLKIO_URING ? uring_queue(b, write, buf, len, off, i) :
 		threads_queue(b, write, buf, len, off, i);
 	if (ret) {
@@ -398,13 +428,25 @@ static int queue(struct mmc_blkio *b, bool write, void *buf, size_t len,
 int mmc_blkio_read(struct mmc_blkio *b, void *buf, size_t len, uint64_t off,
 		   uint64_t cookie)
 {
-	return queue(b, false, buf, len, off, cookie);
+	return queue(b, false, buf, len, off, cookie, NULL, 0);
 }
 
 int mmc_blkio_write(struct mmc_blkio *b, const void *buf, size_t len, uint64_t off,
 		    uint64_t cookie)
 {
-	return queue(b, true, (void *)buf, len, off, cookie);
+	return queue(b, true, (void *)buf, len, off, cookie, NULL, 0);
+}
+
+int mmc_blkio_writev(struct mmc_blkio *b, const struct iovec *iov, int niov,
+		     uint64_t off, uint64_t cookie)
+{
+	size_t len = 0;
+
+	if (niov < 1 || niov > MMC_BLKIO_IOV_MAX)
+		return -EINVAL;
+	for (int v = 0; v < niov; v++)
+		len += iov[v].iov_len;
+	return queue(b, true, NULL, len, off, cookie, iov, niov);
 }
 
 int mmc_blkio_submit(struct mmc_blkio *b)

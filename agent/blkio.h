@@ -25,6 +25,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
+
+#define MMC_BLKIO_IOV_MAX 4
 
 struct mmc_blkio;
 
@@ -69,6 +72,11 @@ int mmc_blkio_read(struct mmc_blkio *b, void *buf, size_t len, uint64_t off,
 		   uint64_t cookie);
 int mmc_blkio_write(struct mmc_blkio *b, const void *buf, size_t len, uint64_t off,
 		    uint64_t cookie);
+/* Queues one write of niov (1..MMC_BLKIO_IOV_MAX) pieces to consecutive
+ * bytes at off: one request to the device (a header and a value that live
+ * apart in memory).  Unregistered, still no copy.  0 or -EAGAIN/-EINVAL. */
+int mmc_blkio_writev(struct mmc_blkio *b, const struct iovec *iov, int niov,
+		     uint64_t off, uint64_t cookie);
 /* Sends what was queued.  0 or -errno. */
 int mmc_blkio_submit(struct mmc_blkio *b);
 /* Takes up to max finished requests; never blocks.  Returns how many. */

@@ -42,9 +42,11 @@ enum op_kind { OP_WRITE = 1, OP_READ, OP_SEAL };
 
 struct ssd_io {
 	bool write;
-	void *buf;
+	void *buf;                 /* one buffer, or ... */
 	size_t len;
 	uint64_t off;
+	void *buf2;                /* ... (write) a second one right after it */
+	size_t len2;
 };
 
 struct ssd_op {

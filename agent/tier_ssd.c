@@ -133,7 +133,9 @@ static void pump(struct mmc_ssd *s)
 		for (unsigned k = 0; k < op->nio; k++) {
 			struct ssd_io *io = &op->io[k];
 			uint64_t cookie = (uint64_t)idx << 8 | k;
-			int r = io->write ? mmc_blkio_write(s->io, io->buf, io->len, io->off, cookie) :
+			struct iovec iov[2] = { { io->buf, io->len }, { io->buf2, io->len2 } };
+			int r = io->buf2 ? mmc_blkio_writev(s->io, iov, 2, io->off, cookie) :
+				io->write ? mmc_blkio_write(s->io, io->buf, io->len, io->off, cookie) :
 				mmc_blkio_read(s->io, io->buf, io->len, io->off, cookie);
 
 			if (r) {   /* cannot happen below 2 * depth: fail the I/O */
@@ -357,15 +359,12 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 	op->gen = e.gen;
 	op->hash = hash;
 	op->len = (uint32_t)len;
-	op->nio = op->pending = 2;
-	{
-		uint64_t at = mmc_ssd__region_off(s, s->open) +
-			(uint64_t)s->regions[s->open].table->buf[ent].off * MMC_SSD_SECTOR;
-
-		op->io[0] = (struct ssd_io){ .write = true, .buf = h, .len = s->sector, .off = at };
-		op->io[1] = (struct ssd_io){ .write = true, .buf = (void *)value,
-			.len = pad_to(len, s->sector), .off = at + s->sector };
-	}
+	/* Header and value in one request: they are adjacent on the device. */
+	op->nio = op->pending = 1;
+	op->io[0] = (struct ssd_io){ .write = true, .buf = h, .len = s->sector,
+		.buf2 = (void *)value, .len2 = pad_to(len, s->sector),
+		.off = mmc_ssd__region_off(s, s->open) +
+		       (uint64_t)s->regions[s->open].table->buf[ent].off * MMC_SSD_SECTOR };
 	s->regions[s->open].inflight++;
 	op_issue(s, op);
 	return 0;
@@ -404,7 +403,7 @@ static void write_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_even
 	}
 	if (ev->result != MMC_SSD_OK)
 		ent->kind = MMC_SSD_ENT_DEAD;
-	s->st.write_bytes += op->io[0].len + op->io[1].len;
+	s->st.write_bytes += op->io[0].len + op->io[0].len2;
 	if (!--g->inflight && g->state == REGION_SEALING)
 		mmc_ssd__seal(s, op->region);
 }
