@@ -38,9 +38,11 @@ void mmc_object__make_room(struct mmc_agent *ag, uint64_t bytes, enum mmc_evict_
 int mmc_object__take_space(struct mmc_agent *ag, uint64_t bytes, uint64_t *off);
 /* Frees committed, unpinned, EVICTING slot as an eviction; its bytes. */
 uint64_t mmc_object__drop(struct mmc_agent *ag, uint32_t slot);
-/* A RESERVED index slot for key (value at off): 0 with *slot, -ENOSPC. */
+/* A RESERVED index slot for key (value at off): 0 with *slot, -ENOSPC,
+ * or -EINPROGRESS (may_wait: a slot is being freed by a demotion). */
 int mmc_object__index_slot(struct mmc_agent *ag, const void *key, uint16_t key_len,
-			   uint64_t hash, uint64_t len, uint64_t off, uint32_t *slot);
+			   uint64_t hash, uint64_t len, uint64_t off, uint32_t *slot,
+			   bool may_wait);
 /* mmc_object_reserve(); may_wait false: never -EINPROGRESS (room is made by
  * dropping objects instead of waiting for their writes). */
 int mmc_object__reserve(struct mmc_agent *ag, struct mmc_session *s,

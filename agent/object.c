@@ -321,20 +321,42 @@ static bool own_reservation(struct mmc_agent *ag, const struct mmc_session *s,
 		mmc_object__meta(ag, slot)->owner == s->id;
 }
 
-int mmc_object__index_slot(struct mmc_agent *ag, const void *key, uint16_t key_len,
-			   uint64_t hash, uint64_t len, uint64_t off, uint32_t *slot)
+/* Keeps index slots free the way the byte watermarks keep bytes free: with
+ * an SSD tier, when fewer than 1 % of the slots are free, objects are
+ * written down until 2 % will be (an index-bound agent then never makes a
+ * put wait for a whole write). */
+static void make_slots(struct mmc_agent *ag)
 {
-	int ret = mmc_index_insert(&ag->index, key, key_len, hash, len,
-				   MMC_TIER_DRAM, off, slot);
+	uint32_t n = ag->index.nentries, low = n / 100, want = n / 50;
+	uint64_t avg;
 
-	if (ret == -ENOSPC) {   /* every index slot taken: free one */
-		mmc_object_reap(ag);
-		if (!ag->index.nfree)
-			mmc_object_evict(ag, 1, MMC_EVICT_DROP);
-		ret = mmc_index_insert(&ag->index, key, key_len, hash, len,
-				       MMC_TIER_DRAM, off, slot);
-	}
-	return ret;
+	if (!ag->ssd || ag->index.nfree >= low || !ag->obj.objects)
+		return;
+	avg = mmc_alloc_used(ag->alloc) / ag->obj.objects;
+	mmc_object_evict(ag, (uint64_t)(want - ag->index.nfree) * (avg ? avg : 1),
+			 MMC_EVICT_DEMOTE);
+}
+
+int mmc_object__index_slot(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			   uint64_t hash, uint64_t len, uint64_t off, uint32_t *slot,
+			   bool may_wait)
+{
+	int ret;
+
+	make_slots(ag);
+	ret = mmc_index_insert(&ag->index, key, key_len, hash, len, MMC_TIER_DRAM, off, slot);
+	if (ret != -ENOSPC)
+		return ret;
+	/* Every slot taken: one goes (written down first when a tier is
+	 * there and the put may wait for it). */
+	mmc_object_reap(ag);
+	if (!ag->index.nfree && ag->ssd)
+		mmc_object_evict(ag, 1, MMC_EVICT_DEMOTE);
+	if (!ag->index.nfree && ag->obj.demoting_bytes && may_wait)
+		return -EINPROGRESS;
+	if (!ag->index.nfree)
+		mmc_object_evict(ag, 1, MMC_EVICT_DROP);
+	return mmc_index_insert(&ag->index, key, key_len, hash, len, MMC_TIER_DRAM, off, slot);
 }
 
 int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
@@ -366,8 +388,11 @@ int mmc_object__reserve(struct mmc_agent *ag, struct mmc_session *s,
 		return -EINPROGRESS;   /* room is on its way */
 	if (ret == -ENOSPC)
 		ret = mmc_object__take_space(ag, len, &off);
-	if (!ret && (ret = mmc_object__index_slot(ag, key, key_len, hash, len, off, &slot)))
+	if (!ret && (ret = mmc_object__index_slot(ag, key, key_len, hash, len, off, &slot,
+						  may_wait)))
 		mmc_alloc_release(ag->alloc, off);
+	if (ret == -EINPROGRESS)
+		return ret;
 	if (ret) {
 		ag->obj.alloc_failures++;
 		return ret;

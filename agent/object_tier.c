@@ -289,6 +289,7 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 	uint64_t len, off, need;
 	uint32_t sgen, slot;
 	struct fill *f;
+	int ret;
 
 	if (mmc_ssd_get(ag->ssd, sslot, &len, &sgen))
 		return -ENOENT;
@@ -300,9 +301,11 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 		if (mmc_object__take_space(ag, need, &off))
 			return -ENOENT;
 	}
-	if (mmc_object__index_slot(ag, q->key, q->key_len, hash, len, off + gap, &slot)) {
+	ret = mmc_object__index_slot(ag, q->key, q->key_len, hash, len, off + gap, &slot,
+				     may_wait);
+	if (ret) {
 		mmc_alloc_release(ag->alloc, off);
-		return -ENOENT;
+		return ret == -EINPROGRESS ? ret : -ENOENT;
 	}
 	*mmc_object__meta(ag, slot) = (struct mmc_obj_meta){
 		.owner = 0, .ssd_slot = MMC_SSD_NONE, .gap = (uint16_t)gap, .flags = OBJ_FILLING };

@@ -59,6 +59,12 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_uint_eq(c->n_allow_uids, 0);
 	ck_assert_uint_eq(c->n_allow_gids, 0);
 	ck_assert_uint_eq(c->ping_delay_max_ms, 0);
+	ck_assert_str_eq(c->ssd_path, "");
+	ck_assert_uint_eq(c->ssd_size, 0);
+	ck_assert_uint_eq(c->ssd_region_size, 256ull << 20);
+	ck_assert_uint_eq(c->ssd_max_objects, 0);
+	ck_assert_uint_eq(c->ssd_queue_depth, 32);
+	ck_assert_int_eq(c->ssd_engine, MMC_SSD_ENGINE_URING);
 }
 
 START_TEST(defaults)
@@ -125,6 +131,13 @@ START_TEST(every_key)
 		"allow_uids = 0, 1000 root\n"
 		"  2000,3000\n"
 		"allow_gids = root,5\n"
+		"[ssd]\n"
+		"path = /var/lib/mmc/tier\n"
+		"size = 2T\n"
+		"region_size = 64M\n"
+		"max_objects = 1000000\n"
+		"queue_depth = 64\n"
+		"engine = threads\n"
 		"[debug]\n"
 		"ping_delay_max_ms = 2500\n",
 		err, sizeof(err)) == 0, "%s", err);
@@ -148,6 +161,12 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c.allow_gids[0], 0);
 	ck_assert_uint_eq(c.allow_gids[1], 5);
 	ck_assert_uint_eq(c.ping_delay_max_ms, 2500);
+	ck_assert_str_eq(c.ssd_path, "/var/lib/mmc/tier");
+	ck_assert_uint_eq(c.ssd_size, 2ull << 40);
+	ck_assert_uint_eq(c.ssd_region_size, 64ull << 20);
+	ck_assert_uint_eq(c.ssd_max_objects, 1000000);
+	ck_assert_uint_eq(c.ssd_queue_depth, 64);
+	ck_assert_int_eq(c.ssd_engine, MMC_SSD_ENGINE_THREADS);
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
 
 	/* a later line replaces a list; an empty value empties it */
@@ -243,6 +262,9 @@ START_TEST(bad_values)
 		{ "access", "allow_uids", "4294967295" },
 		{ "access", "allow_uids", "no-such-user-mmc" },
 		{ "access", "allow_gids", "no-such-group-mmc" },
+		{ "ssd", "region_size", "1536K" },  { "ssd", "region_size", "8G" },
+		{ "ssd", "size", "1M" },            { "ssd", "queue_depth", "0" },
+		{ "ssd", "engine", "aio" },         { "ssd", "max_objects", "10" },
 		{ "debug", "ping_delay_max_ms", "60001" },
 		{ "debug", "ping_delay_max_ms", "1s" },
 		{ "agent", "sockett", "/x" },       { "arenas", "size", "1G" },
