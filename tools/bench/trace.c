@@ -42,7 +42,7 @@
 
 struct trace_opts {
 	const char *file, *socket, *agent;
-	uint64_t block, blocks, arena, requests, seed;
+	uint64_t block, blocks, arena, requests, seed, ssd_blocks;
 	int procs;
 	enum trace_pace pace;
 	double speedup, expect_pp;
@@ -59,6 +59,7 @@ struct trace_run {
 	char boundbuf[160];
 	struct mmc_stats before, after;
 	struct sim_result lru, unbounded;
+	struct sim_result lru_ssd, lru_pool;  /* with --ssd-blocks M: LRU(M), LRU(N+M) */
 	struct replay_proc tot;
 	double wall_s, store_s;     /* store_s: wall less checking and building */
 	char err[700];
@@ -76,6 +77,9 @@ static void usage(FILE *f)
 "      --blocks N          capacity in blocks of a private agent (default 10000)\n"
 "      --arena-size SIZE   or: a private agent with this arena; capacity = 90 %%\n"
 "      --socket PATH       or: replay against this running agent\n"
+"      --ssd-blocks M      the private agent also gets an SSD tier (a file in\n"
+"                          its directory) holding M blocks; judged against an\n"
+"                          exact LRU of M blocks\n"
 "      --agent PATH        the mmc-agent to start (default: next to mmc-bench)\n"
 "  -p, --procs N           replaying processes; request i goes to i %% N (default 1)\n"
 "      --pace max|trace    as fast as possible (default), or at the timestamps\n"
@@ -134,6 +138,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{ "expect-lru", required_argument, 0, 10 },
 		{ "seed", required_argument, 0, 11 },
 		{ "json", no_argument, 0, 12 },
+		{ "ssd-blocks", required_argument, 0, 13 },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -171,6 +176,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		case 11: bad = parse_num(optarg, &o->seed, false);
 			 o->seed_set = true; break;
 		case 12: o->json = true; break;
+		case 13: bad = parse_num(optarg, &o->ssd_blocks, false) ||
+				o->ssd_blocks < 1024 || o->ssd_blocks > TRACE_MAX_BLOCKS; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return 2;
 		}
@@ -180,9 +187,12 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || where > 1 || (o->offline_only && o->socket)) {
+	if (optind != argc - 1 || where > 1 || (o->offline_only && o->socket) ||
+	    (o->ssd_blocks && o->socket)) {
 		fprintf(stderr, "mmc-bench trace: %s\n", where > 1 ?
 			"--blocks, --arena-size and --socket exclude each other" :
+			o->ssd_blocks && o->socket ?
+			"--ssd-blocks starts a private agent: not with --socket" :
 			o->offline_only && o->socket ?
 			"--offline-only takes --blocks or --arena-size, not --socket" :
 			"needs exactly one trace FILE");
@@ -291,8 +301,10 @@ static int settle_agent(struct trace_run *r)
 	if (ret)
 		return ret;
 	r->bound = "index (max_objects): exact LRU";
-	ret = trace_agent_start(&r->ag, o->agent, arena, r->capacity, r->err,
-				sizeof(r->err));
+	if (o->ssd_blocks)
+		r->bound = "index (max_objects) in DRAM, then an SSD tier (FIFO regions)";
+	ret = trace_agent_start(&r->ag, o->agent, arena, r->capacity, o->ssd_blocks,
+				o->block, r->err, sizeof(r->err));
 	if (ret)
 		return ret;
 	snprintf(r->socket, sizeof(r->socket), "%s", r->ag.sock);
@@ -342,9 +354,35 @@ static double pct(uint64_t a, uint64_t b)
 	return b ? 100.0 * (double)a / (double)b : 0;
 }
 
+/* The reference the agent is judged against: an exact LRU of its capacity,
+ * or with an SSD tier of the tier's (the DRAM copies of promoted blocks
+ * are also on SSD: inclusive tiers). */
+static const struct sim_result *reference(const struct trace_run *r)
+{
+	return r->o.ssd_blocks ? &r->lru_ssd : &r->lru;
+}
+
 static double gap_pp(const struct trace_run *r)
 {
-	return pct(r->tot.hit_blocks, r->tot.blocks) - pct(r->lru.hit_blocks, r->lru.blocks);
+	const struct sim_result *ref = reference(r);
+
+	return pct(r->tot.hit_blocks, r->tot.blocks) - pct(ref->hit_blocks, ref->blocks);
+}
+
+static void print_sim(const char *what, const struct sim_result *s)
+{
+	char name[48];
+
+	snprintf(name, sizeof(name), "exact LRU (%" PRIu64 ")%s", s->capacity, what);
+	printf("  %-32s %9.2f%% %9.2f%% %10" PRIu64 "\n", name,
+	       pct(s->hit_blocks, s->blocks), pct(s->hit_tokens, s->tokens), s->evictions);
+}
+
+/* Bytes written to the device per byte put (headers and alignment count). */
+static double write_amp(const struct trace_run *r)
+{
+	return r->tot.bytes_written ? (double)(r->after.ssd_write_bytes -
+		r->before.ssd_write_bytes) / (double)r->tot.bytes_written : 0;
 }
 
 static const char *const hname[RH_N] = { "exists", "get", "put", "request", "late" };
@@ -366,22 +404,25 @@ static void trace_print_text(const struct trace_run *r)
 		       o->socket ? o->socket : "private",
 		       fmt_bytes(r->before.arena_bytes, s2, sizeof(s2)),
 		       r->before.hugepages ? "2 MiB" : "4 KiB");
-	printf("\n  %-24s %10s %10s %10s\n", "", "block hit", "token hit", "evictions");
+	printf("\n  %-32s %10s %10s %10s\n", "", "block hit", "token hit", "evictions");
 	if (!o->offline_only)
-		printf("  %-24s %9.2f%% %9.2f%% %10" PRIu64 "\n", "agent",
+		printf("  %-32s %9.2f%% %9.2f%% %10" PRIu64 "\n",
+		       o->ssd_blocks ? "agent (DRAM + SSD)" : "agent",
 		       pct(r->tot.hit_blocks, r->tot.blocks),
 		       pct(r->tot.hit_tokens, r->tot.tokens),
 		       r->after.evictions - r->before.evictions);
-	snprintf(s1, sizeof(s1), "exact LRU (%" PRIu64 ")", r->capacity);
-	printf("  %-24s %9.2f%% %9.2f%% %10" PRIu64 "\n", s1,
-	       pct(r->lru.hit_blocks, r->lru.blocks),
-	       pct(r->lru.hit_tokens, r->lru.tokens), r->lru.evictions);
-	printf("  %-24s %9.2f%% %9.2f%% %10s\n", "unbounded",
+	print_sim(o->ssd_blocks ? ": DRAM alone" : "", &r->lru);
+	if (o->ssd_blocks) {
+		print_sim(": SSD's size", &r->lru_ssd);
+		print_sim(": both sizes", &r->lru_pool);
+	}
+	printf("  %-32s %9.2f%% %9.2f%% %10s\n", "unbounded",
 	       pct(r->unbounded.hit_blocks, r->unbounded.blocks),
 	       pct(r->unbounded.hit_tokens, r->unbounded.tokens), "-");
 	if (o->offline_only)
 		return;
-	printf("\n  agent vs exact LRU: %+.2f points%s\n", gap_pp(r),
+	printf("\n  agent vs exact LRU (%" PRIu64 "): %+.2f points%s\n",
+	       reference(r)->capacity, gap_pp(r),
 	       gap_pp(r) >= -1.0 ? " (within 1 point, or better)" : " (MORE than 1 point below)");
 	printf("  replay    %d process%s, %s, %.2f s; %.2f s without checking reads and "
 	       "building values: %.0f requests/s\n", o->procs,
@@ -396,6 +437,16 @@ static void trace_print_text(const struct trace_run *r)
 	       " refused (arena full); %" PRIu64 " blocks gone between exists and get; "
 	       "%" PRIu64 " touches dropped\n", r->tot.put_exists, r->tot.put_failed,
 	       r->tot.get_lost, r->tot.touch_drops);
+	if (o->ssd_blocks)
+		printf("  ssd       %" PRIu64 " demotions, %" PRIu64 " promotions, %" PRIu64
+		       " dropped without a copy; wrote %.2f GB = %.3f x the bytes put "
+		       "(write amplification), read %.2f GB\n",
+		       r->after.demotions - r->before.demotions,
+		       r->after.promotions - r->before.promotions,
+		       r->after.demotion_skipped - r->before.demotion_skipped,
+		       (double)(r->after.ssd_write_bytes - r->before.ssd_write_bytes) / 1e9,
+		       write_amp(r),
+		       (double)(r->after.ssd_read_bytes - r->before.ssd_read_bytes) / 1e9);
 	printf("\n  %-10s %8s %10s %10s %10s %10s\n", "latency", "calls", "p50 us",
 	       "p99 us", "mean us", "max us");
 	for (int h = 0; h < RH_N; h++) {
@@ -436,6 +487,10 @@ static void trace_print_json(const struct trace_run *r, bool ok)
 	       ":%u,\"block_bytes\":%" PRIu64 ",\"capacity_blocks\":%" PRIu64 ",",
 	       r->t.nreqs, r->t.nrefs, r->t.ndistinct, r->o.block, r->capacity);
 	json_sim("lru", &r->lru, true);
+	if (r->o.ssd_blocks) {
+		json_sim("lru_ssd", &r->lru_ssd, true);
+		json_sim("lru_pool", &r->lru_pool, true);
+	}
 	json_sim("unbounded", &r->unbounded, !r->o.offline_only);
 	if (r->o.offline_only) {
 		printf("}\n");
@@ -458,7 +513,18 @@ static void trace_print_json(const struct trace_run *r, bool ok)
 		printf("%s\"%s\":{\"n\":%" PRIu64 ",\"p50\":%.0f,\"p99\":%.0f}", h ? "," : "",
 		       hname[h], p->h[h].n, p->h[h].n ? h_quantile(&p->h[h], 0.5) : 0,
 		       p->h[h].n ? h_quantile(&p->h[h], 0.99) : 0);
-	printf("}}\n");
+	printf("}");
+	if (r->o.ssd_blocks)
+		printf(",\"ssd\":{\"blocks\":%" PRIu64 ",\"demotions\":%" PRIu64
+		       ",\"promotions\":%" PRIu64 ",\"demotion_skipped\":%" PRIu64
+		       ",\"write_bytes\":%" PRIu64 ",\"read_bytes\":%" PRIu64
+		       ",\"write_amplification\":%.4f}", r->o.ssd_blocks,
+		       r->after.demotions - r->before.demotions,
+		       r->after.promotions - r->before.promotions,
+		       r->after.demotion_skipped - r->before.demotion_skipped,
+		       r->after.ssd_write_bytes - r->before.ssd_write_bytes,
+		       r->after.ssd_read_bytes - r->before.ssd_read_bytes, write_amp(r));
+	printf("}\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -504,7 +570,9 @@ int trace_main(int argc, char **argv)
 		goto out;
 	}
 	if (trace_simulate(&r.t, r.capacity, &r.lru) ||
-	    trace_simulate(&r.t, 0, &r.unbounded)) {
+	    trace_simulate(&r.t, 0, &r.unbounded) ||
+	    (r.o.ssd_blocks && (trace_simulate(&r.t, r.o.ssd_blocks, &r.lru_ssd) ||
+	     trace_simulate(&r.t, r.o.ssd_blocks + r.capacity, &r.lru_pool)))) {
 		snprintf(r.err, sizeof(r.err), "out of memory for the offline caches");
 		goto out;
 	}
@@ -523,7 +591,8 @@ int trace_main(int argc, char **argv)
 	if (!r.o.offline_only && !isnan(r.o.expect_pp) && gap_pp(&r) < -r.o.expect_pp) {
 		rc = 1;
 		fprintf(stderr, "mmc-bench trace: agent block hit rate is %.2f points below "
-			"the exact LRU's (allowed: %.2f)\n", -gap_pp(&r), r.o.expect_pp);
+			"the exact LRU's of %" PRIu64 " blocks (allowed: %.2f)\n", -gap_pp(&r),
+			reference(&r)->capacity, r.o.expect_pp);
 	}
 out:
 	trace_agent_stop(&r.ag);

@@ -5,7 +5,8 @@
  *   mmc-bench trace FILE [-s BLOCK] [--blocks N | --arena-size SIZE |
  *                         --socket PATH] [-p PROCS] [--pace max|trace]
  *                        [--speedup F] [--requests N] [--quick]
- *                        [--offline-only] [--expect-lru PP] [--json]
+ *                        [--ssd-blocks M] [--offline-only] [--expect-lru PP]
+ *                        [--json]
  *
  * A trace (../shared/traces/README.md) is one JSON object per request with
  * the prompt's blocks of 512 tokens as anonymised prefix hashes.  Per
@@ -91,14 +92,17 @@ struct trace_agent {
 	pid_t pid;
 	/* every path, made at start, so that stopping (also from a signal
 	 * handler) only calls kill, waitpid, unlink and rmdir */
-	char dir[32], sock[64], log[64], conf[64], notify[64], stats[80];
+	char dir[32], sock[64], log[64], conf[64], notify[64], stats[80], tier[64];
 };
 
 /* Starts exe (NULL: mmc-agent next to this program) with the given arena
- * and index sizes, waits for its READY=1 (30 s at most).  0 or -errno, with
- * the reason (and the agent's log) in err. */
+ * and index sizes and, when ssd_blocks is not 0, an SSD tier file in its
+ * directory indexing that many blocks of block bytes; waits for its
+ * READY=1 (30 s at most).  0 or -errno, with the reason (and the agent's
+ * log) in err. */
 int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
-		      uint64_t max_objects, char *err, size_t errlen);
+		      uint64_t max_objects, uint64_t ssd_blocks, uint64_t block,
+		      char *err, size_t errlen);
 /* SIGTERM, wait, remove the directory.  Safe on a never-started agent, and
  * async-signal-safe. */
 void trace_agent_stop(struct trace_agent *a);

@@ -110,7 +110,8 @@ static int wait_ready(struct trace_agent *a, int ns, char *err, size_t errlen)
 }
 
 int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
-		      uint64_t max_objects, char *err, size_t errlen)
+		      uint64_t max_objects, uint64_t ssd_blocks, uint64_t block,
+		      char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char path[PATH_MAX], arena_s[32], objs_s[32];
@@ -129,6 +130,7 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 	snprintf(a->notify, sizeof(a->notify), "%s/notify", a->dir);
 	snprintf(a->conf, sizeof(a->conf), "%s/agent.conf", a->dir);
 	snprintf(a->stats, sizeof(a->stats), "%s.stats", a->sock);
+	snprintf(a->tier, sizeof(a->tier), "%s/tier", a->dir);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify);
 	/* An empty config: the defaults (90 % watermark), whatever
 	 * /etc/mmc/mmc-agent.conf on this machine says. */
@@ -137,6 +139,20 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s", a->conf, strerror(errno));
 		return ret;
+	}
+	/* The SSD tier: a file that holds ssd_blocks blocks (header sector and
+	 * value) plus a tenth, in some 64 regions; its index holds exactly
+	 * ssd_blocks, which is what bounds it. */
+	if (ssd_blocks) {
+		uint64_t obj = 512 + (block + 511) / 512 * 512;
+		uint64_t want = ssd_blocks * obj / 10 * 11;
+		uint64_t region = (want / 64 + (1 << 20) - 1) >> 20 << 20;
+
+		if (region < obj + (1 << 20))
+			region = (obj + (2 << 20) - 1) >> 20 << 20;
+		dprintf(fd, "[ssd]\npath = %s\nsize = %" PRIu64 "\nregion_size = %" PRIu64
+			"\nmax_objects = %" PRIu64 "\n", a->tier,
+			(want / region + 4) * region + 4096, region, ssd_blocks);
 	}
 	close(fd);
 	snprintf(arena_s, sizeof(arena_s), "%" PRIu64, arena);
@@ -191,6 +207,7 @@ void trace_agent_stop(struct trace_agent *a)
 	unlink(a->notify);
 	unlink(a->log);
 	unlink(a->conf);
+	unlink(a->tier);
 	unlink(a->stats);
 	unlink(a->sock);
 	rmdir(a->dir);
