@@ -52,6 +52,9 @@ int mmc_object__reserve(struct mmc_agent *ag, struct mmc_session *s,
 /* object_tier.c */
 /* Does slot's object have a good copy on SSD? */
 bool mmc_object__on_ssd(struct mmc_agent *ag, uint32_t slot);
+/* Should eviction write it down: no valid copy on SSD, or one in a region
+ * about to be evicted (a page still in use moves to the newest region). */
+bool mmc_object__wants_write(struct mmc_agent *ag, uint32_t slot);
 /* Starts writing slot's object to SSD: 0; -EAGAIN (the tier takes no more
  * now); another -errno (it never will: too large, failing). */
 int mmc_object__demote(struct mmc_agent *ag, uint32_t slot);

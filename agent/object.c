@@ -176,9 +176,10 @@ uint64_t mmc_object__drop(struct mmc_agent *ag, uint32_t slot)
 /* One batch: up to EVICT_BATCH candidates in eviction order, marked
  * EVICTING, one pin scan; the pinned become the most recently used.  Of
  * the others, with mode DEMOTE and an SSD tier, those without a copy on SSD
- * start their write and leave the eviction order (object_tier.c frees them
- * once written; their bytes count in *started), and once the tier takes no
- * more the rest stay as they are (*full); everything else is freed.
+ * (or with one about to be evicted there) start their write and leave the
+ * eviction order (object_tier.c frees them once written; their bytes count
+ * in *started), and once the tier takes no more the rest stay as they are
+ * (*full); everything else is freed.
  * Returns bytes freed; *examined counts candidates. */
 static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, enum mmc_evict_mode mode,
 			    uint32_t *examined, uint64_t *started, bool *full)
@@ -205,7 +206,7 @@ static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, enum mmc_evict_
 			mmc_evict_touch(ag->evict, slot);
 			continue;
 		}
-		if (ag->ssd && mode == MMC_EVICT_DEMOTE && !mmc_object__on_ssd(ag, slot)) {
+		if (ag->ssd && mode == MMC_EVICT_DEMOTE && mmc_object__wants_write(ag, slot)) {
 			int r = *full ? -EAGAIN : mmc_object__demote(ag, slot);
 
 			if (!r || r == -EAGAIN) {

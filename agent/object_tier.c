@@ -107,6 +107,12 @@ bool mmc_object__on_ssd(struct mmc_agent *ag, uint32_t slot)
 		mmc_ssd_valid(ag->ssd, m->ssd_slot, ag->index.entries[slot].hash, m->ssd_gen);
 }
 
+bool mmc_object__wants_write(struct mmc_agent *ag, uint32_t slot)
+{
+	return !mmc_object__on_ssd(ag, slot) ||
+		mmc_ssd_aging(ag->ssd, mmc_object__meta(ag, slot)->ssd_slot);
+}
+
 int mmc_object__demote(struct mmc_agent *ag, uint32_t slot)
 {
 	const struct mmc_entry *e = &ag->index.entries[slot];

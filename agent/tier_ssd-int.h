@@ -73,6 +73,7 @@ struct mmc_ssd {
 	uint32_t nregions;
 	uint32_t max_entries;      /* table entries per region */
 	uint64_t hash_seed, clear_seq, next_seq;
+	uint64_t oldest_seq;       /* of the oldest region in use; 0: to be found */
 	uint32_t next_gen;
 	bool failing;
 	struct mmc_ssd_super sb;

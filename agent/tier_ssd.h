@@ -23,6 +23,7 @@
 #define MMC_AGENT_TIER_SSD_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "blkio.h"
@@ -116,6 +117,9 @@ int mmc_ssd_get(const struct mmc_ssd *s, uint32_t slot, uint64_t *len, uint32_t 
 /* Is (slot, gen) still that object?  (Regions are evicted behind the
  * caller's back: a link to a slot is only good with its gen.) */
 int mmc_ssd_valid(const struct mmc_ssd *s, uint32_t slot, uint64_t hash, uint32_t gen);
+/* Is the copy in (a valid) slot among the next to be evicted?  The caller
+ * may write it again, to the newest region. */
+bool mmc_ssd_aging(struct mmc_ssd *s, uint32_t slot);
 /* Removes an object (and records the removal, so a restart does not bring
  * it back). */
 void mmc_ssd_remove(struct mmc_ssd *s, uint32_t slot);

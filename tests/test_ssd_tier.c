@@ -340,6 +340,17 @@ START_TEST(regions_wrap)
 	ck_assert_uint_gt(gone, 0);
 	ck_assert_uint_lt(gone, 40);
 	ck_assert_uint_eq(st.objects, 60 - gone);
+
+	/* The oldest survivor is next to go, the newest is not; written again
+	 * it moves to the newest region, its old copy gone, its bytes kept. */
+	ck_assert(mmc_ssd_aging(S, o[gone].slot));
+	ck_assert(!mmc_ssd_aging(S, o[59].slot));
+	write_objs(&o[gone], 1, one_mib, 300 + gone);
+	ck_assert(!mmc_ssd_aging(S, o[gone].slot));
+	ck_assert_int_eq(read_obj(&o[gone], 300 + gone), MMC_SSD_OK);
+	ck_assert_uint_eq(mmc_ssd_find(S, H(o[gone].key)), o[gone].slot);
+	mmc_ssd_get_stats(S, &st);     /* one copy (its region's mates may be gone) */
+	ck_assert_uint_le(st.objects, 60 - gone);
 }
 END_TEST
 
