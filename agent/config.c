@@ -72,6 +72,7 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->low_watermark = 88;
 	cfg->ssd_region_size = 256ull << 20;
 	cfg->ssd_queue_depth = 32;
+	cfg->ssd_flush_on_stop_ms = 20000;
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */
@@ -374,6 +375,9 @@ static const struct key keys[] = {
 	  FIELD(ssd_queue_depth), .min = 1, .max = 1024, .hint = ": 1..1024" },
 	{ .section = "ssd", .name = "engine", .parse = parse_enum, FIELD(ssd_engine),
 	  .names = engine_names, .nnames = 2, .hint = ": use io_uring or threads" },
+	{ .section = "ssd", .name = "flush_on_stop_ms", .parse = parse_number,
+	  FIELD(ssd_flush_on_stop_ms), .max = 3600000,
+	  .hint = ": milliseconds, 0..3600000 (0: DRAM-only pages are lost at a stop)" },
 	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
 	  FIELD(ping_delay_max_ms), .max = 60000,
 	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },

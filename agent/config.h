@@ -48,6 +48,7 @@ struct mmc_config {
 	uint64_t ssd_max_objects;                    /* max_objects = 0 (size / 64 KiB) */
 	unsigned ssd_queue_depth;                    /* queue_depth = 32 */
 	enum mmc_ssd_engine_cfg ssd_engine;          /* engine = io_uring|threads */
+	unsigned ssd_flush_on_stop_ms;               /* flush_on_stop_ms = 20000 */
 	/* [debug] */
 	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };

@@ -434,6 +434,15 @@ void mmc_agent_stop(struct mmc_agent *ag)
 		close(ag->listen_fd);
 		unlink(ag->cfg.socket_path);
 	}
+	if (ag->ssd && ag->cfg.ssd_flush_on_stop_ms) {
+		uint64_t t0 = mmc_now_ns(), n, left;
+
+		sd_notify(0, "STATUS=writing DRAM pages to the SSD tier");
+		n = mmc_object_flush_ssd(ag, ag->cfg.ssd_flush_on_stop_ms, &left);
+		log_info("[ssd] stop: %llu objects written down in %.0f ms, %llu left "
+			 "in DRAM only (lost)", (unsigned long long)n,
+			 (double)(mmc_now_ns() - t0) / 1e6, (unsigned long long)left);
+	}
 	mmc_stats_close(ag);
 	mmc_ssd_close(ag->ssd);   /* seals what is open, waits for its I/O */
 	ag->ssd = NULL;

@@ -140,5 +140,11 @@ enum mmc_ops_result mmc_object_wait_space(struct mmc_agent *ag, struct mmc_sessi
 void mmc_object_tier_event(struct mmc_agent *ag, const struct mmc_ssd_event *ev);
 /* Takes the SSD tier's finished work and sends what was queued. */
 void mmc_object_tier_poll(struct mmc_agent *ag);
+/* At a clean stop, with no session left: writes every object without a
+ * good copy on SSD down, least recently used first (so the newest land in
+ * the newest region, evicted last), and waits for the writes; for at most
+ * limit_ms, after which the rest is left (lost, as without a flush).
+ * Returns the objects written; *left counts those still only in DRAM. */
+uint64_t mmc_object_flush_ssd(struct mmc_agent *ag, unsigned limit_ms, uint64_t *left);
 
 #endif /* MMC_AGENT_OBJECT_H */

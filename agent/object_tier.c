@@ -24,11 +24,17 @@
  * being written parks and is retried, in arrival order, each time a
  * demotion completes.  After SPACE_WAIT_NS it stops waiting: objects are
  * dropped instead of written down, and it goes on.
+ *
+ * Stop.  A clean stop writes what is only in DRAM down before the tier is
+ * sealed (mmc_object_flush_ssd), so a restart of the agent loses nothing
+ * that fits in the time it is given.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "keyhash.h"
 #include "log.h"
@@ -503,4 +509,50 @@ void mmc_object_tier_poll(struct mmc_agent *ag)
 	drop_written(ag);
 	if (any)
 		mmc_object__space_freed(ag);
+}
+
+/* ---- a clean stop ---- */
+
+/* Sends what is queued and waits (100 ms at most) for I/O to come back. */
+static void flush_wait(struct mmc_agent *ag)
+{
+	struct pollfd p = { .fd = mmc_ssd_event_fd(ag->ssd), .events = POLLIN };
+	uint64_t v;
+
+	mmc_ssd_submit(ag->ssd);
+	if (poll(&p, 1, 100) > 0)
+		(void)!read(p.fd, &v, sizeof(v));
+	mmc_object_tier_poll(ag);
+}
+
+uint64_t mmc_object_flush_ssd(struct mmc_agent *ag, unsigned limit_ms, uint64_t *left)
+{
+	uint64_t deadline = mmc_now_ns() + (uint64_t)limit_ms * 1000000ull;
+	uint64_t before = ag->obj.demotions;
+	uint32_t slot;
+
+	*left = 0;
+	if (!ag->ssd || !limit_ms)
+		return 0;
+	slot = mmc_evict_first(ag->evict);
+	while (slot != MMC_EVICT_END && mmc_now_ns() < deadline) {
+		/* Demoting takes slot out of the order; a failed write puts it
+		 * back at the end, where it is tried once more. */
+		uint32_t next = mmc_evict_next(ag->evict, slot);
+		int r = mmc_object__wants_write(ag, slot) ? mmc_object__demote(ag, slot) : 0;
+
+		if (r == -EAGAIN) {          /* the tier's queue is full: same slot */
+			flush_wait(ag);
+			continue;
+		}
+		if (r == -EIO)               /* the tier is failing */
+			break;
+		slot = next;
+	}
+	while (mmc_ssd_busy(ag->ssd) && mmc_now_ns() < deadline)
+		flush_wait(ag);
+	for (slot = mmc_evict_first(ag->evict); slot != MMC_EVICT_END;
+	     slot = mmc_evict_next(ag->evict, slot))
+		*left += !mmc_object__on_ssd(ag, slot);
+	return ag->obj.demotions - before;
 }

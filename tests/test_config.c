@@ -65,6 +65,7 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_uint_eq(c->ssd_max_objects, 0);
 	ck_assert_uint_eq(c->ssd_queue_depth, 32);
 	ck_assert_int_eq(c->ssd_engine, MMC_SSD_ENGINE_URING);
+	ck_assert_uint_eq(c->ssd_flush_on_stop_ms, 20000);
 }
 
 START_TEST(defaults)
@@ -138,6 +139,7 @@ START_TEST(every_key)
 		"max_objects = 1000000\n"
 		"queue_depth = 64\n"
 		"engine = threads\n"
+		"flush_on_stop_ms = 0\n"
 		"[debug]\n"
 		"ping_delay_max_ms = 2500\n",
 		err, sizeof(err)) == 0, "%s", err);
@@ -167,6 +169,7 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c.ssd_max_objects, 1000000);
 	ck_assert_uint_eq(c.ssd_queue_depth, 64);
 	ck_assert_int_eq(c.ssd_engine, MMC_SSD_ENGINE_THREADS);
+	ck_assert_uint_eq(c.ssd_flush_on_stop_ms, 0);
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
 
 	/* a later line replaces a list; an empty value empties it */
