@@ -29,7 +29,12 @@
 #define MMC_SSD_SB_SIZE    4096u
 #define MMC_SSD_HDR_SIZE   512u
 #define MMC_SSD_TRAILER_SIZE 4096u
-#define MMC_SSD_SECTOR     512u
+#define MMC_SSD_SECTOR     512u      /* unit of offsets in tables */
+/* Unit of every I/O (header, value padding, object start): the block of
+ * file systems and the physical sector of NVMe drives.  ext4 takes the
+ * inode lock exclusively for a direct write that is not a multiple of its
+ * block: 64 KiB + 512 B writes ran at 0.78 GB/s, 68 KiB ones at 1.8. */
+#define MMC_SSD_IO_ALIGN   4096u
 
 struct mmc_ssd_super {
 	uint64_t magic;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -58,6 +59,8 @@ static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
 	return ret;
 }
 
+#define LOCK_WAIT_MS 5000
+
 static void *aligned(size_t align, size_t len)
 {
 	void *p = NULL;
@@ -78,10 +81,23 @@ static int open_file(struct mmc_ssd *s, char *err, size_t errlen)
 	if (s->fd < 0)
 		return seterr(err, errlen, -errno, "[ssd] path %s: %s", s->path,
 			      strerror(errno));
+	/* Two agents on one tier would overwrite each other's regions.  A
+	 * killed agent's lock outlives it until the kernel has torn its
+	 * io_uring down (in flight writes finish first): wait that long. */
+	for (int ms = 0; flock(s->fd, LOCK_EX | LOCK_NB); ms += 20) {
+		if (errno != EWOULDBLOCK || ms >= LOCK_WAIT_MS)
+			return seterr(err, errlen, -errno, "[ssd] path %s: %s", s->path,
+				      errno == EWOULDBLOCK ? "in use by another process "
+				      "(another mmc-agent?)" : strerror(errno));
+		if (!ms)
+			log_info("[ssd] path %s: locked; waiting up to %d s for the "
+				 "previous agent's I/O to end", s->path, LOCK_WAIT_MS / 1000);
+		poll(NULL, 0, 20);
+	}
 	if (!s->direct)
 		log_warn("[ssd] path %s: O_DIRECT not supported there; I/O goes "
 			 "through the page cache", s->path);
-	s->sector = MMC_SSD_SECTOR;
+	s->sector = MMC_SSD_IO_ALIGN;
 	if (!statx(s->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) &&
 	    (sx.stx_mask & STATX_DIOALIGN)) {
 		if (sx.stx_dio_offset_align > s->sector)
@@ -466,6 +482,8 @@ void mmc_ssd_close(struct mmc_ssd *s)
 	}
 	if (s->fd >= 0) {
 		fdatasync(s->fd);
+		/* Now, not when the io_uring's teardown drops its reference. */
+		flock(s->fd, LOCK_UN);
 		close(s->fd);
 	}
 	if (s->regions)

@@ -97,7 +97,8 @@ stop_agent() {
 stat_of() { MMC_SOCKET=$sock "$BIN/mmc" stat --json | jq -r ".$1"; }
 
 # rate_of FIELD CMD...: runs CMD while sampling the agent's counter FIELD
-# (bytes) every ~20 ms; prints GB/s over the middle of the transfer (from 20 %
+# (bytes) every ~250 ms (a sample forks mmc and jq: more often, on a small
+# machine, the sampling slows what it measures); prints GB/s over the middle of the transfer (from 20 %
 # to 80 % of what the run moved), which leaves out the start (DRAM still
 # filling) and the tail (the last writes or reads trickling in).
 rate_of() {
@@ -108,7 +109,7 @@ rate_of() {
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
 		echo "$(date +%s.%N) $(stat_of "$field")" >> "$samples"
-		sleep 0.02
+		sleep 0.25
 	done
 	wait "$pid" || { cat "$dir/bench.out" >&2; exit 1; }
 	while [[ $(stat_of ssd_inflight) != 0 ]]; do sleep 0.01; done

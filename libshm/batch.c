@@ -26,8 +26,13 @@ static int batch_args(mmc_client *c, size_t n, const void *const *keys,
 }
 
 /* Gets keys [base, end): from DRAM first; those only on SSD are then
- * fetched all at once (up to MMC_PIPELINE_MAX SSD reads in flight) and
- * got again.  Returns how many succeeded, or -errno if the session died. */
+ * fetched together (up to MMC_PIPELINE_MAX SSD reads in flight) and got
+ * again.  A group of fetches holds at most a quarter of the arena by the
+ * callers' buffer sizes (a value is no larger than its buffer): promoted
+ * values must all fit in DRAM at once, or the later ones push the earlier
+ * out before they are read.  A key that is on SSD again when it is read is
+ * fetched alone.  Returns how many succeeded, or -errno if the session
+ * died. */
 static int get_window(mmc_client *c, size_t base, size_t end, const void *const *keys,
 		      const size_t *key_lens, void *const *bufs, const size_t *buf_lens,
 		      int64_t *results)
@@ -56,21 +61,21 @@ static int get_window(mmc_client *c, size_t base, size_t end, const void *const 
 		results[i] = r ? r : (int64_t)len;
 		ok += !r;
 	}
-	if (!k)
-		return ok;
-	if ((ret = mmc__pipeline(c, k, reqs, cqes)))
-		return ret;
-	for (size_t j = 0; j < k; j++) {
-		size_t i = later[j], len = 0;
-		struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
-		int r = mmc__getv(c, keys[i], key_lens[i], NULL, &iov, 1, &len, false);
+	for (size_t j = 0, g; j < k; j = g) {
+		uint64_t bytes = buf_lens[later[j]];
 
-		if (r == MMC__ON_SSD) {     /* not brought back (or gone again) */
-			CTR_ADD(c, misses, 1);
-			r = -ENOENT;
+		for (g = j + 1; g < k && bytes + buf_lens[later[g]] <= c->data_size / 4; g++)
+			bytes += buf_lens[later[g]];
+		if ((ret = mmc__pipeline(c, g - j, reqs + j, cqes + j)))
+			return ret;
+		for (; j < g; j++) {
+			size_t i = later[j], len = 0;
+			struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
+			int r = mmc__getv(c, keys[i], key_lens[i], NULL, &iov, 1, &len, true);
+
+			results[i] = r ? r : (int64_t)len;
+			ok += !r;
 		}
-		results[i] = r ? r : (int64_t)len;
-		ok += !r;
 	}
 	return ok;
 }
