@@ -40,6 +40,7 @@
 #include "log.h"
 #include "object-int.h"
 #include "ops.h"
+#include "probes.h"
 #include "readers.h"
 #include "request.h"
 #include "tier_ssd.h"
@@ -48,11 +49,15 @@
 #define SPACE_WAIT_NS (200ull * 1000 * 1000)
 #define BATCH 64
 
+unsigned short mmc_promote_semaphore __attribute__((section(".probes"), used));
+
 struct tier_wait;
 
 struct fill {                    /* a promotion in flight */
 	uint32_t slot, egen;         /* the DRAM entry being filled */
 	uint32_t sslot, sgen;        /* the SSD copy being read */
+	uint64_t len;                /* value bytes */
+	uint64_t probe_t0;           /* mmc:promote's start, 0: not watched */
 	struct tier_wait *waiters;
 	struct fill *next;
 };
@@ -331,7 +336,9 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 		return -ENOENT;
 	}
 	*f = (struct fill){ .slot = slot, .egen = ag->index.entries[slot].gen,
-			    .sslot = sslot, .sgen = sgen, .next = ag->obj.waits->fills };
+			    .sslot = sslot, .sgen = sgen, .len = len,
+			    .probe_t0 = mmc_agent_probe_start(&mmc_promote_semaphore),
+			    .next = ag->obj.waits->fills };
 	ag->obj.waits->fills = f;
 	*out = f;
 	return 0;
@@ -407,6 +414,7 @@ static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 		mmc_evict_add(ag->evict, slot);
 		ag->obj.objects++;
 		ag->obj.promotions++;
+		MMC_PROBE_PROMOTE(f->probe_t0, f->len, 0);
 		answer_fill(ag, f, 0);
 	} else {
 		if (!cancelled) {
@@ -414,6 +422,7 @@ static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 			mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
 			mmc_object__free(ag, slot);
 		}
+		MMC_PROBE_PROMOTE(f->probe_t0, f->len, -ENOENT);
 		answer_fill(ag, f, -ENOENT);
 		mmc_object_reap(ag);         /* a cancelled one waits on the list */
 	}

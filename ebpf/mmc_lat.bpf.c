@@ -8,6 +8,10 @@
  *   mmc:put   (u64 latency_ns, u64 bytes, s32 res)
  *   mmc:miss  (u64 latency_ns, u32 key_len)
  *
+ * and the agent one (agent/probes.h): an object read back from SSD,
+ *
+ *   mmc:promote (u64 latency_ns, u64 bytes, s32 res)
+ *
  * The user side (mmc_lat.c) attaches one program per probe with
  * bpf_program__attach_usdt(); libbpf passes the semaphore's offset to the
  * uprobe (ref_ctr_offset), so the kernel raises libshm's semaphore in every
@@ -97,5 +101,12 @@ SEC("usdt")
 int BPF_USDT(mmc_miss, __u64 latency_ns, __u32 key_len)
 {
 	record(MMC_LAT_MISS, latency_ns, 0, -1);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(mmc_promote, __u64 latency_ns, __u64 bytes, int res)
+{
+	record(MMC_LAT_PROMOTE, latency_ns, bytes, res);
 	return 0;
 }

@@ -6,7 +6,8 @@
  *   1. mmc_lat_bpf__open_and_load(): the bpf() system call is the first
  *      thing that needs privilege, so a user without root or CAP_BPF +
  *      CAP_PERFMON fails here with -EPERM and nothing is left behind.
- *   2. bpf_program__attach_usdt() for mmc:get, mmc:put, mmc:miss: libbpf
+ *   2. bpf_program__attach_usdt() for mmc:get, mmc:put, mmc:miss in the
+ *      library and mmc:promote in the agent's executable: libbpf
  *      reads the library's .note.stapsdt notes, finds each probe's address,
  *      argument specs and semaphore, and opens one uprobe per call site with
  *      the semaphore as ref_ctr_offset, so the kernel itself raises libshm's
@@ -58,6 +59,7 @@ const char *mmc_lat_kind_name(enum mmc_lat_kind kind)
 	case MMC_LAT_GET:  return "get";
 	case MMC_LAT_PUT:  return "put";
 	case MMC_LAT_MISS: return "miss";
+	case MMC_LAT_PROMOTE: return "promote";
 	default:           return "?";
 	}
 }
@@ -91,11 +93,13 @@ static struct bpf_program *lat_prog(struct mmc_lat_bpf *skel, int kind)
 	switch (kind) {
 	case MMC_LAT_GET:  return skel->progs.mmc_get;
 	case MMC_LAT_PUT:  return skel->progs.mmc_put;
-	default:           return skel->progs.mmc_miss;
+	case MMC_LAT_MISS: return skel->progs.mmc_miss;
+	default:           return skel->progs.mmc_promote;
 	}
 }
 
-int mmc_lat_open(const char *lib_path, pid_t pid, struct mmc_lat **out)
+int mmc_lat_open(const char *lib_path, const char *agent_path, pid_t pid,
+		 struct mmc_lat **out)
 {
 	struct mmc_lat *l;
 	int err, attached = 0, first_err = 0;
@@ -130,8 +134,12 @@ int mmc_lat_open(const char *lib_path, pid_t pid, struct mmc_lat **out)
 		goto fail;
 
 	for (int k = 0; k < MMC_LAT_KINDS; k++) {
+		const char *where = k == MMC_LAT_PROMOTE ? agent_path : l->path;
+
+		if (!where)
+			continue;
 		l->links[k] = bpf_program__attach_usdt(lat_prog(l->skel, k), pid,
-						       l->path, "mmc",
+						       where, "mmc",
 						       mmc_lat_kind_name(k), NULL);
 		if (l->links[k]) {
 			attached++;

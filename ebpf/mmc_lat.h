@@ -2,8 +2,8 @@
  * mmc_lat.h - what the BPF side (mmc_lat.bpf.c) and the user side
  * (mmc_lat.c, mmc-top) agree on: one latency histogram per USDT probe kind.
  *
- * libshm fires mmc:get, mmc:put and mmc:miss (libshm/probes.h) with the
- * call's latency in ns as first argument.  The BPF programs file each event
+ * libshm fires mmc:get, mmc:put and mmc:miss (libshm/probes.h), the agent
+ * mmc:promote (agent/probes.h), each with a latency in ns as first argument.  The BPF programs file each event
  * into bucket log2(latency_ns) of the probe's histogram: bucket i counts
  * latencies in [2^i, 2^(i+1)) ns, bucket 0 also takes 0 and 1 ns.  The map is
  * a per-CPU array indexed by enum mmc_lat_kind; the reader sums the CPUs.
@@ -24,6 +24,7 @@ enum mmc_lat_kind {
 	MMC_LAT_GET  = 0,  /* mmc:get  (latency_ns, bytes, res) */
 	MMC_LAT_PUT  = 1,  /* mmc:put  (latency_ns, bytes, res) */
 	MMC_LAT_MISS = 2,  /* mmc:miss (latency_ns, key_len) */
+	MMC_LAT_PROMOTE = 3, /* mmc:promote (latency_ns, bytes, res), in the agent */
 	MMC_LAT_KINDS
 };
 

@@ -23,12 +23,14 @@
 struct mmc_lat;
 
 /* Loads the programs and attaches them to the mmc:get, mmc:put and mmc:miss
- * probes of lib_path (a shared library or executable), for process pid or,
- * with pid -1, for all processes.  Succeeds when at least one probe could be
+ * probes of lib_path (a shared library or executable) and, unless
+ * agent_path is NULL, to mmc:promote of that mmc-agent executable, for
+ * process pid or, with pid -1, for all processes.  Succeeds when at least one probe could be
  * attached (mmc_lat_attached() tells which).  Returns 0 and *out, or
  * -EPERM (not root, no CAP_BPF+CAP_PERFMON), -ENOENT (no such file, or no
  * mmc:* probes in it), or another -errno from libbpf or the kernel. */
-int mmc_lat_open(const char *lib_path, pid_t pid, struct mmc_lat **out);
+int mmc_lat_open(const char *lib_path, const char *agent_path, pid_t pid,
+		 struct mmc_lat **out);
 
 /* Detaches and frees everything; NULL is allowed. */
 void mmc_lat_close(struct mmc_lat *l);
@@ -52,7 +54,7 @@ uint64_t mmc_lat_quantile(const struct mmc_lat_hist *h, double q);
  * CAP_BPF+CAP_PERFMON): latency histograms off". */
 const char *mmc_lat_strerror(int err);
 
-/* "get", "put", "miss". */
+/* "get", "put", "miss", "promote". */
 const char *mmc_lat_kind_name(enum mmc_lat_kind kind);
 
 /* Lets libbpf's own messages through to stderr (off by default, because a

@@ -17,8 +17,11 @@
  *      may load BPF: it attaches to the libmmc.so it is itself linked with
  *      (dladdr() on mmc_strerror; --lib PATH overrides), for all processes,
  *      which makes libshm start timing its calls everywhere.  The histograms
- *      are cumulative since mmc-top attached.  Without root or CAP_BPF +
- *      CAP_PERFMON it says so in one line and goes on with the counters.
+ *      are cumulative since mmc-top attached.  The agent's own probe,
+ *      mmc:promote (a read back from the SSD tier), is attached in the
+ *      mmc-agent beside mmc-top (--agent PATH overrides).  Without root or
+ *      CAP_BPF + CAP_PERFMON it says so in one line and goes on with the
+ *      counters.
  *
  * Modes: curses (q quits, every -d seconds, default 1), or batch (-b, or
  * whenever stdout is not a terminal, or --json): a baseline is read at once
@@ -50,7 +53,7 @@
 #include "mmc_lat_loader.h"
 #else
 #define MMC_LAT_SLOTS 64
-enum { MMC_LAT_GET, MMC_LAT_PUT, MMC_LAT_MISS, MMC_LAT_KINDS };
+enum { MMC_LAT_GET, MMC_LAT_PUT, MMC_LAT_MISS, MMC_LAT_PROMOTE, MMC_LAT_KINDS };
 struct mmc_lat_hist {
 	uint64_t slots[MMC_LAT_SLOTS], count, total_ns, bytes, errors;
 };
@@ -59,6 +62,7 @@ struct mmc_lat_hist {
 struct opts {
 	const char *stats_path;
 	const char *lib;
+	const char *agent;
 	double delay;          /* seconds between snapshots */
 	long count;            /* snapshots in batch mode, 0 = forever */
 	int batch, json, no_bpf;
@@ -82,6 +86,7 @@ struct bpf_view {
 	int on;
 	const char *reason;    /* why off, one line */
 	char lib[PATH_MAX];
+	char agent[PATH_MAX];  /* empty: mmc:promote not traced */
 	uint64_t since_ns;     /* monotonic time of attach */
 	struct mmc_lat_hist h[MMC_LAT_KINDS];
 #ifdef MMC_WITH_BPF
@@ -205,6 +210,23 @@ static int own_libmmc(char *buf, size_t len)
 	return 0;
 }
 
+/* The mmc-agent beside this program (an install puts both in one bin/);
+ * 0 or -errno. */
+static int own_agent(char *buf, size_t len)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash || (size_t)snprintf(buf, len, "%.*s/mmc-agent", (int)(slash - self),
+				       self) >= len)
+		return -ENAMETOOLONG;
+	return access(buf, X_OK) ? -errno : 0;
+}
+
 /* Tries to turn histograms on.  Returns NULL when they are on, else the
  * one-line reason (also left in b->reason).  Never fails the program. */
 static const char *bpf_start(struct bpf_view *b, const struct opts *o)
@@ -220,7 +242,11 @@ static const char *bpf_start(struct bpf_view *b, const struct opts *o)
 	else if (own_libmmc(b->lib, sizeof(b->lib)) < 0)
 		return b->reason = "cannot find libmmc.so (use --lib PATH): "
 				   "latency histograms off";
-	err = mmc_lat_open(b->lib, -1, &b->lat);
+	if (o->agent)
+		snprintf(b->agent, sizeof(b->agent), "%s", o->agent);
+	else if (own_agent(b->agent, sizeof(b->agent)) < 0)
+		b->agent[0] = '\0';
+	err = mmc_lat_open(b->lib, b->agent[0] ? b->agent : NULL, -1, &b->lat);
 	if (err)
 		return b->reason = mmc_lat_strerror(err);
 	b->on = 1;
@@ -228,6 +254,7 @@ static const char *bpf_start(struct bpf_view *b, const struct opts *o)
 	return NULL;
 #else
 	(void)own_libmmc;
+	(void)own_agent;
 	return b->reason = "built without BPF (MMC_WITH_BPF=OFF): "
 			   "latency histograms off";
 #endif
@@ -254,7 +281,8 @@ static void bpf_stop(struct bpf_view *b)
 
 static const char *kind_name(int k)
 {
-	return k == MMC_LAT_GET ? "get" : k == MMC_LAT_PUT ? "put" : "miss";
+	return k == MMC_LAT_GET ? "get" : k == MMC_LAT_PUT ? "put" :
+		k == MMC_LAT_MISS ? "miss" : "promote";
 }
 
 /* q-quantile in ns, 0 if empty (ebpf/ has it; keep mmc-top buildable
@@ -462,6 +490,8 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 	render_hist(s, &b->h[MMC_LAT_GET], MMC_LAT_GET, bar_w, hist_rows);
 	render_hist(s, &b->h[MMC_LAT_PUT], MMC_LAT_PUT, bar_w, hist_rows);
 	render_hist(s, &b->h[MMC_LAT_MISS], MMC_LAT_MISS, 0, 0);
+	if (b->agent[0])       /* reads back from the SSD tier, in the agent */
+		render_hist(s, &b->h[MMC_LAT_PROMOTE], MMC_LAT_PROMOTE, 0, 0);
 }
 
 /* ---- JSON ---- */
@@ -546,6 +576,8 @@ static void print_json(const char *path, const struct snap *sn,
 	}
 	printf(",\"lib\":");
 	json_str(b->lib);
+	printf(",\"agent\":");
+	json_str(b->agent);
 	printf(",\"since_s\":%.3f", (double)(now - b->since_ns) / 1e9);
 	for (int k = 0; k < MMC_LAT_KINDS; k++) {
 		const struct mmc_lat_hist *h = &b->h[k];
@@ -695,7 +727,7 @@ static int usage(FILE *f, int status)
 {
 	fprintf(f,
 		"usage: mmc-top [-b] [-n COUNT] [-d SECONDS] [--json] [--stats PATH]\n"
-		"               [--lib PATH] [--no-bpf]\n"
+		"               [--lib PATH] [--agent PATH] [--no-bpf]\n"
 		"  -b, --batch        plain text snapshots (default when stdout is not a tty)\n"
 		"  -n, --count N      batch: stop after N snapshots (default: run forever)\n"
 		"  -d, --delay S      seconds between refreshes (default 1; may be 0.2)\n"
@@ -703,6 +735,8 @@ static int usage(FILE *f, int status)
 		"  -s, --stats PATH   stats file (default: $" MMC_SOCKET_ENV ".stats, else "
 		MMC_DEFAULT_SOCKET ".stats)\n"
 		"  -l, --lib PATH     libmmc.so to trace (default: the one mmc-top runs with)\n"
+		"      --agent PATH   mmc-agent whose mmc:promote to trace (default: the one\n"
+		"                     beside mmc-top)\n"
 		"      --no-bpf       no latency histograms\n"
 		"exit status: 0 ok, 1 agent not running or bad stats file, 2 usage\n");
 	return status;
@@ -718,6 +752,7 @@ int main(int argc, char **argv)
 		{ "stats", required_argument, NULL, 's' },
 		{ "lib",   required_argument, NULL, 'l' },
 		{ "no-bpf", no_argument,      NULL, 'N' },
+		{ "agent", required_argument, NULL, 'A' },
 		{ "help",  no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -736,6 +771,7 @@ int main(int argc, char **argv)
 		case 's': o.stats_path = optarg; break;
 		case 'l': o.lib = optarg; break;
 		case 'N': o.no_bpf = 1; break;
+		case 'A': o.agent = optarg; break;
 		case 'h': return usage(stdout, 0);
 		case 'n':
 			errno = 0;
