@@ -70,6 +70,22 @@ jcheck "$T/q.json" "latencies of every call kind" \
 # A hand-made trace with a known answer: a prompt shorter than one block
 # (no hash ids), then the same two-block prompt twice: 2 of 4 blocks hit,
 # 600 of 1,300 tokens (the second prompt's tokens, capped at its length).
+# DRAM of 2,000 blocks and an SSD tier of 18,000 (a file in the private
+# agent's directory): judged against an exact LRU of 18,000 (inclusive tiers).
+if run "$T/ssd.json" "$TRACE" --quick --blocks 2000 --ssd-blocks 18000 --expect-lru 1 --json; then
+	ok "replay with an SSD tier: exit 0 with --expect-lru 1"
+else
+	fail "replay with an SSD tier: exit $?: $(cat "$T/ssd.json.err")"
+fi
+jcheck "$T/ssd.json" "DRAM + SSD within 1 point of LRU(18000), far above DRAM alone" \
+	'.ok and .lru_ssd.capacity == 18000 and .gap_to_lru_pp >= -1 and
+	 .agent.block_hit_pct > .lru.block_hit_pct + 30 and
+	 .bytes_read == .agent.hit_blocks * 4096'
+# (4 KiB blocks: each is written with its 4 KiB header, so at least 2.)
+jcheck "$T/ssd.json" "pages went down and came back; write amplification measured" \
+	'.ssd.demotions > 10000 and .ssd.promotions > 10000 and
+	 .ssd.write_amplification >= 2 and .ssd.write_amplification < 3'
+
 printf '%s\n' '{"timestamp": 0, "input_length": 100, "hash_ids": []}' \
 	'{"timestamp": 1, "input_length": 600, "hash_ids": [7, 8]}' \
 	'{"timestamp": 2, "input_length": 600, "hash_ids": [7, 8]}' >"$T/small.jsonl"

@@ -140,11 +140,11 @@ int trace_agent_start(struct trace_agent *a, const char *exe, uint64_t arena,
 		snprintf(err, errlen, "%s: %s", a->conf, strerror(errno));
 		return ret;
 	}
-	/* The SSD tier: a file that holds ssd_blocks blocks (header sector and
-	 * value) plus a tenth, in some 64 regions; its index holds exactly
-	 * ssd_blocks, which is what bounds it. */
+	/* The SSD tier: a file that holds ssd_blocks blocks (a 4 KiB header
+	 * and the value in 4 KiB units: docs/tiers.md) plus a tenth, in some 64
+	 * regions; its index holds exactly ssd_blocks, which is what bounds it. */
 	if (ssd_blocks) {
-		uint64_t obj = 512 + (block + 511) / 512 * 512;
+		uint64_t obj = 4096 + (block + 4095) / 4096 * 4096;
 		uint64_t want = ssd_blocks * obj / 10 * 11;
 		uint64_t region = (want / 64 + (1 << 20) - 1) >> 20 << 20;
 
