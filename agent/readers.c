@@ -15,7 +15,9 @@
  * object to the most-recent end of the eviction order.  A record that names
  * no committed object any more is ignored, so a lying client can only
  * reorder the LRU.  The loop drains after it served requests, every 100 us
- * while it spins, and eviction drains before it chooses (object.c).
+ * while it spins, eviction drains before it chooses (object.c), and a
+ * session's log is drained one last time when it closes (session.c), so
+ * the reads of a short-lived client (`mmc get K`) are not lost with it.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -36,6 +36,7 @@
 #include "agent.h"
 #include "log.h"
 #include "object.h"
+#include "readers.h"
 #include "request.h"
 #include "ring.h"
 #include "session.h"
@@ -394,6 +395,9 @@ void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *
 	ag->sess.count--;
 	s->closed = true;
 	if (s->state == MMC_SESSION_ACTIVE) {
+		/* Its last reads still count as recency: the records are in
+		 * its ring, which goes now (a CLI `mmc get` is all touch log). */
+		mmc_readers_drain(ag, s);
 		mmc_request_cancel_all(ag, s);
 		/* Off the list first: the pin scan that frees what only this
 		 * session pinned must not read its pin table any more. */
