@@ -66,6 +66,8 @@ struct mmc_agent {
 	struct mmc_loop loop;
 	struct mmc_meta_hdr *hdr;    /* = index.hdr: agent state for clients */
 	int listen_fd, epoll_fd, signal_fd;
+	unsigned long socket_ino;    /* the socket file we bound (0: none) */
+	bool started;                /* mmc_agent_start() succeeded */
 	volatile int stop;
 };
 

@@ -17,6 +17,7 @@
 #define MMC_CONFIG_MAX_IDS 64
 #define MMC_CONFIG_MAX_OBJECTS (1u << 26)  /* the largest index (64 Mi entries, 20 GiB) */
 #define MMC_CONFIG_PATH_MAX 108   /* sun_path */
+#define MMC_CONFIG_FILE_MAX (1 << 20)   /* bytes of a config file */
 
 enum mmc_hugepages { MMC_HUGEPAGES_AUTO = 0, MMC_HUGEPAGES_ON, MMC_HUGEPAGES_OFF };
 enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
@@ -48,9 +49,15 @@ struct mmc_config {
 void mmc_config_defaults(struct mmc_config *cfg);
 
 /* Reads an INI file over cfg.  Returns 0, -ENOENT if the file is missing, or
- * -EINVAL after writing "FILE:LINE: why" into err (errlen bytes). */
+ * -EINVAL after writing "FILE:LINE: why" into err (errlen bytes): also for
+ * a path that is not a regular file, a file over MMC_CONFIG_FILE_MAX bytes,
+ * a NUL byte, and a key given twice.  cfg is untouched on error. */
 int mmc_config_load(struct mmc_config *cfg, const char *path,
 		    char *err, size_t errlen);
+/* The same on the len bytes at buf (the file's contents; name is what the
+ * messages call it). */
+int mmc_config_parse(struct mmc_config *cfg, const char *name, const char *buf,
+		     size_t len, char *err, size_t errlen);
 
 /* Applies one key: the chokepoint for the file and for flags alike.
  * Returns 0 or -EINVAL with a reason in err. */

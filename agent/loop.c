@@ -153,19 +153,13 @@ static void on_reap(void *ctx, struct mmc_timer *t)
 		arm(ag, t, mmc_now_ns() + REAP_EVERY_NS, on_reap);
 }
 
-int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
+/* Builds the arena, the index and the modules on it (after the socket and
+ * the stats file are ours).  0 or -errno, logged. */
+static int build_arena(struct mmc_agent *ag, uint32_t nentries)
 {
-	uint32_t nentries;
+	const struct mmc_config *cfg = &ag->cfg;
 	uint64_t rnd[2];
-	struct epoll_event ev;
 	int ret;
-
-	memset(ag, 0, sizeof(*ag));
-	ag->cfg = *cfg;
-	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats.fd = -1;
-	ag->arena.meta_fd = ag->arena.data_fd = -1;
-	nentries = derive_objects(cfg);
-	raise_fd_limit();
 
 	ret = mmc_arena_create(&ag->arena, cfg->arena_size,
 			       mmc_index_meta_size(nentries), cfg->hugepages);
@@ -186,8 +180,11 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		ret = mmc_readers_init(&ag->readers, nentries);
 	if (!ret)
 		ret = mmc_timers_init(&ag->timers);
-	if (ret)
+	if (ret) {
+		log_err("cannot set up the index and allocator for %u objects: %s",
+			nentries, strerror(-ret));
 		return ret;
+	}
 	ag->hdr = ag->index.hdr;
 	ag->hdr->version = MMC_LAYOUT_VERSION;
 	ag->hdr->data_size = ag->arena.data_size;
@@ -198,29 +195,62 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 	atomic_thread_fence(memory_order_release);
 	ag->hdr->magic = MMC_META_MAGIC;
 	ret = mmc_arena_seal_meta(&ag->arena);
-	if (ret) {
+	if (ret)
 		log_err("cannot seal the index read-only: %s", strerror(-ret));
-		return ret;
-	}
-	ret = mmc_stats_open(ag);
-	if (ret)
-		return ret;
-	ret = setup_signals(ag);
-	if (ret)
-		return ret;
-	ag->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (ag->epoll_fd < 0)
-		return -errno;
-	ret = mmc_session_listen(ag);
-	if (ret)
-		return ret;
-	ev.events = EPOLLIN;
+	return ret;
+}
+
+/* The event loop's descriptors: signals, epoll, the listening socket in it.
+ * 0 or -errno, logged. */
+static int setup_events(struct mmc_agent *ag)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret = setup_signals(ag);
+
+	if (!ret && (ag->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		ret = -errno;
 	ev.data.ptr = &w_listen;
-	if (epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->listen_fd, &ev) < 0)
-		return -errno;
+	if (!ret && epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->listen_fd, &ev) < 0)
+		ret = -errno;
 	ev.data.ptr = &w_signal;
-	if (epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->signal_fd, &ev) < 0)
-		return -errno;
+	if (!ret && epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, ag->signal_fd, &ev) < 0)
+		ret = -errno;
+	if (ret)
+		log_err("cannot set up the event loop: %s", strerror(-ret));
+	return ret;
+}
+
+/* The order is what makes a failed start harmless: nothing is allocated
+ * before the sizes are known to fit, and nothing is created or replaced on
+ * the file system before the socket is known to be free - so a second agent
+ * started by mistake exits without touching the first one's socket or
+ * stats file, and without allocating a byte. */
+int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
+{
+	uint32_t nentries;
+	int ret;
+
+	memset(ag, 0, sizeof(*ag));
+	ag->cfg = *cfg;
+	ag->listen_fd = ag->epoll_fd = ag->signal_fd = ag->stats.fd = -1;
+	ag->arena.meta_fd = ag->arena.data_fd = -1;
+	nentries = derive_objects(cfg);
+	raise_fd_limit();
+
+	ret = mmc_arena_check_memory(cfg->arena_size, mmc_index_meta_size(nentries),
+				     cfg->hugepages);
+	if (!ret)
+		ret = mmc_session_listen(ag);
+	if (!ret)
+		ret = mmc_stats_open(ag);
+	if (!ret)
+		ret = build_arena(ag, nentries);
+	if (!ret)
+		ret = setup_events(ag);
+	if (ret)
+		return ret;
+	mmc_stats_publish(ag);
+	ag->started = true;
 	log_info("ready: socket %s, arena %llu MiB on %s pages, %u objects max, "
 		 "watermarks %u/%u%%", cfg->socket_path,
 		 (unsigned long long)(ag->arena.data_size >> 20),
@@ -355,16 +385,14 @@ int mmc_agent_run(struct mmc_agent *ag)
 
 void mmc_agent_stop(struct mmc_agent *ag)
 {
-	sd_notify(0, "STOPPING=1");
+	if (ag->started)
+		sd_notify(0, "STOPPING=1");
 	if (ag->hdr)
 		atomic_store(&ag->hdr->agent_state, MMC_AGENT_STOPPING);
 	while (ag->sess.list)
 		mmc_session_close(ag, ag->sess.list, NULL);
 	mmc_session_free_zombies(ag);
-	if (ag->listen_fd >= 0) {
-		close(ag->listen_fd);
-		unlink(ag->cfg.socket_path);
-	}
+	mmc_session_unlisten(ag);
 	mmc_stats_close(ag);
 	if (ag->epoll_fd >= 0)
 		close(ag->epoll_fd);
@@ -378,5 +406,6 @@ void mmc_agent_stop(struct mmc_agent *ag)
 		mmc_alloc_destroy(ag->alloc);
 	mmc_index_destroy(&ag->index);
 	mmc_arena_destroy(&ag->arena);
-	log_info("stopped");
+	if (ag->started)
+		log_info("stopped");
 }

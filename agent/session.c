@@ -63,42 +63,98 @@ static void make_parent_dir(const char *path)
 	mkdir(dir, 0755);
 }
 
+/* What is at path now: 0 nothing (or a stale socket, removed), or -errno
+ * after saying why the path cannot be ours. */
+static int clear_socket_path(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int probe, ret;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		log_err("cannot use %s as the socket: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		/* Someone's file: never delete what the agent did not make. */
+		log_err("%s exists and is not a socket: refusing to replace it "
+			"(remove it, or set [agent] socket / --socket elsewhere)", path);
+		return -EEXIST;
+	}
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	ret = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : -errno;
+	close(probe);
+	if (!ret) {
+		log_err("another agent is listening on %s: leaving it alone", path);
+		return -EADDRINUSE;
+	}
+	if (ret != -ECONNREFUSED) {
+		log_err("cannot tell whether %s is in use (%s): leaving it alone",
+			path, strerror(-ret));
+		return ret;
+	}
+	/* A socket nobody listens on: an earlier agent's, left by a crash. */
+	if (unlink(path) < 0 && errno != ENOENT) {
+		ret = -errno;
+		log_err("cannot remove the stale socket %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	log_info("replaced the stale socket %s (nobody listened on it)", path);
+	return 0;
+}
+
 int mmc_session_listen(struct mmc_agent *ag)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = ag->cfg.socket_path;
-	int fd, probe;
+	struct stat st;
+	int fd, ret;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	make_parent_dir(path);
-
-	/* A live agent on this path keeps it; a stale socket file is replaced. */
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		int live = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-		close(probe);
-		if (live) {
-			log_err("another agent is listening on %s", path);
-			return -EADDRINUSE;
-		}
-	}
-	unlink(path);
+	ret = clear_socket_path(path, &sa);
+	if (ret)
+		return ret;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, ag->cfg.socket_mode) < 0 || listen(fd, 128) < 0) {
-		int ret = -errno;
-
+	/* bind() never replaces a file: a path taken since the check fails. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
 		log_err("cannot listen on %s: %s", path, strerror(-ret));
 		close(fd);
 		return ret;
 	}
 	ag->listen_fd = fd;
+	if (lstat(path, &st) == 0)
+		ag->socket_ino = st.st_ino;
+	if (chmod(path, ag->cfg.socket_mode) < 0 || listen(fd, 128) < 0) {
+		ret = -errno;
+		log_err("cannot listen on %s: %s", path, strerror(-ret));
+		return ret;
+	}
 	return 0;
+}
+
+void mmc_session_unlisten(struct mmc_agent *ag)
+{
+	struct stat st;
+
+	if (ag->listen_fd < 0)
+		return;
+	close(ag->listen_fd);
+	ag->listen_fd = -1;
+	/* Only the socket this agent bound: not one that replaced it since. */
+	if (ag->socket_ino && lstat(ag->cfg.socket_path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode) && st.st_ino == ag->socket_ino)
+		unlink(ag->cfg.socket_path);
+	ag->socket_ino = 0;
 }
 
 /* Is this peer admitted by [access]?  root and the agent's own uid always

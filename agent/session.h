@@ -78,9 +78,14 @@ struct mmc_sessions {
 	struct mmc_client_counters gone;   /* counters of closed sessions, summed */
 };
 
-/* Binds the socket (a live agent on the path keeps it; a stale socket file
- * is replaced).  0 or -errno. */
+/* Binds and listens on [agent] socket.  The path must be free, or a socket
+ * nobody listens on (a crashed agent's, which is replaced); a live agent's
+ * socket and anything that is not a socket are left alone: -EADDRINUSE or
+ * -EEXIST.  0 or -errno, the reason logged. */
 int mmc_session_listen(struct mmc_agent *ag);
+/* Closes the listening socket and removes the socket file, if it is still
+ * the one mmc_session_listen() made. */
+void mmc_session_unlisten(struct mmc_agent *ag);
 /* Accepts every pending connection; refused peers get a welcome saying why. */
 void mmc_session_accept(struct mmc_agent *ag);
 /* The session's socket is readable: its hello, or (after the handshake)

@@ -16,6 +16,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -29,26 +31,96 @@
 #include "stats.h"
 #include "timer.h"
 
+/* Is pid a running mmc-agent other than us?  A pid that runs something
+ * else (reused since) is not; one we cannot look at is assumed to be. */
+static bool other_agent_alive(uint32_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	if (!pid || pid == (uint32_t)getpid() ||
+	    (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, "mmc-agent", 9);
+}
+
+/* Makes path free for a new stats file: 0 when nothing is there or it was
+ * a dead agent's stats file (removed); else -errno after saying why the
+ * file is not ours to replace. */
+static int clear_stats_path(const char *path)
+{
+	struct mmc_stats old;
+	struct stat st;
+	ssize_t n = -1;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		log_err("cannot use %s as the stats file: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size == (off_t)sizeof(old) &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) >= 0) {
+		n = pread(fd, &old, sizeof(old), 0);
+		close(fd);
+	}
+	/* Ours: an mmc stats file, or one an agent died before finishing. */
+	if (n != (ssize_t)sizeof(old) || old.size != sizeof(old) ||
+	    (old.magic != MMC_STATS_MAGIC && old.magic)) {
+		log_err("%s exists and is not an mmc stats file: refusing to replace "
+			"it (remove it, or set [agent] stats / --stats elsewhere)", path);
+		return -EEXIST;
+	}
+	if (other_agent_alive(old.agent_pid)) {
+		log_err("%s belongs to another agent, running as pid %u: leaving it "
+			"alone", path, old.agent_pid);
+		return -EADDRINUSE;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		ret = -errno;
+		log_err("cannot remove the stale stats file %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int mmc_stats_open(struct mmc_agent *ag)
 {
-	int fd = open(ag->cfg.stats_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
-		      O_NOFOLLOW, 0644);
+	const char *path = ag->cfg.stats_path;
 	struct mmc_stats *st;
+	struct stat sb;
+	int fd, ret = clear_stats_path(path);
 
-	if (fd < 0 || fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(*st)) < 0) {
-		int ret = -errno;
-
-		log_err("cannot create stats file %s: %s", ag->cfg.stats_path,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (ret)
+		return ret;
+	/* O_EXCL: a file that appeared since is someone else's. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		log_err("cannot create the stats file %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &sb) == 0)
+		ag->stats.ino = sb.st_ino;
+	ag->stats.fd = fd;
+	if (fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(*st)) < 0) {
+		ret = -errno;
+		log_err("cannot size the stats file %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (st == MAP_FAILED) {
-		int ret = -errno;
-
-		close(fd);
+		ret = -errno;
+		log_err("cannot map the stats file %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	memset(st, 0, sizeof(*st));
@@ -57,11 +129,16 @@ int mmc_stats_open(struct mmc_agent *ag)
 	st->start_ns = mmc_now_ns();
 	st->agent_pid = (uint32_t)getpid();
 	ag->stats.st = st;
-	ag->stats.fd = fd;
+	return 0;
+}
+
+void mmc_stats_publish(struct mmc_agent *ag)
+{
+	if (!ag->stats.st)
+		return;
 	mmc_stats_refresh(ag);
 	atomic_thread_fence(memory_order_release);
-	st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
-	return 0;
+	ag->stats.st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
 }
 
 void mmc_stats_refresh(struct mmc_agent *ag)
@@ -125,10 +202,16 @@ void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *keep)
 
 void mmc_stats_close(struct mmc_agent *ag)
 {
-	if (!ag->stats.st)
-		return;
-	munmap(ag->stats.st, sizeof(*ag->stats.st));
-	close(ag->stats.fd);
-	unlink(ag->cfg.stats_path);
+	struct stat sb;
+
+	if (ag->stats.st)
+		munmap(ag->stats.st, sizeof(*ag->stats.st));
 	ag->stats.st = NULL;
+	if (ag->stats.fd < 0)
+		return;
+	close(ag->stats.fd);
+	ag->stats.fd = -1;
+	/* Only the file this agent created: not one that replaced it since. */
+	if (lstat(ag->cfg.stats_path, &sb) == 0 && sb.st_ino == ag->stats.ino)
+		unlink(ag->cfg.stats_path);
 }

@@ -17,18 +17,23 @@ struct mmc_stats;
 struct mmc_stats_file {
 	struct mmc_stats *st;     /* the mapping, NULL when not open */
 	int fd;
+	unsigned long ino;        /* the file we created */
 };
 
-/* Creates (or replaces) the stats file at cfg.stats_path and fills it.
- * 0 or -errno (logged). */
+/* Creates the stats file at cfg.stats_path, not yet readable as stats (no
+ * magic).  The path must be free or hold a stats file whose agent is gone
+ * (replaced); anything else - another file, a live agent's stats - is left
+ * alone.  0 or -errno (logged). */
 int mmc_stats_open(struct mmc_agent *ag);
+/* Fills the file and makes it readable (magic last): the agent is ready. */
+void mmc_stats_publish(struct mmc_agent *ag);
 /* Rewrites every field from the modules' counters. */
 void mmc_stats_refresh(struct mmc_agent *ag);
 /* What a client asking for stats must see: sessions whose clients died are
  * closed first (but not keep, the asker), touch records drained and
  * deferred frees done, then the file is refreshed. */
 void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *keep);
-/* Unmaps and removes the file. */
+/* Unmaps the file and removes it if it is still the one we created. */
 void mmc_stats_close(struct mmc_agent *ag);
 
 #endif /* MMC_AGENT_STATS_H */
