@@ -170,8 +170,8 @@ static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, uint32_t *exami
 			continue;
 		}
 		freed += mmc_alloc_block_size(ag->alloc, e->loc);
-		o->evictions++;
-		o->evicted_bytes += e->value_len;
+		MMC_COUNT(ag, evictions, 1);
+		MMC_COUNT(ag, evicted_bytes, e->value_len);
 		o->objects--;
 		mmc_evict_del(ag->evict, slot);
 		object_free(ag, slot);
@@ -281,9 +281,12 @@ int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 	if (len > mmc_alloc_capacity(ag->alloc))
 		return -E2BIG;
 	slot = mmc_index_find(&ag->index, key, key_len, hash);
-	if (slot != NO_SLOT)
-		return ag->index.entries[slot].state == MMC_ENTRY_RESERVED ?
-			-EBUSY : -EEXIST;
+	if (slot != NO_SLOT && ag->index.entries[slot].state == MMC_ENTRY_RESERVED)
+		return -EBUSY;
+	if (slot != NO_SLOT) {
+		MMC_COUNT(ag, put_exists, 1);
+		return -EEXIST;
+	}
 	make_room(ag, len);
 	ret = take_space(ag, len, &off);
 	if (!ret) {
@@ -300,7 +303,7 @@ int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 			mmc_alloc_release(ag->alloc, off);
 	}
 	if (ret) {
-		ag->obj.alloc_failures++;
+		MMC_COUNT(ag, alloc_failures, 1);
 		return ret;
 	}
 	held_add(ag, s, slot);
@@ -320,6 +323,8 @@ int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
 	mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
 	mmc_evict_add(ag->evict, slot);
 	ag->obj.objects++;
+	MMC_COUNT(ag, puts, 1);
+	MMC_COUNT(ag, put_bytes, ag->index.entries[slot].value_len);
 	return 0;
 }
 
@@ -365,6 +370,7 @@ int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
 		return -EBUSY;
 	mmc_evict_del(ag->evict, slot);
 	ag->obj.objects--;
+	MMC_COUNT(ag, removes, 1);
 	/* Unlink + DEAD is published (seq_cst) before the pin scan. */
 	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
 	free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));

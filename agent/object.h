@@ -37,11 +37,9 @@ struct mmc_objects {
 	uint32_t *res_prev, *res_next;/* a session's reservations */
 	uint32_t *deferred;           /* DEAD slots waiting for their pins */
 	uint32_t ndeferred, deferred_cap;
-	/* what the stats file shows */
+	/* gauges the stats file shows (counters are in stats.h) */
 	uint64_t objects;             /* committed */
 	uint64_t reservations, reserved_bytes;
-	uint64_t evictions, evicted_bytes;
-	uint64_t alloc_failures;      /* reservations refused: no room */
 };
 
 /* Where a reservation is: the slot and generation that name it in the

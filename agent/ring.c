@@ -107,7 +107,7 @@ static void publish(struct mmc_session *s)
 
 static void corrupted(struct mmc_agent *ag, struct mmc_session *s, const char *why)
 {
-	ag->sess.bad_requests++;
+	MMC_COUNT(ag, bad_requests, 1);
 	mmc_session_close(ag, s, why);
 }
 

@@ -212,7 +212,7 @@ static void refuse(struct mmc_agent *ag, int fd, int status, const char *why)
 	};
 
 	log_warn("client refused: %s", why);
-	ag->sess.rejected++;
+	MMC_COUNT(ag, clients_rejected, 1);
 	send_welcome(fd, &w, NULL, 0);
 }
 
@@ -369,7 +369,7 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 	}
 	if (n != (ssize_t)sizeof(h) || h.magic != MMC_PROTO_MAGIC ||
 	    h.type != MMC_MSG_HELLO) {
-		ag->sess.bad_requests++;
+		MMC_COUNT(ag, bad_requests, 1);
 		refuse(ag, s->sock, -EPROTO, "malformed hello");
 		mmc_session_close(ag, s, NULL);
 		return;
@@ -405,7 +405,8 @@ static void handshake(struct mmc_agent *ag, struct mmc_session *s)
 		return;
 	}
 	s->state = MMC_SESSION_ACTIVE;
-	ag->sess.accepted++;
+	s->fold.ns = mmc_now_ns();
+	MMC_COUNT(ag, clients_total, 1);
 	log_debug("client %u connected: pid %d uid %u", s->id, s->pid, s->uid);
 }
 
@@ -419,21 +420,11 @@ void mmc_session_readable(struct mmc_agent *ag, struct mmc_session *s)
 	}
 	/* Nothing is expected after the handshake. */
 	if (recv(s->sock, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
-		ag->sess.bad_requests++;
+		MMC_COUNT(ag, bad_requests, 1);
 		mmc_session_close(ag, s, "unexpected message on the socket");
 		return;
 	}
 	mmc_session_close(ag, s, NULL);
-}
-
-static void add_counters(struct mmc_client_counters *dst,
-			 const struct mmc_client_counters *src)
-{
-	const _Atomic uint64_t *a = (const _Atomic uint64_t *)src;
-	_Atomic uint64_t *b = (_Atomic uint64_t *)dst;
-
-	for (size_t i = 0; i < sizeof(*src) / sizeof(uint64_t); i++)
-		b[i] += atomic_load_explicit(&a[i], memory_order_relaxed);
 }
 
 void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *why)
@@ -460,7 +451,8 @@ void mmc_session_close(struct mmc_agent *ag, struct mmc_session *s, const char *
 		mmc_object_drop_session(ag, s);
 	}
 	if (s->ring) {
-		add_counters(&ag->sess.gone, &s->ring->counters);
+		if (s->state == MMC_SESSION_ACTIVE)
+			mmc_stats_fold(ag, s, mmc_now_ns());
 		munmap(s->ring, s->ring_size);
 	}
 	/* Deregister before closing: a descriptor the kernel still shares

@@ -19,6 +19,7 @@
 
 #include "layout-t.h"
 #include "object.h"
+#include "stats.h"
 
 #define MMC_MAX_CLIENTS 1024
 #define MMC_HANDSHAKE_MS 5000
@@ -61,6 +62,7 @@ struct mmc_session {
 	uint32_t parked;             /* requests taken, answer still owed */
 	struct mmc_request *parked_list;   /* request.c */
 	struct mmc_held held;        /* object.c: its reservations */
+	struct mmc_fold fold;        /* stats.c: its counters, as believed */
 	bool     closed;             /* torn down; freed after this epoll batch */
 	struct mmc_watch w_sock, w_sq;
 	struct mmc_session *next;    /* all sessions (still valid once closed) */
@@ -73,9 +75,6 @@ struct mmc_sessions {
 	struct mmc_session *zombies;   /* closed, freed at the end of a loop turn */
 	uint32_t count;
 	uint32_t next_id;
-	uint64_t accepted, rejected;   /* since start */
-	uint64_t bad_requests;         /* malformed requests or messages */
-	struct mmc_client_counters gone;   /* counters of closed sessions, summed */
 };
 
 /* Binds and listens on [agent] socket.  The path must be free, or a socket

@@ -8,10 +8,20 @@
  * when a client asks (MMC_OP_STAT), which first settles dead sessions so the
  * numbers a test reads after a client's death are exact.
  *
- * Each figure comes from the module that owns it: object counts and
- * evictions from object.c, bytes from the allocator, pins from a scan of
- * the pin tables (readers.c), sessions and what clients counted about
- * themselves from session.c.
+ * Counters are kept in ag->stats.v, one per line of MMC_STATS_FIELDS
+ * (mmc-t.h), by whichever module sees the event (MMC_COUNT).  Gauges come
+ * from their owners at each refresh: object counts from object.c, bytes
+ * from the allocator, pins from a scan of the pin tables (readers.c).
+ *
+ * What clients count about themselves lives in their own ring and is
+ * theirs to read (mmc_client_stats).  The agent takes its own observations
+ * for everything it sees (puts, removes, errors it answered...), and folds
+ * in only what a client alone can see - hits, misses, gets, bytes read,
+ * exists, lost touch records - as deltas it believes: never backwards,
+ * never faster than a real client could go.  A client that lies can
+ * therefore skew those figures by at most that rate, never overflow them
+ * or rewind them (a forged 10^18 hits is cut to what the time allows, and
+ * counters_clamped says a report was not believed).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +40,9 @@
 #include "readers.h"
 #include "stats.h"
 #include "timer.h"
+
+_Static_assert(sizeof(struct mmc_stats) == 376 && MMC_STATS_COUNT <= MMC_STATS_SLOTS,
+	       "struct mmc_stats is ABI: new figures take padding");
 
 /* Is pid a running mmc-agent other than us?  A pid that runs something
  * else (reused since) is not; one we cannot look at is assumed to be. */
@@ -141,55 +154,67 @@ void mmc_stats_publish(struct mmc_agent *ag)
 	ag->stats.st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
 }
 
+/* Slack for a report that lands right after a fold (clock granularity). */
+#define FOLD_SLACK 4096
+
+void mmc_stats_fold(struct mmc_agent *ag, struct mmc_session *s, uint64_t now)
+{
+	struct mmc_client_counters *k;
+	uint64_t dt, raw, d, most;
+
+	if (!s->ring)
+		return;
+	k = &s->ring->counters;
+	dt = now > s->fold.ns ? now - s->fold.ns : 0;
+	s->fold.ns = now;
+#define FOLD(name, rate) \
+	raw = atomic_load_explicit(&k->name, memory_order_relaxed); \
+	d = raw - s->fold.seen[MMC_FOLD_##name]; \
+	most = dt * (rate) + FOLD_SLACK; \
+	if ((int64_t)d < 0) {                 /* backwards: not believed */ \
+		d = 0; \
+		MMC_COUNT(ag, counters_clamped, 1); \
+	} else if (d > most) {                /* faster than possible */ \
+		d = most; \
+		MMC_COUNT(ag, counters_clamped, 1); \
+	} \
+	s->fold.seen[MMC_FOLD_##name] = raw; \
+	MMC_COUNT(ag, name, d);
+	MMC_FOLDED_FIELDS(FOLD)
+#undef FOLD
+}
+
 void mmc_stats_refresh(struct mmc_agent *ag)
 {
 	struct mmc_stats *st = ag->stats.st;
-	struct mmc_client_counters sum = ag->sess.gone;
-	_Atomic uint64_t *acc = (_Atomic uint64_t *)&sum;
-	uint64_t clients = 0, parked = 0;
+	uint64_t clients = 0, parked = 0, now = mmc_now_ns();
 
 	if (!st)
 		return;
 	for (struct mmc_session *s = ag->sess.list; s; s = s->next) {
-		const _Atomic uint64_t *c;
-
 		if (s->closed || s->state != MMC_SESSION_ACTIVE)
 			continue;
 		clients++;
 		parked += s->parked;
-		c = (const _Atomic uint64_t *)&s->ring->counters;
-		for (size_t i = 0; i < sizeof(sum) / sizeof(uint64_t); i++)
-			acc[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
+		mmc_stats_fold(ag, s, now);
 	}
+	/* The gauges, measured now; the counters are up to date already. */
+	MMC_STAT(ag, arena_bytes) = mmc_alloc_capacity(ag->alloc);
+	MMC_STAT(ag, used_bytes) = mmc_alloc_used(ag->alloc);
+	MMC_STAT(ag, reserved_bytes) = ag->obj.reserved_bytes;
+	MMC_STAT(ag, objects) = ag->obj.objects;
+	MMC_STAT(ag, pinned_objects) = mmc_object_count_pinned(ag);
+	MMC_STAT(ag, reservations) = ag->obj.reservations;
+	MMC_STAT(ag, clients) = clients;
+	MMC_STAT(ag, high_watermark_pct) = ag->cfg.high_watermark;
+	MMC_STAT(ag, low_watermark_pct) = ag->cfg.low_watermark;
+	MMC_STAT(ag, max_objects) = ag->index.nentries;
+	MMC_STAT(ag, parked) = parked;
 	st->hugepages = ag->arena.hugepages;
-	st->arena_bytes = mmc_alloc_capacity(ag->alloc);
-	st->used_bytes = mmc_alloc_used(ag->alloc);
-	st->reserved_bytes = ag->obj.reserved_bytes;
-	st->reservations = ag->obj.reservations;
-	st->objects = ag->obj.objects;
-	st->pinned_objects = mmc_object_count_pinned(ag);
-	st->clients = clients;
-	st->clients_total = ag->sess.accepted;
-	st->clients_rejected = ag->sess.rejected;
-	st->hits = sum.hits;
-	st->misses = sum.misses;
-	st->gets = sum.gets;
-	st->get_bytes = sum.get_bytes;
-	st->puts = sum.puts;
-	st->put_bytes = sum.put_bytes;
-	st->put_exists = sum.put_exists;
-	st->exists = sum.exists;
-	st->removes = sum.removes;
-	st->errors = sum.errors;
-	st->evictions = ag->obj.evictions;
-	st->evicted_bytes = ag->obj.evicted_bytes;
-	st->alloc_failures = ag->obj.alloc_failures;
-	st->bad_requests = ag->sess.bad_requests;
-	st->high_watermark_pct = ag->cfg.high_watermark;
-	st->low_watermark_pct = ag->cfg.low_watermark;
-	st->max_objects = ag->index.nentries;
-	st->parked = parked;
-	st->updated_ns = mmc_now_ns();
+#define COPY(name, ...) st->name = MMC_STAT(ag, name);
+	MMC_STATS_FIELDS(COPY)
+#undef COPY
+	st->updated_ns = now;
 }
 
 void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *keep)

@@ -151,21 +151,16 @@ struct mmc_cqe {
 	uint32_t gen;
 };                            /* 32 bytes */
 
-/* What a client counts about itself.  Written only by that client (relaxed
- * atomic adds); the agent sums them into struct mmc_stats. */
+/* What a client counts about itself (mmc-t.h's MMC_CLIENT_FIELDS), in
+ * 16 words.  Written only by that client (relaxed atomic adds), so nothing
+ * here is trusted: the agent folds the figures only clients see into its
+ * own counters within bounds (agent/stats.c), and takes the rest from what
+ * it did itself. */
+#define MMC_FIELD_ATOMIC_(name, ...) _Atomic uint64_t name;
+#define MMC_CLIENT_COUNT (0 MMC_CLIENT_FIELDS(MMC_FIELD_ONE_))
 struct mmc_client_counters {
-	_Atomic uint64_t hits;
-	_Atomic uint64_t misses;
-	_Atomic uint64_t gets;         /* copying gets + acquires */
-	_Atomic uint64_t get_bytes;
-	_Atomic uint64_t puts;         /* committed puts */
-	_Atomic uint64_t put_bytes;
-	_Atomic uint64_t put_exists;   /* puts answered "exists" */
-	_Atomic uint64_t exists;       /* exists queries (keys) */
-	_Atomic uint64_t removes;
-	_Atomic uint64_t errors;
-	_Atomic uint64_t touch_drops;  /* access records lost, touch log full */
-	_Atomic uint64_t pad_[5];
+	MMC_CLIENT_FIELDS(MMC_FIELD_ATOMIC_)
+	_Atomic uint64_t pad_[16 - MMC_CLIENT_COUNT];
 };
 
 #define MMC_SQ_ENTRIES    256u

@@ -47,17 +47,9 @@ int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out)
 	if (mmc__forked(c))
 		return -ECHILD;
 	k = &c->ring->counters;
-	out->hits = atomic_load(&k->hits);
-	out->misses = atomic_load(&k->misses);
-	out->gets = atomic_load(&k->gets);
-	out->get_bytes = atomic_load(&k->get_bytes);
-	out->puts = atomic_load(&k->puts);
-	out->put_bytes = atomic_load(&k->put_bytes);
-	out->put_exists = atomic_load(&k->put_exists);
-	out->exists = atomic_load(&k->exists);
-	out->removes = atomic_load(&k->removes);
-	out->errors = atomic_load(&k->errors);
-	out->touch_drops = atomic_load(&k->touch_drops);
+#define LOAD(name, ...) out->name = atomic_load(&k->name);
+	MMC_CLIENT_FIELDS(LOAD)
+#undef LOAD
 	return 0;
 }
 

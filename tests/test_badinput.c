@@ -413,6 +413,16 @@ static void wait_closed(struct raw_session *rs)
 		      n < 0 ? strerror(errno) : "data");
 }
 
+/* Waits (bounded, by polling the stats) until the agent counts want
+ * sessions again: a raw session's close is seen through its socket. */
+static void wait_closed_by_stats(mmc_client *c, uint64_t want)
+{
+	double deadline = now_s() + 10;
+
+	while (stats_ok(c).clients != want)
+		ck_assert_msg(now_s() < deadline, "session not closed in 10 s");
+}
+
 static void raw_queue(struct raw_session *rs, const struct mmc_sqe *q)
 {
 	rs->sq[rs->sq_tail % MMC_SQ_ENTRIES] = *q;
@@ -651,6 +661,71 @@ START_TEST(test_hostile_requests)
 }
 END_TEST
 
+/* A client writes whatever it likes into its own counters: 10^18 hits, a
+ * byte count near 2^64, then counters that run backwards.  What it says
+ * stays its own: the agent's hits, gets and bytes grow by no more than a
+ * real client could have done in the time (never wrapping, never going
+ * back), what it did not believe is counted, and an honest client's hits
+ * are still counted exactly. */
+START_TEST(test_forged_counters)
+{
+	struct agent_proc a;
+	struct mmc_stats st0, st1, st;
+	struct mmc_client_stats cs0, cs;
+	struct raw_session rs;
+	struct mmc_client_counters *k;
+	mmc_client *c;
+	double t0, dt;
+	uint64_t most;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	put_pat_ok(c, "honest", 5000);
+	st0 = stats_ok(c);
+	t0 = now_s();
+	raw_handshake(&rs, a.sock);
+	k = &rs.ring->counters;
+	atomic_store(&k->hits, 1000000000000000000ull);
+	atomic_store(&k->gets, 1000000000000000000ull);
+	atomic_store(&k->get_bytes, UINT64_MAX - 5);
+	atomic_store(&k->misses, 3);
+	st1 = stats_ok(c);                      /* a refresh folds it once */
+	atomic_store(&k->hits, 7);              /* and now backwards */
+	atomic_store(&k->gets, 5);
+	raw_close(&rs);                         /* its end folds it again */
+	wait_closed_by_stats(c, st0.clients);
+	st = stats_ok(c);
+	dt = now_s() - t0;
+	/* a hit per ns, a kB per ns, plus the fold's slack of 4096, per fold */
+	most = (uint64_t)(dt * 1e9) + 2 * 4096;
+	ck_assert_msg(st.hits - st0.hits <= most, "forged hits counted: %llu in %.3f s",
+		      (unsigned long long)(st.hits - st0.hits), dt);
+	ck_assert_uint_le(st.gets - st0.gets, most);
+	ck_assert_uint_le(st.get_bytes - st0.get_bytes, most * 1000);
+	ck_assert_uint_ge(st.hits, st1.hits);   /* never backwards */
+	ck_assert_uint_ge(st.gets, st1.gets);
+	ck_assert_uint_eq(st.misses - st0.misses, 3);   /* believable: taken */
+	ck_assert_msg(st.counters_clamped - st0.counters_clamped >= 5,
+		      "counters_clamped moved by %llu",
+		      (unsigned long long)(st.counters_clamped - st0.counters_clamped));
+	ck_assert((double)st.hits / ((double)st.hits + (double)st.misses) <= 1.0);
+
+	/* An honest client is still counted to the unit. */
+	ck_assert_int_eq(mmc_client_stats(c, &cs0), 0);
+	for (int i = 0; i < 10; i++)
+		get_pat_ok(c, "honest", 5000);
+	ck_assert_int_eq(mmc_client_stats(c, &cs), 0);
+	ck_assert_uint_eq(cs.hits - cs0.hits, 10);
+	st0 = st;
+	st = stats_ok(c);
+	ck_assert_uint_eq(st.hits - st0.hits, 10);
+	ck_assert_uint_eq(st.gets - st0.gets, 10);
+	ck_assert_uint_eq(st.get_bytes - st0.get_bytes, 50000);
+	ck_assert_uint_eq(st.counters_clamped, st0.counters_clamped);
+	agent_finish(&a, c);
+}
+END_TEST
+
 /* A client that never reads its completions: 256 answered, one more queued
  * behind the full completion ring.  It just stops being served; the agent
  * still accepts, serves others, and stops on SIGTERM. */
@@ -705,6 +780,7 @@ int main(void)
 		printf("SKIP: test_disallowed_uid needs root (setuid)\n");
 	add_tests(tc, TESTS(test_garbage_hello, test_junk_after_handshake,
 			    test_wakeup_channel_abuse,
-			    test_ring_corrupted, test_hostile_requests, test_cq_never_read));
+			    test_ring_corrupted, test_hostile_requests, test_cq_never_read,
+			    test_forged_counters));
 	return run_suite(s);
 }

@@ -330,13 +330,13 @@ START_TEST(test_bad_requests)
 	struct mmc_session *s = new_session();
 	struct mmc_client *c = new_client(s);
 	uint8_t key[MMC_KEY_MAX];
-	uint64_t bad = AG.sess.bad_requests;
+	uint64_t bad = MMC_STAT(&AG, bad_requests);
 
 	memset(key, 'k', sizeof(key));
 	ck_assert_int_eq(call(c, s, 99, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(call(c, s, MMC_OP_MAX_, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(call(c, s, 255, key, 10, 1, 2, 3, NULL), -EOPNOTSUPP);
-	ck_assert_uint_eq(AG.sess.bad_requests, bad + 3);
+	ck_assert_uint_eq(MMC_STAT(&AG, bad_requests), bad + 3);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 0, 4096, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, key, 0, 0, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 8, 0, 0, 0, NULL), -EINVAL);
@@ -545,7 +545,7 @@ static void corrupt_and_check(int how)
 	struct mmc_session *s = new_session(), *other = new_session();
 	struct mmc_client *c = new_client(s), *oc = new_client(other);
 	struct mmc_ring_hdr *r = s->ring;
-	uint64_t bad = AG.sess.bad_requests;
+	uint64_t bad = MMC_STAT(&AG, bad_requests);
 	uint32_t nsess = AG.sess.count;
 	struct mmc_cqe res;
 	struct mmc_found f;
@@ -574,7 +574,7 @@ static void corrupt_and_check(int how)
 	ck_assert(!in_list(s));
 	ck_assert(in_list(other));
 	ck_assert_uint_eq(AG.sess.count, nsess - 1);
-	ck_assert_uint_eq(AG.sess.bad_requests, bad + 1);
+	ck_assert_uint_eq(MMC_STAT(&AG, bad_requests), bad + 1);
 	ck_assert_uint_eq(AG.obj.reservations, 0);
 	ck_assert_uint_eq(AG.index.entries[res.idx].state, MMC_ENTRY_FREE);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);   /* survivor only */
@@ -827,7 +827,7 @@ START_TEST(test_agent_thread)
 	ck_assert_uint_eq(t.timeouts, 0);
 	ck_assert_uint_eq(AG.obj.objects, 4 * 400);
 	ck_assert_uint_eq(AG.obj.reservations, 0);
-	ck_assert_uint_eq(AG.sess.bad_requests, 0);
+	ck_assert_uint_eq(MMC_STAT(&AG, bad_requests), 0);
 	ck_assert(!s1->closed && !s2->closed);
 	ck_assert_int_eq(mmc_alloc_check(AG.alloc), 0);
 	free(w[0].c);
