@@ -81,6 +81,16 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->hugepages = MMC_HUGEPAGES_AUTO;
 	cfg->high_watermark = 90;
 	cfg->low_watermark = 88;
+	cfg->max_sessions = 4096;
+	cfg->sessions_per_uid = 1024;
+	cfg->max_handshakes = 256;
+	cfg->handshake_timeout_ms = 2000;
+	cfg->reservations_per_session = (struct mmc_share){ 25, true };
+	cfg->reservations_per_uid = (struct mmc_share){ 50, true };
+	cfg->reserved_bytes_per_session = (struct mmc_share){ 50, true };
+	cfg->reserved_bytes_per_uid = (struct mmc_share){ 75, true };
+	cfg->pins_per_session = MMC_VIEWS_MAX;
+	cfg->pinned_bytes_per_session = (struct mmc_share){ 25, true };
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */
@@ -234,6 +244,7 @@ struct key {
 	uint64_t min, max;         /* numbers; 0 is also allowed when zero_ok */
 	bool zero_ok;              /* numbers: 0 too; paths: "" too */
 	bool group;                /* id lists: group names, not user names */
+	bool bytes;                /* shares: a size (64M), not a count */
 	const char *const *names;  /* enums: the values, in enum order */
 	int nnames;
 	size_t count_off;          /* id lists: offsetof the count field */
@@ -328,6 +339,31 @@ static int parse_bytes(const struct key *k, struct mmc_config *cfg, const char *
 	return 0;
 }
 
+/* "25%" (1..100), or an amount: a size for byte limits, else a count in
+ * [min, max]. */
+static int parse_share(const struct key *k, struct mmc_config *cfg, const char *v,
+		       char *why, size_t whylen)
+{
+	size_t len = strlen(v);
+	struct mmc_share sh = { 0, false };
+	char num[32];
+
+	if (len && v[len - 1] == '%') {
+		if (len >= sizeof(num))
+			return bad(k, v, why, whylen);
+		memcpy(num, v, len - 1);
+		num[len - 1] = '\0';
+		if (parse_uint(num, 1, 100, &sh.n))
+			return bad(k, v, why, whylen);
+		sh.pct = true;
+	} else if (k->bytes ? mmc_parse_size(v, &sh.n) || sh.n < k->min :
+		   parse_uint(v, k->min, k->max, &sh.n)) {
+		return bad(k, v, why, whylen);
+	}
+	*(struct mmc_share *)field(cfg, k) = sh;
+	return 0;
+}
+
 static int parse_id_list(const struct key *k, struct mmc_config *cfg, const char *v,
 			 char *why, size_t whylen)
 {
@@ -366,6 +402,36 @@ static const struct key keys[] = {
 	{ .section = "access", .name = "allow_gids", .parse = parse_id_list,
 	  FIELD(allow_gids), .group = true,
 	  .count_off = offsetof(struct mmc_config, n_allow_gids) },
+	{ .section = "limits", .name = "max_sessions", .parse = parse_number,
+	  FIELD(max_sessions), .min = 1, .max = 1 << 20,
+	  .hint = ": sessions, 1..1048576" },
+	{ .section = "limits", .name = "sessions_per_uid", .parse = parse_number,
+	  FIELD(sessions_per_uid), .min = 1, .max = 1 << 20,
+	  .hint = ": sessions, 1..1048576" },
+	{ .section = "limits", .name = "max_handshakes", .parse = parse_number,
+	  FIELD(max_handshakes), .min = 1, .max = 65536,
+	  .hint = ": connections, 1..65536" },
+	{ .section = "limits", .name = "handshake_timeout_ms", .parse = parse_number,
+	  FIELD(handshake_timeout_ms), .min = 1, .max = 60000,
+	  .hint = ": milliseconds, 1..60000" },
+	{ .section = "limits", .name = "reservations_per_session", .parse = parse_share,
+	  FIELD(reservations_per_session), .min = 1, .max = MMC_CONFIG_MAX_OBJECTS,
+	  .hint = ": a count (1..67108864) or a percentage of max_objects (e.g. 25%)" },
+	{ .section = "limits", .name = "reservations_per_uid", .parse = parse_share,
+	  FIELD(reservations_per_uid), .min = 1, .max = MMC_CONFIG_MAX_OBJECTS,
+	  .hint = ": a count (1..67108864) or a percentage of max_objects (e.g. 50%)" },
+	{ .section = "limits", .name = "reserved_bytes_per_session", .parse = parse_share,
+	  FIELD(reserved_bytes_per_session), .min = MMC_UNIT, .bytes = true,
+	  .hint = ": a size (at least 4K, e.g. 8G) or a percentage of the arena (e.g. 50%)" },
+	{ .section = "limits", .name = "reserved_bytes_per_uid", .parse = parse_share,
+	  FIELD(reserved_bytes_per_uid), .min = MMC_UNIT, .bytes = true,
+	  .hint = ": a size (at least 4K, e.g. 8G) or a percentage of the arena (e.g. 75%)" },
+	{ .section = "limits", .name = "pins_per_session", .parse = parse_number,
+	  FIELD(pins_per_session), .min = 1, .max = MMC_VIEWS_MAX,
+	  .hint = ": views, 1..4096" },
+	{ .section = "limits", .name = "pinned_bytes_per_session", .parse = parse_share,
+	  FIELD(pinned_bytes_per_session), .min = MMC_UNIT, .bytes = true,
+	  .hint = ": a size (at least 4K, e.g. 16G) or a percentage of the arena (e.g. 25%)" },
 	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
 	  FIELD(ping_delay_max_ms), .max = 60000,
 	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },

@@ -9,6 +9,7 @@
 #ifndef MMC_AGENT_CONFIG_H
 #define MMC_AGENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -20,6 +21,13 @@
 #define MMC_CONFIG_FILE_MAX (1 << 20)   /* bytes of a config file */
 
 enum mmc_hugepages { MMC_HUGEPAGES_AUTO = 0, MMC_HUGEPAGES_ON, MMC_HUGEPAGES_OFF };
+
+/* A limit given as an amount, or as a percentage of what it limits (the
+ * index's entries, the arena's bytes): "4096", "512M", "25%". */
+struct mmc_share {
+	uint64_t n;        /* the amount, or the percentage (1..100) */
+	bool pct;
+};
 enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
 
 struct mmc_config {
@@ -41,6 +49,17 @@ struct mmc_config {
 	size_t   n_allow_uids;
 	gid_t    allow_gids[MMC_CONFIG_MAX_IDS];     /* allow_gids = ... */
 	size_t   n_allow_gids;
+	/* [limits] (limits.h says what each means) */
+	unsigned max_sessions;                       /* max_sessions = 4096 */
+	unsigned sessions_per_uid;                   /* sessions_per_uid = 1024 */
+	unsigned max_handshakes;                     /* max_handshakes = 256 */
+	unsigned handshake_timeout_ms;               /* handshake_timeout_ms = 2000 */
+	struct mmc_share reservations_per_session;   /* = 25% (of max_objects) */
+	struct mmc_share reservations_per_uid;       /* = 50% */
+	struct mmc_share reserved_bytes_per_session; /* = 50% (of the arena) */
+	struct mmc_share reserved_bytes_per_uid;     /* = 75% */
+	unsigned pins_per_session;                   /* pins_per_session = 4096 */
+	struct mmc_share pinned_bytes_per_session;   /* = 25% (of the arena) */
 	/* [debug] */
 	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };

@@ -71,10 +71,7 @@ void mmc_objects_destroy(struct mmc_agent *ag)
 
 uint64_t mmc_object_count_pinned(struct mmc_agent *ag)
 {
-	uint64_t n;
-
-	mmc_readers_scan_pins(ag, &n);
-	return n;
+	return mmc_readers_count_pinned(ag);
 }
 
 /* ---- freeing ---- */
@@ -184,8 +181,9 @@ uint64_t mmc_object_evict(struct mmc_agent *ag, uint64_t want)
 	uint64_t freed = 0;
 	uint32_t examined = 0, limit = mmc_evict_count(ag->evict);
 
-	/* Recency recorded by readers so far counts in this decision. */
-	mmc_readers_drain_all(ag);
+	/* Recency recorded by readers so far counts in this decision: the
+	 * sessions that were busy lately (the sweep brings the others). */
+	mmc_readers_drain_busy(ag);
 	while (freed < want && examined < limit &&
 	       mmc_evict_first(ag->evict) != MMC_EVICT_END)
 		freed += evict_batch(ag, want - freed, &examined);
@@ -229,11 +227,17 @@ static int take_space(struct mmc_agent *ag, uint64_t bytes, uint64_t *off)
 static void held_add(struct mmc_agent *ag, struct mmc_session *s, uint32_t slot)
 {
 	struct mmc_objects *o = &ag->obj;
+	uint64_t bytes = mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
 
 	o->owner[slot] = s->id;
-	o->reserved_bytes += mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
+	o->reserved_bytes += bytes;
 	o->reservations++;
 	s->held.count++;
+	s->held.bytes += bytes;
+	if (s->use) {
+		s->use->reservations++;
+		s->use->reserved_bytes += bytes;
+	}
 	o->res_prev[slot] = NO_SLOT;
 	o->res_next[slot] = s->held.first ? s->held.first - 1 : NO_SLOT;
 	if (s->held.first)
@@ -245,10 +249,16 @@ static void held_del(struct mmc_agent *ag, struct mmc_session *s, uint32_t slot)
 {
 	struct mmc_objects *o = &ag->obj;
 	uint32_t p = o->res_prev[slot], n = o->res_next[slot];
+	uint64_t bytes = mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
 
-	o->reserved_bytes -= mmc_alloc_block_size(ag->alloc, ag->index.entries[slot].loc);
+	o->reserved_bytes -= bytes;
 	o->reservations--;
 	s->held.count--;
+	s->held.bytes -= bytes;
+	if (s->use) {
+		s->use->reservations--;
+		s->use->reserved_bytes -= bytes;
+	}
 	if (p != NO_SLOT)
 		o->res_next[p] = n;
 	else
@@ -286,6 +296,11 @@ int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 	if (slot != NO_SLOT) {
 		MMC_COUNT(ag, put_exists, 1);
 		return -EEXIST;
+	}
+	/* [limits]: one session, or one uid, may not hold it all. */
+	if (mmc_limits_may_reserve(&ag->limits, s, (len + MMC_UNIT - 1) & ~(uint64_t)(MMC_UNIT - 1))) {
+		MMC_COUNT(ag, quota_refusals, 1);
+		return -EDQUOT;
 	}
 	make_room(ag, len);
 	ret = take_space(ag, len, &off);
@@ -353,8 +368,10 @@ void mmc_object_drop_session(struct mmc_agent *ag, struct mmc_session *s)
 		held_del(ag, s, slot);
 		reservation_free(ag, slot);
 	}
-	/* Its pins are gone with its ring: objects waiting only on them go. */
-	mmc_object_reap(ag);
+	/* Its pins are gone with its ring: objects waiting only on them go,
+	 * now if a scan is cheap, else with the reap timer. */
+	if (mmc_readers_scan_cheap(&ag->readers))
+		mmc_object_reap(ag);
 }
 
 /* ---- committed objects ---- */
@@ -371,9 +388,14 @@ int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
 	mmc_evict_del(ag->evict, slot);
 	ag->obj.objects--;
 	MMC_COUNT(ag, removes, 1);
-	/* Unlink + DEAD is published (seq_cst) before the pin scan. */
+	/* Unlink + DEAD is published (seq_cst) before the pin scan.  With many
+	 * sessions a scan is not cheap: the reap timer does one for all the
+	 * removes of a while, so a flood of removes costs one scan per tick. */
 	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
-	free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
+	if (mmc_readers_scan_cheap(&ag->readers))
+		free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
+	else
+		defer(ag, slot);
 	return 0;
 }
 

@@ -29,6 +29,7 @@ struct mmc_session;
 struct mmc_held {
 	uint32_t first;
 	uint32_t count;
+	uint64_t bytes;
 };
 
 /* Object module state, agent-private (per slot arrays are nentries long). */
@@ -57,7 +58,9 @@ void mmc_objects_destroy(struct mmc_agent *ag);
 /* A new object of len bytes under key, writable by session s alone until it
  * commits.  Makes room first (eviction).  0 with *ref filled; -EEXIST (key
  * committed), -EBUSY (key reserved by a session), -E2BIG (larger than the
- * arena), -ENOSPC (no room: everything left is pinned or reserved). */
+ * arena), -EDQUOT (s, or its uid, holds its [limits] of reservations or
+ * reserved bytes), -ENOSPC (no room: everything left is pinned or
+ * reserved). */
 int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 		       const void *key, uint16_t key_len, uint64_t len,
 		       struct mmc_object_ref *ref);

@@ -68,7 +68,7 @@ static enum mmc_ops_result op_nop(struct mmc_agent *ag, struct mmc_session *s,
 		c->res = -EPERM;
 		return MMC_OPS_DONE;
 	}
-	p = (struct delayed_ping *)mmc_request_park(s, q, sizeof(*p), ping_cancel);
+	p = (struct delayed_ping *)mmc_request_park(ag, s, q, sizeof(*p), ping_cancel);
 	if (!p) {
 		c->res = -ENOMEM;
 		return MMC_OPS_DONE;

@@ -71,9 +71,11 @@ void mmc_stats_publish(struct mmc_agent *ag);
 /* Rewrites every field from the modules' counters. */
 void mmc_stats_refresh(struct mmc_agent *ag);
 /* What a client asking for stats must see: sessions whose clients died are
- * closed first (but not keep, the asker), touch records drained and
- * deferred frees done, then the file is refreshed. */
-void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *keep);
+ * closed first (their hang-ups handled), the busy sessions' touch records
+ * drained and counters folded (the asker's too), deferred frees done while
+ * a pin scan is cheap, then the file is refreshed.  Its cost does not grow
+ * with idle sessions. */
+void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *asker);
 /* Adds what session s reported about itself since the last fold to the
  * agent's figures, within bounds (a report that goes backwards or faster
  * than MMC_FOLDED_FIELDS allows is cut, and counted in counters_clamped).

@@ -36,7 +36,7 @@
 
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
-#define MMC_LAYOUT_VERSION 1u
+#define MMC_LAYOUT_VERSION 2u
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */
@@ -180,6 +180,18 @@ struct mmc_ring_hdr {
 	uint32_t sq_entries, cq_entries, pin_slots, touch_slots;
 	uint64_t sq_off, cq_off, pins_off, touch_off;
 	uint64_t size;
+	/* [limits] for this session, set before the welcome: libshm claims pin
+	 * slots below pin_max only, and refuses a pin of an object larger than
+	 * pin_small when its large pins would then pass pin_bytes_max bytes. */
+	uint32_t pin_max;
+	uint32_t pad0_;
+	uint64_t pin_bytes_max;
+	uint64_t pin_small;
+
+	/* agent: 1 while it polls this ring every turn; 0 while the session is
+	 * quiet and the client must ring the doorbell after publishing (as it
+	 * must whenever hdr->agent_sleeping is set). */
+	_Atomic uint32_t agent_watching __attribute__((aligned(MMC_CACHELINE)));
 
 	/* producer/consumer indices, one cache line each; free-running u32 */
 	_Atomic uint32_t sq_tail  __attribute__((aligned(MMC_CACHELINE))); /* client */

@@ -143,13 +143,15 @@ int mmc__lookup_h(struct mmc_client *c, const void *key, size_t key_len,
 	return mmc__alive(c) ? -ENOTCONN : -EAGAIN;
 }
 
-/* Claims a free pin slot with word; returns the slot or -ENOBUFS. */
+/* Claims a free pin slot with word, below the session's pin_max (the agent
+ * reads no slot above); returns the slot or -ENOBUFS. */
 static int pin_claim(struct mmc_client *c, uint64_t word)
 {
 	uint32_t hint = atomic_load_explicit(&c->pin_hint, memory_order_relaxed);
+	uint32_t max = c->pin_max ? c->pin_max : MMC_PIN_SLOTS;
 
-	for (uint32_t n = 0; n < MMC_PIN_SLOTS; n++) {
-		uint32_t i = (hint + n) % MMC_PIN_SLOTS;
+	for (uint32_t n = 0; n < max; n++) {
+		uint32_t i = (hint + n) % max;
 		uint64_t zero = 0;
 		uint32_t hwm;
 
@@ -161,7 +163,7 @@ static int pin_claim(struct mmc_client *c, uint64_t word)
 								 &hwm, i + 1))
 			;
 		if (atomic_compare_exchange_strong(&c->pins[i], &zero, word)) {
-			atomic_store_explicit(&c->pin_hint, (i + 1) % MMC_PIN_SLOTS,
+			atomic_store_explicit(&c->pin_hint, (i + 1) % max,
 					      memory_order_relaxed);
 			return (int)i;
 		}

@@ -34,6 +34,8 @@ const char *mmc_strerror(int err)
 	case ECHILD:       return "client connected by the parent process: connect anew after fork()";
 	case ENODATA:      return "stats file too short (agent starting, or not a stats file)";
 	case EBADMSG:      return "not an mmc stats file";
+	case EDQUOT:       return "at a [limits] cap of the agent: this session or its user holds the most reservations, reserved bytes or pinned bytes it may (commit, abort or release first), or the most sessions";
+	case EMFILE:       return "the agent serves as many sessions as it may, or is out of descriptors: retry later";
 	default:           return strerror(err < 0 ? -err : err);
 	}
 }

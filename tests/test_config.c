@@ -60,6 +60,16 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_uint_eq(c->n_allow_uids, 0);
 	ck_assert_uint_eq(c->n_allow_gids, 0);
 	ck_assert_uint_eq(c->ping_delay_max_ms, 0);
+	ck_assert_uint_eq(c->max_sessions, 4096);
+	ck_assert_uint_eq(c->sessions_per_uid, 1024);
+	ck_assert_uint_eq(c->max_handshakes, 256);
+	ck_assert_uint_eq(c->handshake_timeout_ms, 2000);
+	ck_assert(c->reservations_per_session.pct && c->reservations_per_session.n == 25);
+	ck_assert(c->reservations_per_uid.pct && c->reservations_per_uid.n == 50);
+	ck_assert(c->reserved_bytes_per_session.pct && c->reserved_bytes_per_session.n == 50);
+	ck_assert(c->reserved_bytes_per_uid.pct && c->reserved_bytes_per_uid.n == 75);
+	ck_assert_uint_eq(c->pins_per_session, 4096);
+	ck_assert(c->pinned_bytes_per_session.pct && c->pinned_bytes_per_session.n == 25);
 }
 
 START_TEST(defaults)
@@ -93,6 +103,8 @@ START_TEST(shipped_conf_is_the_defaults)
 	mmc_config_defaults(&c);
 	c.spin_us = 7;  /* the file must set every key, these included */
 	c.ping_delay_max_ms = 7;
+	c.max_sessions = 7;
+	c.pinned_bytes_per_session.n = 7;
 	ck_assert_msg(mmc_config_load(&c, path, err, sizeof(err)) == 0,
 		      "%s: %s", path, err);
 	assert_defaults(&c);
@@ -126,6 +138,17 @@ START_TEST(every_key)
 		"allow_uids = 0, 1000 root\n"
 		"  2000,3000\n"
 		"allow_gids = root,5\n"
+		"[limits]\n"
+		"max_sessions = 100\n"
+		"sessions_per_uid = 10\n"
+		"max_handshakes = 7\n"
+		"handshake_timeout_ms = 500\n"
+		"reservations_per_session = 300\n"
+		"reservations_per_uid = 10%\n"
+		"reserved_bytes_per_session = 64M\n"
+		"reserved_bytes_per_uid = 100%\n"
+		"pins_per_session = 16\n"
+		"pinned_bytes_per_session = 1G\n"
 		"[debug]\n"
 		"ping_delay_max_ms = 2500\n",
 		err, sizeof(err)) == 0, "%s", err);
@@ -149,6 +172,18 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c.allow_gids[0], 0);
 	ck_assert_uint_eq(c.allow_gids[1], 5);
 	ck_assert_uint_eq(c.ping_delay_max_ms, 2500);
+	ck_assert_uint_eq(c.max_sessions, 100);
+	ck_assert_uint_eq(c.sessions_per_uid, 10);
+	ck_assert_uint_eq(c.max_handshakes, 7);
+	ck_assert_uint_eq(c.handshake_timeout_ms, 500);
+	ck_assert(!c.reservations_per_session.pct && c.reservations_per_session.n == 300);
+	ck_assert(c.reservations_per_uid.pct && c.reservations_per_uid.n == 10);
+	ck_assert(!c.reserved_bytes_per_session.pct &&
+		  c.reserved_bytes_per_session.n == 64ull << 20);
+	ck_assert(c.reserved_bytes_per_uid.pct && c.reserved_bytes_per_uid.n == 100);
+	ck_assert_uint_eq(c.pins_per_session, 16);
+	ck_assert(!c.pinned_bytes_per_session.pct &&
+		  c.pinned_bytes_per_session.n == 1ull << 30);
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
 
 	/* an empty value empties a list */
@@ -242,6 +277,16 @@ START_TEST(bad_values)
 		{ "access", "allow_uids", "4294967295" },
 		{ "access", "allow_uids", "no-such-user-mmc" },
 		{ "access", "allow_gids", "no-such-group-mmc" },
+		{ "limits", "max_sessions", "0" },  { "limits", "max_sessions", "2000000" },
+		{ "limits", "handshake_timeout_ms", "0" },
+		{ "limits", "reservations_per_session", "0%" },
+		{ "limits", "reservations_per_session", "101%" },
+		{ "limits", "reservations_per_session", "1G" },
+		{ "limits", "reserved_bytes_per_uid", "1K" },
+		{ "limits", "reserved_bytes_per_uid", "%" },
+		{ "limits", "reserved_bytes_per_uid", "25 %" },
+		{ "limits", "pins_per_session", "4097" },
+		{ "limits", "pinned_bytes_per_session", "-5%" },
 		{ "debug", "ping_delay_max_ms", "60001" },
 		{ "debug", "ping_delay_max_ms", "1s" },
 		{ "agent", "sockett", "/x" },       { "arenas", "size", "1G" },

@@ -40,7 +40,7 @@ static inline void fake_client(struct mmc_client *c, const struct mmc_index *ix,
 			       struct mmc_ring_hdr *r)
 {
 	*c = (struct mmc_client){
-		.sock = -1, .stop_efd = -1, .bell_wr = -1, .wake_rd = -1,
+		.sock = -1, .stop_efd = -1,
 		.hdr = ix->hdr, .meta_size = meta_size, .buckets = ix->buckets,
 		.entries = ix->entries, .nentries = ix->nentries,
 		.mask = ix->mask, .seed = ix->seed, .data_size = data_size,

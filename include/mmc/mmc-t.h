@@ -114,7 +114,10 @@ struct mmc_client_stats {
 	X(max_objects,        GAUGE,   COUNT, "index entries") \
 	X(parked,             GAUGE,   COUNT, "requests waiting to be answered (timers, I/O)") \
 	X(touch_drops,        COUNTER, COUNT, "access records clients lost, log full (reports, bounded)") \
-	X(counters_clamped,   COUNTER, COUNT, "client counter reports not believed (backwards or too fast)")
+	X(counters_clamped,   COUNTER, COUNT, "client counter reports not believed (backwards or too fast)") \
+	X(quota_refusals,     COUNTER, COUNT, "reservations refused at a [limits] cap (-EDQUOT)") \
+	X(pins_ignored,       COUNTER, COUNT, "pins not honoured: a session kept over its pinned-bytes cap") \
+	X(active_sessions,    GAUGE,   COUNT, "sessions whose rings the agent polls each turn (others are quiet)")
 
 enum mmc_stat_kind { MMC_STAT_GAUGE = 0, MMC_STAT_COUNTER = 1 };
 enum mmc_stat_unit { MMC_STAT_COUNT = 0, MMC_STAT_BYTES = 1, MMC_STAT_PCT = 2 };
