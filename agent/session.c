@@ -313,7 +313,7 @@ void mmc_session_accept(struct mmc_agent *ag)
 	for (;;) {
 		struct ucred cr;
 		socklen_t len = sizeof(cr);
-		struct mmc_session *s, *old;
+		struct mmc_session *old;
 		int fd = accept4(ag->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		int room;
 
@@ -356,27 +356,34 @@ void mmc_session_accept(struct mmc_agent *ag)
 		    (old = first_handshake(ag)))
 			mmc_session_close(ag, old, "dropped before its hello: "
 					  "[limits] max_handshakes connections wait");
-		s = calloc(1, sizeof(*s));
-		if (!s) {
-			refuse(ag, fd, -ENOMEM, "out of memory");
+		if (!mmc_session_adopt(ag, fd, &cr))
 			close(fd);
-			continue;
-		}
-		s->sock = fd;
-		s->ring_fd = -1;
-		s->pid = cr.pid;
-		s->uid = cr.uid;
-		s->gid = cr.gid;
-		s->accepted_ns = mmc_now_ns();
-		s->w_sock.kind = MMC_WATCH_SOCK;
-		s->w_sock.s = s;
-		if (watch(ag, fd, &s->w_sock, EPOLLIN | EPOLLRDHUP)) {
-			close(fd);
-			free(s);
-			continue;
-		}
-		link_new(ag, s);
 	}
+}
+
+struct mmc_session *mmc_session_adopt(struct mmc_agent *ag, int fd,
+				      const struct ucred *cr)
+{
+	struct mmc_session *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		refuse(ag, fd, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	s->sock = fd;
+	s->ring_fd = -1;
+	s->pid = cr->pid;
+	s->uid = cr->uid;
+	s->gid = cr->gid;
+	s->accepted_ns = mmc_now_ns();
+	s->w_sock.kind = MMC_WATCH_SOCK;
+	s->w_sock.s = s;
+	if (ag->epoll_fd >= 0 && watch(ag, fd, &s->w_sock, EPOLLIN | EPOLLRDHUP)) {
+		free(s);
+		return NULL;
+	}
+	link_new(ag, s);
+	return s;
 }
 
 /* Creates the session's ring memfd, maps the ring and gives it the

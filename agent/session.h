@@ -40,6 +40,7 @@
 
 struct mmc_agent;
 struct mmc_request;
+struct ucred;
 
 /* What an epoll event points at (loop.c dispatches on kind). */
 enum mmc_watch_kind { MMC_WATCH_LISTEN = 1, MMC_WATCH_SIGNAL, MMC_WATCH_SOCK };
@@ -121,6 +122,11 @@ void mmc_session_unlisten(struct mmc_agent *ag);
  * never fills and established sessions are served on), -EDQUOT (the
  * peer's uid is at sessions_per_uid). */
 void mmc_session_accept(struct mmc_agent *ag);
+/* Makes fd, an accepted connection from the peer cr describes, a session
+ * waiting for its hello (the checks of mmc_session_accept() are the
+ * caller's).  The session, or NULL (fd is then the caller's to close). */
+struct mmc_session *mmc_session_adopt(struct mmc_agent *ag, int fd,
+				      const struct ucred *cr);
 /* The session's socket is readable: its hello, or (after the handshake)
  * doorbells - the session is watched again - or junk or a hang-up, both of
  * which end it. */
