@@ -63,9 +63,13 @@
 /* Sleep bound while clients hit: their touch logs (8192 records each) must
  * be drained before they fill, or LRU order degrades to "dropped". */
 #define TOUCH_SLEEP_NS (5 * MS)
-/* Sessions the sweep visits per touch tick, and per stats tick asleep. */
-#define SWEEP_AWAKE    32u
+/* Sessions the sweep visits per touch tick (and the time it may take), and
+ * per stats tick while the agent sleeps: 10,000 quiet sessions are swept
+ * in about 60 ms awake, for under 3 % of the loop's time. */
+#define SWEEP_AWAKE    16u
+#define SWEEP_AWAKE_NS (2 * US)
 #define SWEEP_ASLEEP   1024u
+#define SWEEP_ASLEEP_NS (100 * US)
 /* Descriptors a session holds: its socket and two pipe ends. */
 #define FDS_PER_SESSION 3u
 
@@ -159,7 +163,7 @@ static void on_touch(void *ctx, struct mmc_timer *t)
 	struct mmc_agent *ag = ctx;
 	uint64_t now = mmc_now_ns();
 
-	if (mmc_readers_tick(ag, now, SWEEP_AWAKE))
+	if (mmc_readers_tick(ag, now, SWEEP_AWAKE, SWEEP_AWAKE_NS))
 		ag->loop.touched_ns = now;
 	touch_soon(ag, now);
 }
@@ -204,7 +208,7 @@ static void on_stats(void *ctx, struct mmc_timer *t)
 
 	/* Asleep the touch tick may not run: the sweep goes on from here. */
 	if (atomic_load_explicit(&ag->hdr->agent_sleeping, memory_order_relaxed) &&
-	    mmc_readers_tick(ag, now, SWEEP_ASLEEP))
+	    mmc_readers_tick(ag, now, SWEEP_ASLEEP, SWEEP_ASLEEP_NS))
 		ag->loop.touched_ns = now;
 	mmc_stats_refresh(ag);
 	arm(ag, t, now + STATS_EVERY_NS, on_stats);

@@ -80,9 +80,10 @@ uint64_t mmc_readers_drain_all(struct mmc_agent *ag);
 uint64_t mmc_readers_drain_busy(struct mmc_agent *ag);
 /* One tick of the touch schedule: drains the hot sessions (one idle for a
  * while is no longer hot), then sweeps up to sweep sessions of the rest
- * (drain, fold their counters when due, count their pins).  Returns the
- * records found. */
-uint64_t mmc_readers_tick(struct mmc_agent *ag, uint64_t now_ns, unsigned sweep);
+ * (drain, fold their counters when due, count their pins), stopping once
+ * budget_ns have passed since now_ns.  Returns the records found. */
+uint64_t mmc_readers_tick(struct mmc_agent *ag, uint64_t now_ns, unsigned sweep,
+			  uint64_t budget_ns);
 /* Session s is closing: its last records drained, off the hot list. */
 void mmc_readers_forget(struct mmc_agent *ag, struct mmc_session *s);
 /* Objects pinned now for the stats file: a scan with few sessions, else
