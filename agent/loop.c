@@ -70,8 +70,8 @@
 #define SWEEP_AWAKE_NS (2 * US)
 #define SWEEP_ASLEEP   1024u
 #define SWEEP_ASLEEP_NS (100 * US)
-/* Descriptors a session holds: its socket and two pipe ends. */
-#define FDS_PER_SESSION 3u
+/* Descriptors a session holds: its socket. */
+#define FDS_PER_SESSION 1u
 
 static struct mmc_watch w_listen = { .kind = MMC_WATCH_LISTEN };
 static struct mmc_watch w_signal = { .kind = MMC_WATCH_SIGNAL };
@@ -104,9 +104,9 @@ static int setup_signals(struct mmc_agent *ag)
 	return ag->signal_fd < 0 ? -errno : 0;
 }
 
-/* Each session holds three descriptors (socket, two pipe ends), a waiting
- * connection one: the usual soft limit of 1024 would cap the agent near
- * 300 clients.  Raises the soft limit to the hard one and says so if even
+/* Each session holds one descriptor, its socket, as does a connection
+ * waiting for its hello: the usual soft limit of 1024 would cap the agent
+ * below a thousand clients.  Raises the soft limit to the hard one and says so if even
  * that cannot hold [limits] max_sessions (the agent still runs: at the
  * limit it refuses new clients and serves the others, session.c). */
 static void raise_fd_limit(const struct mmc_config *cfg)

@@ -7,7 +7,7 @@
  *
  * No sleeps: a refused or closed session is observed as the welcome it sends
  * and/or the EOF on our end of the socket (the agent closes it); completions
- * are waited for with cq_waiting + poll() on the wake-up pipe.
+ * are waited for with cq_waiting + poll() on the socket, for the wake-up.
  */
 #define _GNU_SOURCE
 #include <check.h>

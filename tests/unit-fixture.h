@@ -34,7 +34,7 @@ static inline struct mmc_ring_hdr *fake_ring(uint32_t client_id)
 
 /* Fills c as mmc_connect() + check_ring() would: index ix (meta_size bytes
  * of metadata), a data region of data_size bytes, ring r with the pointers
- * its header's offsets give; no socket and no pipes (all -1). */
+ * its header's offsets give; no socket (-1). */
 static inline void fake_client(struct mmc_client *c, const struct mmc_index *ix,
 			       size_t meta_size, uint64_t data_size,
 			       struct mmc_ring_hdr *r)

@@ -137,7 +137,8 @@ static void holder(const struct fair_opts *o, uint32_t n, int ready)
 	sigset_t set;
 	int sig;
 
-	/* libshm keeps four descriptors per session */
+	/* libshm keeps two descriptors per session (its socket, the
+	 * watcher's eventfd); older versions four */
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < 4 * n + 64) {
 		rl.rlim_cur = rl.rlim_max < 4 * n + 64 ? rl.rlim_max : 4 * n + 64;
 		setrlimit(RLIMIT_NOFILE, &rl);
