@@ -29,7 +29,7 @@ struct mmc_session;
 /* A session without requests for this long goes quiet. */
 #define MMC_ACTIVITY_QUIET_NS (2 * 1000 * 1000ull)
 /* Requests one session may have taken per turn. */
-#define MMC_ACTIVITY_QUOTA 16u
+#define MMC_ACTIVITY_QUOTA 8u
 
 /* Watch s from now on (it was just established, or its doorbell rang). */
 void mmc_activity_watch(struct mmc_agent *ag, struct mmc_session *s, uint64_t now_ns);
