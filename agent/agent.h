@@ -15,8 +15,10 @@
  *            object_tier.c  the same across tiers: demote, promote
  *   readers  readers.c  clients' pin tables and touch logs, as read by us
  *   sess     session.c  client sessions: socket, handshake, tear-down;
- *                       ring.c serves each session's rings, ops.c decodes
- *                       requests, request.c parks the ones answered later
+ *                       activity.c picks the rings polled each turn, ring.c
+ *                       serves them, ops.c decodes requests, request.c
+ *                       parks the ones answered later
+ *   limits   limits.c   [limits]: what one session or uid may hold
  *   timers   timer.c    everything the loop does on a schedule
  *   stats    stats.c    the world-readable stats file
  *            loop.c     start-up, the event loop, shutdown
@@ -38,6 +40,7 @@
 #include "config.h"
 #include "evict.h"
 #include "index.h"
+#include "limits.h"
 #include "object.h"
 #include "readers.h"
 #include "session.h"
@@ -50,6 +53,9 @@ struct mmc_loop {
 	struct mmc_timer touch;      /* drain touch logs while spinning */
 	struct mmc_timer poll;       /* look at the sockets while busy */
 	struct mmc_timer reap;       /* retry deferred frees */
+	struct mmc_timer handshake;  /* the oldest hello's deadline */
+	uint64_t reap_every_ns;      /* backs off while pins keep objects */
+	uint64_t polled_ns;          /* last look at the events */
 	bool poll_due;
 	uint64_t touched_ns;         /* last drain that found records */
 };
@@ -64,11 +70,14 @@ struct mmc_agent {
 	struct mmc_objects obj;
 	struct mmc_readers readers;
 	struct mmc_sessions sess;
+	struct mmc_limits limits;
 	struct mmc_timers timers;
 	struct mmc_stats_file stats;
 	struct mmc_loop loop;
 	struct mmc_meta_hdr *hdr;    /* = index.hdr: agent state for clients */
 	int listen_fd, epoll_fd, signal_fd;
+	unsigned long socket_ino;    /* the socket file we bound (0: none) */
+	bool started;                /* mmc_agent_start() succeeded */
 	volatile int stop;
 };
 

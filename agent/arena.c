@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -58,6 +59,116 @@ static int backed_memfd(const char *name, unsigned flags, uint64_t size,
 fail:
 	close(fd);
 	return ret;
+}
+
+/* One "Key:   N kB" figure of /proc/meminfo in bytes (pages for the
+ * HugePages_ counts), or -1. */
+static int64_t meminfo(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	int64_t v = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		long long n;
+
+		if (strncmp(line, key, klen) || line[klen] != ':' ||
+		    sscanf(line + klen + 1, "%lld", &n) != 1)
+			continue;
+		v = strstr(line, " kB") ? n * 1024 : n;
+		break;
+	}
+	fclose(f);
+	return v;
+}
+
+/* Reads one number from a file; -1 if there is none ("max" included). */
+static int64_t read_num(const char *path)
+{
+	long long n;
+	int64_t v = -1;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &n) == 1 && n >= 0)
+		v = n;
+	fclose(f);
+	return v;
+}
+
+/* Bytes this process may still charge to its memory cgroup (v2 memory.max,
+ * or v1 memory.limit_in_bytes, less what is in use), or -1 for no limit. */
+static int64_t cgroup_room(void)
+{
+	char line[512], path[700];
+	int64_t room = -1;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *dir = strrchr(line, ':');
+		int64_t lim, use;
+		bool v2 = !strncmp(line, "0::", 3);
+
+		if (!dir || (!v2 && !strstr(line, ":memory:")))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		dir++;
+		snprintf(path, sizeof(path), v2 ? "/sys/fs/cgroup%s/memory.max" :
+			 "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", dir);
+		lim = read_num(path);
+		snprintf(path, sizeof(path), v2 ? "/sys/fs/cgroup%s/memory.current" :
+			 "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", dir);
+		use = read_num(path);
+		if (lim < 0 || use < 0 || lim >= (INT64_MAX >> 1))
+			continue;           /* none, or v1's "unlimited" */
+		if (room < 0 || lim - use < room)
+			room = lim > use ? lim - use : 0;
+	}
+	fclose(f);
+	return room;
+}
+
+int mmc_arena_check_memory(uint64_t data_size, size_t meta_size,
+			   enum mmc_hugepages hp)
+{
+	uint64_t hsize = (data_size + HUGE_2M - 1) & ~(HUGE_2M - 1);
+	int64_t avail = meminfo("MemAvailable"), free_huge = meminfo("HugePages_Free");
+	int64_t room = cgroup_room();
+	uint64_t need = meta_size;
+
+	if (hp != MMC_HUGEPAGES_OFF && free_huge >= 0 &&
+	    (uint64_t)free_huge >= hsize / HUGE_2M)
+		return 0;                   /* data on hugepages; meta is small */
+	if (hp == MMC_HUGEPAGES_ON) {
+		log_err("hugepages = on: the arena needs %llu free 2 MiB hugepages, "
+			"the kernel has %lld; reserve them with: echo %llu > "
+			"/proc/sys/vm/nr_hugepages", (unsigned long long)(hsize / HUGE_2M),
+			(long long)(free_huge < 0 ? 0 : free_huge),
+			(unsigned long long)(hsize / HUGE_2M));
+		return -ENOMEM;
+	}
+	if (data_size > UINT64_MAX - need)
+		need = UINT64_MAX;
+	else
+		need += data_size;
+	if (room >= 0 && (avail < 0 || room < avail))
+		avail = room;
+	if (avail >= 0 && need > (uint64_t)avail) {
+		log_err("not enough memory: the arena (%llu MiB) and its index "
+			"(%llu MiB) need %llu MiB, %lld MiB are available%s: lower "
+			"[arena] size or max_objects", (unsigned long long)(data_size >> 20),
+			(unsigned long long)(meta_size >> 20), (unsigned long long)(need >> 20),
+			(long long)(avail >> 20), avail == room ? " to this cgroup" :
+			" (MemAvailable)");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static int seal(int fd, int seals)

@@ -21,6 +21,13 @@ struct mmc_arena {
 	bool     hugepages;        /* data (and meta when it fit) on 2 MiB pages */
 };
 
+/* Checks, before anything is allocated, that a data region of data_size
+ * bytes and a meta region of meta_size fit in the memory there is now:
+ * free 2 MiB hugepages for the data (hp ON, or AUTO when there are
+ * enough), else MemAvailable and the memory cgroup's room for both.  0, or
+ * -ENOMEM after one line that says what is missing. */
+int mmc_arena_check_memory(uint64_t data_size, size_t meta_size,
+			   enum mmc_hugepages hp);
 /* Creates and backs both memfds (data_size rounded up to 2 MiB on
  * hugepages) and seals them against growing and shrinking.  hp: AUTO falls
  * back to 4 KiB pages with one warning, ON refuses.  0 or -errno (logged);

@@ -16,11 +16,20 @@
  * inih would get wrong silently: a line longer than inih's buffer would be
  * split and its tail parsed as a line of its own.  Indented continuation
  * lines are allowed only for the id lists, which can outgrow one line; the
- * loader joins them and sets the whole list again, so a list key always
- * replaces, never appends.  A load that fails leaves cfg untouched.
+ * loader joins them into one value.  A key set twice in one file is an
+ * error naming both lines: two values for one setting is a mistake, and
+ * the file must not silently mean its last one.  A load that fails leaves
+ * cfg untouched.
+ *
+ * The file itself is checked before a byte is parsed: a regular file (a
+ * FIFO would block the start, /dev/zero would never end), at most
+ * MMC_CONFIG_FILE_MAX bytes, read whole into memory, and text (a NUL byte
+ * is an error with its line number).  mmc_config_parse() is the parser on
+ * such a buffer; the fuzzer (tests/fuzz/) drives it directly.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <ini.h>
 #include <pwd.h>
@@ -31,6 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "mmc/mmc-t.h"
@@ -73,6 +85,16 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->ssd_region_size = 256ull << 20;
 	cfg->ssd_queue_depth = 32;
 	cfg->ssd_flush_on_stop_ms = 20000;
+	cfg->max_sessions = 4096;
+	cfg->sessions_per_uid = 1024;
+	cfg->max_handshakes = 256;
+	cfg->handshake_timeout_ms = 2000;
+	cfg->reservations_per_session = (struct mmc_share){ 25, true };
+	cfg->reservations_per_uid = (struct mmc_share){ 50, true };
+	cfg->reserved_bytes_per_session = (struct mmc_share){ 50, true };
+	cfg->reserved_bytes_per_uid = (struct mmc_share){ 75, true };
+	cfg->pins_per_session = MMC_VIEWS_MAX;
+	cfg->pinned_bytes_per_session = (struct mmc_share){ 25, true };
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */
@@ -227,6 +249,7 @@ struct key {
 	uint64_t align;            /* sizes: a multiple of this (default 4096) */
 	bool zero_ok;              /* numbers: 0 too; paths: "" too */
 	bool group;                /* id lists: group names, not user names */
+	bool bytes;                /* shares: a size (64M), not a count */
 	const char *const *names;  /* enums: the values, in enum order */
 	int nnames;
 	size_t count_off;          /* id lists: offsetof the count field */
@@ -322,6 +345,31 @@ static int parse_bytes(const struct key *k, struct mmc_config *cfg, const char *
 	return 0;
 }
 
+/* "25%" (1..100), or an amount: a size for byte limits, else a count in
+ * [min, max]. */
+static int parse_share(const struct key *k, struct mmc_config *cfg, const char *v,
+		       char *why, size_t whylen)
+{
+	size_t len = strlen(v);
+	struct mmc_share sh = { 0, false };
+	char num[32];
+
+	if (len && v[len - 1] == '%') {
+		if (len >= sizeof(num))
+			return bad(k, v, why, whylen);
+		memcpy(num, v, len - 1);
+		num[len - 1] = '\0';
+		if (parse_uint(num, 1, 100, &sh.n))
+			return bad(k, v, why, whylen);
+		sh.pct = true;
+	} else if (k->bytes ? mmc_parse_size(v, &sh.n) || sh.n < k->min :
+		   parse_uint(v, k->min, k->max, &sh.n)) {
+		return bad(k, v, why, whylen);
+	}
+	*(struct mmc_share *)field(cfg, k) = sh;
+	return 0;
+}
+
 static int parse_id_list(const struct key *k, struct mmc_config *cfg, const char *v,
 			 char *why, size_t whylen)
 {
@@ -378,12 +426,51 @@ static const struct key keys[] = {
 	{ .section = "ssd", .name = "flush_on_stop_ms", .parse = parse_number,
 	  FIELD(ssd_flush_on_stop_ms), .max = 3600000,
 	  .hint = ": milliseconds, 0..3600000 (0: DRAM-only pages are lost at a stop)" },
+	{ .section = "limits", .name = "max_sessions", .parse = parse_number,
+	  FIELD(max_sessions), .min = 1, .max = 1 << 20,
+	  .hint = ": sessions, 1..1048576" },
+	{ .section = "limits", .name = "sessions_per_uid", .parse = parse_number,
+	  FIELD(sessions_per_uid), .min = 1, .max = 1 << 20,
+	  .hint = ": sessions, 1..1048576" },
+	{ .section = "limits", .name = "max_handshakes", .parse = parse_number,
+	  FIELD(max_handshakes), .min = 1, .max = 65536,
+	  .hint = ": connections, 1..65536" },
+	{ .section = "limits", .name = "handshake_timeout_ms", .parse = parse_number,
+	  FIELD(handshake_timeout_ms), .min = 1, .max = 60000,
+	  .hint = ": milliseconds, 1..60000" },
+	{ .section = "limits", .name = "reservations_per_session", .parse = parse_share,
+	  FIELD(reservations_per_session), .min = 1, .max = MMC_CONFIG_MAX_OBJECTS,
+	  .hint = ": a count (1..67108864) or a percentage of max_objects (e.g. 25%)" },
+	{ .section = "limits", .name = "reservations_per_uid", .parse = parse_share,
+	  FIELD(reservations_per_uid), .min = 1, .max = MMC_CONFIG_MAX_OBJECTS,
+	  .hint = ": a count (1..67108864) or a percentage of max_objects (e.g. 50%)" },
+	{ .section = "limits", .name = "reserved_bytes_per_session", .parse = parse_share,
+	  FIELD(reserved_bytes_per_session), .min = MMC_UNIT, .bytes = true,
+	  .hint = ": a size (at least 4K, e.g. 8G) or a percentage of the arena (e.g. 50%)" },
+	{ .section = "limits", .name = "reserved_bytes_per_uid", .parse = parse_share,
+	  FIELD(reserved_bytes_per_uid), .min = MMC_UNIT, .bytes = true,
+	  .hint = ": a size (at least 4K, e.g. 8G) or a percentage of the arena (e.g. 75%)" },
+	{ .section = "limits", .name = "pins_per_session", .parse = parse_number,
+	  FIELD(pins_per_session), .min = 1, .max = MMC_VIEWS_MAX,
+	  .hint = ": views, 1..4096" },
+	{ .section = "limits", .name = "pinned_bytes_per_session", .parse = parse_share,
+	  FIELD(pinned_bytes_per_session), .min = MMC_UNIT, .bytes = true,
+	  .hint = ": a size (at least 4K, e.g. 16G) or a percentage of the arena (e.g. 25%)" },
 	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
 	  FIELD(ping_delay_max_ms), .max = 60000,
 	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The row of [section] key, or -1. */
+static int find_key(const char *section, const char *key)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcmp(section, keys[i].section) && !strcmp(key, keys[i].name))
+			return (int)i;
+	return -1;
+}
 
 /* The one place a value enters a config: finds [section] key in the table,
  * parses v with its row, or returns -EINVAL with err saying why and leaves
@@ -437,6 +524,14 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 				 cfg->max_objects > MMC_CONFIG_MAX_OBJECTS))
 		return seterr(err, errlen, "[arena] max_objects: 0 or "
 			      "1024..67108864");
+	/* Each object takes at least MMC_UNIT bytes of the arena: more index
+	 * entries than that can never be used, and each costs memory. */
+	if (cfg->max_objects > size / MMC_UNIT)
+		return seterr(err, errlen, "[arena] max_objects: %llu objects can "
+			      "never fit in a %llu MiB arena (at most %llu, one "
+			      "%u-byte unit each): lower max_objects or raise size",
+			      (unsigned long long)cfg->max_objects, size >> 20,
+			      size / MMC_UNIT, MMC_UNIT);
 	if (cfg->high_watermark < 1 || cfg->high_watermark > 99 ||
 	    cfg->low_watermark < 1 || cfg->low_watermark > 99 ||
 	    cfg->low_watermark >= cfg->high_watermark)
@@ -460,6 +555,7 @@ struct loader {
 	char why[256];
 	char last_key[64];          /* inih's prev_name: "" after a [section] */
 	char list[LIST_MAX];        /* the allow_* value joined so far */
+	int set_on[NKEYS];          /* line where each key was set, 0 = not yet */
 };
 
 /* Records the first error and the line it came from. */
@@ -532,6 +628,15 @@ static int on_key(void *user, const char *section, const char *key,
 		strcpy(ld->list + used + 1, value);
 		value = ld->list;
 	} else {
+		int row = find_key(section, key);
+
+		if (row >= 0 && ld->set_on[row]) {
+			fail(ld, "[%s] %s given twice (first on line %d): "
+			     "keep one", section, key, ld->set_on[row]);
+			return 0;
+		}
+		if (row >= 0)
+			ld->set_on[row] = ld->line;
 		snprintf(ld->last_key, sizeof(ld->last_key), "%s", key);
 		snprintf(ld->list, sizeof(ld->list), "%s", value);
 	}
@@ -542,44 +647,147 @@ static int on_key(void *user, const char *section, const char *key,
 	return 1;
 }
 
-/* Parses path into a copy of *cfg and copies it back only if every line
- * was good: 0, -ENOENT (or another -errno) if the file cannot be opened,
- * -EINVAL with "FILE:LINE: why" for the first bad line. */
-int mmc_config_load(struct mmc_config *cfg, const char *path,
-		    char *err, size_t errlen)
+/* The line (1-based) of buf[off]. */
+static int line_of(const char *buf, size_t off)
 {
+	int line = 1;
+
+	for (size_t i = 0; i < off; i++)
+		line += buf[i] == '\n';
+	return line;
+}
+
+int mmc_config_parse(struct mmc_config *cfg, const char *name, const char *buf,
+		     size_t len, char *err, size_t errlen)
+{
+	const char *nul = len ? memchr(buf, '\0', len) : NULL;
 	struct loader *ld;
 	int rc;
 
+	if (nul)
+		return seterr(err, errlen, "%s:%d: NUL byte: not a text file", name,
+			      line_of(buf, (size_t)(nul - buf)));
+	if (!len)
+		return 0;
 	ld = calloc(1, sizeof(*ld));
 	if (!ld)
 		return -ENOMEM;
-	ld->f = fopen(path, "re");
+	ld->f = fmemopen((void *)buf, len, "r");
 	if (!ld->f) {
-		rc = -errno;
-		seterr(err, errlen, "%s: %s", path, strerror(-rc));
 		free(ld);
-		return rc;
+		return -ENOMEM;
 	}
 	ld->cfg = *cfg;
 	rc = ini_parse_stream(read_line, ld, on_key, ld);
 	if (ferror(ld->f)) {
-		seterr(err, errlen, "%s: read error", path);
+		seterr(err, errlen, "%s: read error", name);
 		rc = -EIO;
 	} else if (rc < 0) {
-		seterr(err, errlen, "%s: out of memory", path);
+		seterr(err, errlen, "%s: out of memory", name);
 		rc = -ENOMEM;
 	} else if (rc > 0 && (!ld->err_line || rc < ld->err_line)) {
 		seterr(err, errlen, "%s:%d: syntax error (expected [section] "
-		       "or key = value)", path, rc);
+		       "or key = value)", name, rc);
 		rc = -EINVAL;
 	} else if (ld->err_line) {
-		seterr(err, errlen, "%s:%d: %s", path, ld->err_line, ld->why);
+		seterr(err, errlen, "%s:%d: %s", name, ld->err_line, ld->why);
 		rc = -EINVAL;
 	} else {
 		*cfg = ld->cfg;
 	}
 	fclose(ld->f);
 	free(ld);
+	return rc;
+}
+
+/* Reads the whole regular file at path into a malloc'd buffer of at most
+ * MMC_CONFIG_FILE_MAX bytes (*len).  0 or -errno with err set. */
+static int read_config_file(const char *path, char **out, size_t *len,
+			    char *err, size_t errlen)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	size_t got = 0;
+	struct stat st;
+	char *buf;
+	int rc;
+
+	if (fd < 0) {
+		rc = -errno;
+		seterr(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		seterr(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+		close(fd);                     /* /dev/null: "no settings" */
+		*out = NULL;
+		*len = 0;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return seterr(err, errlen, "%s: not a regular file (a config is "
+			      "a text file of at most %d bytes)", path,
+			      MMC_CONFIG_FILE_MAX);
+	}
+	if (st.st_size > MMC_CONFIG_FILE_MAX) {
+		close(fd);
+		return seterr(err, errlen, "%s: %lld bytes: too large for a config "
+			      "(at most %d bytes)", path, (long long)st.st_size,
+			      MMC_CONFIG_FILE_MAX);
+	}
+	buf = malloc(MMC_CONFIG_FILE_MAX + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* Read to the end even if the size changed since fstat. */
+	for (;;) {
+		ssize_t n = read(fd, buf + got, MMC_CONFIG_FILE_MAX + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			seterr(err, errlen, "%s: %s", path, strerror(-rc));
+			goto fail;
+		}
+		if (!n)
+			break;
+		got += (size_t)n;
+		if (got > MMC_CONFIG_FILE_MAX) {
+			rc = seterr(err, errlen, "%s: too large for a config (at "
+				    "most %d bytes)", path, MMC_CONFIG_FILE_MAX);
+			goto fail;
+		}
+	}
+	close(fd);
+	*out = buf;
+	*len = got;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return rc;
+}
+
+/* Parses path into a copy of *cfg and copies it back only if every line
+ * was good: 0, -ENOENT (or another -errno) if the file cannot be opened,
+ * -EINVAL with "FILE:LINE: why" for the first bad line. */
+int mmc_config_load(struct mmc_config *cfg, const char *path,
+		    char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *buf = NULL;
+	int rc = read_config_file(path, &buf, &len, err, errlen);
+
+	if (!rc)
+		rc = mmc_config_parse(cfg, path, buf, len, err, errlen);
+	free(buf);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #ifndef MMC_AGENT_CONFIG_H
 #define MMC_AGENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -17,8 +18,16 @@
 #define MMC_CONFIG_MAX_IDS 64
 #define MMC_CONFIG_MAX_OBJECTS (1u << 26)  /* the largest index (64 Mi entries, 20 GiB) */
 #define MMC_CONFIG_PATH_MAX 108   /* sun_path */
+#define MMC_CONFIG_FILE_MAX (1 << 20)   /* bytes of a config file */
 
 enum mmc_hugepages { MMC_HUGEPAGES_AUTO = 0, MMC_HUGEPAGES_ON, MMC_HUGEPAGES_OFF };
+
+/* A limit given as an amount, or as a percentage of what it limits (the
+ * index's entries, the arena's bytes): "4096", "512M", "25%". */
+struct mmc_share {
+	uint64_t n;        /* the amount, or the percentage (1..100) */
+	bool pct;
+};
 enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
 enum mmc_ssd_engine_cfg { MMC_SSD_ENGINE_URING = 0, MMC_SSD_ENGINE_THREADS };
 
@@ -49,6 +58,17 @@ struct mmc_config {
 	unsigned ssd_queue_depth;                    /* queue_depth = 32 */
 	enum mmc_ssd_engine_cfg ssd_engine;          /* engine = io_uring|threads */
 	unsigned ssd_flush_on_stop_ms;               /* flush_on_stop_ms = 20000 */
+	/* [limits] (limits.h says what each means) */
+	unsigned max_sessions;                       /* max_sessions = 4096 */
+	unsigned sessions_per_uid;                   /* sessions_per_uid = 1024 */
+	unsigned max_handshakes;                     /* max_handshakes = 256 */
+	unsigned handshake_timeout_ms;               /* handshake_timeout_ms = 2000 */
+	struct mmc_share reservations_per_session;   /* = 25% (of max_objects) */
+	struct mmc_share reservations_per_uid;       /* = 50% */
+	struct mmc_share reserved_bytes_per_session; /* = 50% (of the arena) */
+	struct mmc_share reserved_bytes_per_uid;     /* = 75% */
+	unsigned pins_per_session;                   /* pins_per_session = 4096 */
+	struct mmc_share pinned_bytes_per_session;   /* = 25% (of the arena) */
 	/* [debug] */
 	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };
@@ -57,9 +77,15 @@ struct mmc_config {
 void mmc_config_defaults(struct mmc_config *cfg);
 
 /* Reads an INI file over cfg.  Returns 0, -ENOENT if the file is missing, or
- * -EINVAL after writing "FILE:LINE: why" into err (errlen bytes). */
+ * -EINVAL after writing "FILE:LINE: why" into err (errlen bytes): also for
+ * a path that is not a regular file, a file over MMC_CONFIG_FILE_MAX bytes,
+ * a NUL byte, and a key given twice.  cfg is untouched on error. */
 int mmc_config_load(struct mmc_config *cfg, const char *path,
 		    char *err, size_t errlen);
+/* The same on the len bytes at buf (the file's contents; name is what the
+ * messages call it). */
+int mmc_config_parse(struct mmc_config *cfg, const char *name, const char *buf,
+		     size_t len, char *err, size_t errlen);
 
 /* Applies one key: the chokepoint for the file and for flags alike.
  * Returns 0 or -EINVAL with a reason in err. */

@@ -129,8 +129,13 @@ int main(int argc, char **argv)
 	}
 	mmc_log_set_level(cfg.log_level);
 	ret = mmc_agent_start(&ag, &cfg);
-	if (!ret)
-		ret = mmc_agent_run(&ag);
+	if (ret) {
+		/* The step that failed said why; this line says what it meant. */
+		mmc_agent_stop(&ag);
+		fprintf(stderr, "mmc-agent: not started (%s)\n", strerror(-ret));
+		return 1;
+	}
+	ret = mmc_agent_run(&ag);
 	mmc_agent_stop(&ag);
 	return ret ? 1 : 0;
 }

@@ -78,10 +78,7 @@ void mmc_objects_destroy(struct mmc_agent *ag)
 
 uint64_t mmc_object_count_pinned(struct mmc_agent *ag)
 {
-	uint64_t n;
-
-	mmc_readers_scan_pins(ag, &n);
-	return n;
+	return mmc_readers_count_pinned(ag);
 }
 
 /* ---- freeing ---- */
@@ -163,9 +160,9 @@ uint64_t mmc_object__drop(struct mmc_agent *ag, uint32_t slot)
 	uint64_t bytes = mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
 
 	if (ag->ssd && !mmc_object__on_ssd(ag, slot))
-		o->demotion_skipped++;     /* gone from every tier */
-	o->evictions++;
-	o->evicted_bytes += e->value_len;
+		MMC_COUNT(ag, demotion_skipped, 1);   /* gone from every tier */
+	MMC_COUNT(ag, evictions, 1);
+	MMC_COUNT(ag, evicted_bytes, e->value_len);
 	o->objects--;
 	mmc_evict_del(ag->evict, slot);
 	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
@@ -233,8 +230,9 @@ uint64_t mmc_object_evict(struct mmc_agent *ag, uint64_t want, enum mmc_evict_mo
 	uint32_t examined = 0, limit = mmc_evict_count(ag->evict);
 	bool full = false;
 
-	/* Recency recorded by readers so far counts in this decision. */
-	mmc_readers_drain_all(ag);
+	/* Recency recorded by readers so far counts in this decision: the
+	 * sessions that were busy lately (the sweep brings the others). */
+	mmc_readers_drain_busy(ag);
 	while (freed + started < want && examined < limit && !full &&
 	       mmc_evict_first(ag->evict) != MMC_EVICT_END)
 		freed += evict_batch(ag, want - freed - started, mode, &examined,
@@ -280,11 +278,17 @@ static void held_add(struct mmc_agent *ag, struct mmc_session *s, uint32_t slot)
 {
 	struct mmc_objects *o = &ag->obj;
 	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	uint64_t bytes = mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
 
 	m->owner = s->id;
-	o->reserved_bytes += mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
+	o->reserved_bytes += bytes;
 	o->reservations++;
 	s->held.count++;
+	s->held.bytes += bytes;
+	if (s->use) {
+		s->use->reservations++;
+		s->use->reserved_bytes += bytes;
+	}
 	m->res_prev = NO_SLOT;
 	m->res_next = s->held.first ? s->held.first - 1 : NO_SLOT;
 	if (s->held.first)
@@ -297,10 +301,16 @@ static void held_del(struct mmc_agent *ag, struct mmc_session *s, uint32_t slot)
 	struct mmc_objects *o = &ag->obj;
 	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
 	uint32_t p = m->res_prev, n = m->res_next;
+	uint64_t bytes = mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
 
-	o->reserved_bytes -= mmc_alloc_block_size(ag->alloc, mmc_object__block(ag, slot));
+	o->reserved_bytes -= bytes;
 	o->reservations--;
 	s->held.count--;
+	s->held.bytes -= bytes;
+	if (s->use) {
+		s->use->reservations--;
+		s->use->reserved_bytes -= bytes;
+	}
 	if (p != NO_SLOT)
 		mmc_object__meta(ag, p)->res_next = n;
 	else
@@ -378,11 +388,18 @@ int mmc_object__reserve(struct mmc_agent *ag, struct mmc_session *s,
 	if (len > mmc_alloc_capacity(ag->alloc))
 		return -E2BIG;
 	slot = mmc_index_find(&ag->index, key, key_len, hash);
-	if (slot != NO_SLOT)
-		return ag->index.entries[slot].state == MMC_ENTRY_RESERVED ?
-			-EBUSY : -EEXIST;
-	if (ag->ssd && mmc_ssd_find(ag->ssd, hash) != MMC_SSD_NONE)
-		return -EEXIST;    /* on SSD: objects are immutable */
+	if (slot != NO_SLOT && ag->index.entries[slot].state == MMC_ENTRY_RESERVED)
+		return -EBUSY;
+	if (slot != NO_SLOT ||
+	    (ag->ssd && mmc_ssd_find(ag->ssd, hash) != MMC_SSD_NONE)) {
+		MMC_COUNT(ag, put_exists, 1);   /* (on SSD: objects are immutable) */
+		return -EEXIST;
+	}
+	/* [limits]: one session, or one uid, may not hold it all. */
+	if (mmc_limits_may_reserve(&ag->limits, s, (len + MMC_UNIT - 1) & ~(uint64_t)(MMC_UNIT - 1))) {
+		MMC_COUNT(ag, quota_refusals, 1);
+		return -EDQUOT;
+	}
 	mmc_object__make_room(ag, len, MMC_EVICT_DEMOTE);
 	ret = mmc_alloc_take(ag->alloc, len, &off);
 	if (ret == -ENOSPC && ag->obj.demoting_bytes && may_wait)
@@ -395,7 +412,7 @@ int mmc_object__reserve(struct mmc_agent *ag, struct mmc_session *s,
 	if (ret == -EINPROGRESS)
 		return ret;
 	if (ret) {
-		ag->obj.alloc_failures++;
+		MMC_COUNT(ag, alloc_failures, 1);
 		return ret;
 	}
 	held_add(ag, s, slot);
@@ -424,6 +441,8 @@ int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
 	mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
 	mmc_evict_add(ag->evict, slot);
 	ag->obj.objects++;
+	MMC_COUNT(ag, puts, 1);
+	MMC_COUNT(ag, put_bytes, ag->index.entries[slot].value_len);
 	return 0;
 }
 
@@ -452,8 +471,10 @@ void mmc_object_drop_session(struct mmc_agent *ag, struct mmc_session *s)
 		held_del(ag, s, slot);
 		reservation_free(ag, slot);
 	}
-	/* Its pins are gone with its ring: objects waiting only on them go. */
-	mmc_object_reap(ag);
+	/* Its pins are gone with its ring: objects waiting only on them go,
+	 * now if a scan is cheap, else with the reap timer. */
+	if (mmc_readers_scan_cheap(&ag->readers))
+		mmc_object_reap(ag);
 }
 
 /* ---- committed objects ---- */
@@ -478,6 +499,7 @@ int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
 		if (!ag->ssd || (sslot = mmc_ssd_find(ag->ssd, hash)) == MMC_SSD_NONE)
 			return -ENOENT;
 		mmc_ssd_remove(ag->ssd, sslot);
+		MMC_COUNT(ag, removes, 1);
 		return 0;
 	}
 	e = &ag->index.entries[slot];
@@ -486,13 +508,20 @@ int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
 		mmc_object__cancel_fill(ag, slot);   /* being read back from SSD */
 		mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
 		defer(ag, slot);                      /* freed when the read is back */
+		MMC_COUNT(ag, removes, 1);
 		return 0;
 	}
 	if (e->state != MMC_ENTRY_COMMITTED)
 		return -EBUSY;
 	unlink_committed(ag, slot);
-	/* Unlink + DEAD is published (seq_cst) before the pin scan. */
-	mmc_object__free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
+	MMC_COUNT(ag, removes, 1);
+	/* Unlink + DEAD is published (seq_cst) before the pin scan.  With many
+	 * sessions a scan is not cheap: the reap timer does one for all the
+	 * removes of a while, so a flood of removes costs one scan per tick. */
+	if (mmc_readers_scan_cheap(&ag->readers))
+		mmc_object__free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
+	else
+		defer(ag, slot);
 	return 0;
 }
 

@@ -36,6 +36,7 @@ struct mmc_ssd_event;
 struct mmc_held {
 	uint32_t first;
 	uint32_t count;
+	uint64_t bytes;
 };
 
 /* Per DRAM index slot, agent-private. */
@@ -54,14 +55,10 @@ struct mmc_objects {
 	struct mmc_obj_meta *meta;    /* index.nentries long */
 	uint32_t *deferred;           /* DEAD slots waiting for pins or I/O */
 	uint32_t ndeferred, deferred_cap;
-	/* what the stats file shows */
+	/* gauges the stats file shows (counters are in stats.h) */
 	uint64_t objects;             /* committed, in DRAM */
 	uint64_t reservations, reserved_bytes;
-	uint64_t evictions, evicted_bytes;
-	uint64_t alloc_failures;      /* reservations refused: no room */
 	/* crossing tiers (object_tier.c) */
-	uint64_t demotions, demotion_skipped, demotion_failures;
-	uint64_t promotions, promotion_failures;
 	uint64_t demoting_bytes;      /* DRAM blocks being written down now */
 	struct mmc_tier_waits *waits; /* fetches and puts waiting on tiers */
 };
@@ -81,8 +78,9 @@ void mmc_objects_destroy(struct mmc_agent *ag);
 /* A new object of len bytes under key, writable by session s alone until it
  * commits.  Makes room first (eviction, demotion).  0 with *ref filled;
  * -EEXIST (key committed, here or on SSD), -EBUSY (key reserved, or being
- * brought back from SSD), -E2BIG (larger than the arena), -ENOSPC (no
- * room: everything left is pinned or reserved), -EINPROGRESS (room is on
+ * brought back from SSD), -E2BIG (larger than the arena), -EDQUOT (s, or
+ * its uid, holds its [limits] of reservations or reserved bytes), -ENOSPC
+ * (no room: everything left is pinned or reserved), -EINPROGRESS (room is on
  * its way: demotions are being written; mmc_object_wait_space()). */
 int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 		       const void *key, uint16_t key_len, uint64_t len,

@@ -134,7 +134,7 @@ int mmc_object__demote(struct mmc_agent *ag, uint32_t slot)
 	if (ret == -EAGAIN)
 		return ret;
 	if (ret) {                   /* too large for a region, or failing */
-		ag->obj.demotion_failures++;
+		MMC_COUNT(ag, demotion_failures, 1);
 		return ret;
 	}
 	mmc_object__meta(ag, slot)->flags |= OBJ_DEMOTING;
@@ -193,11 +193,11 @@ static void written(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 		return;
 	}
 	if (ev->result != MMC_SSD_OK) {
-		ag->obj.demotion_failures++;
+		MMC_COUNT(ag, demotion_failures, 1);
 		mmc_evict_add(ag->evict, slot);   /* stays; tried again later */
 		return;
 	}
-	ag->obj.demotions++;
+	MMC_COUNT(ag, demotions, 1);
 	m->ssd_slot = ev->slot;
 	m->ssd_gen = ev->gen;
 	if (w->nwritten == BATCH)
@@ -272,8 +272,8 @@ static enum mmc_ops_result park(struct mmc_agent *ag, struct mmc_session *s,
 				const struct mmc_sqe *q, struct mmc_cqe *c, struct fill *f)
 {
 	struct mmc_tier_waits *w = ag->obj.waits;
-	struct tier_wait *tw = (struct tier_wait *)mmc_request_park(s, q, sizeof(*tw),
-								    wait_cancel);
+	struct tier_wait *tw = (struct tier_wait *)mmc_request_park(ag, s, q, sizeof(*tw),
+								     wait_cancel);
 
 	if (!tw) {
 		c->res = -ENOMEM;
@@ -368,7 +368,7 @@ static struct fill *fetch_now(struct mmc_agent *ag, const struct mmc_sqe *q, boo
 		return NULL;
 	*res = promote(ag, q, hash, sslot, may_wait, &f);
 	if (*res && *res != -EINPROGRESS)
-		ag->obj.promotion_failures++;
+		MMC_COUNT(ag, promotion_failures, 1);
 	return *res ? NULL : f;
 }
 
@@ -413,12 +413,12 @@ static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 		mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
 		mmc_evict_add(ag->evict, slot);
 		ag->obj.objects++;
-		ag->obj.promotions++;
+		MMC_COUNT(ag, promotions, 1);
 		MMC_PROBE_PROMOTE(f->probe_t0, f->len, 0);
 		answer_fill(ag, f, 0);
 	} else {
 		if (!cancelled) {
-			ag->obj.promotion_failures++;
+			MMC_COUNT(ag, promotion_failures, 1);
 			mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
 			mmc_object__free(ag, slot);
 		}
@@ -537,7 +537,7 @@ static void flush_wait(struct mmc_agent *ag)
 uint64_t mmc_object_flush_ssd(struct mmc_agent *ag, unsigned limit_ms, uint64_t *left)
 {
 	uint64_t deadline = mmc_now_ns() + (uint64_t)limit_ms * 1000000ull;
-	uint64_t before = ag->obj.demotions;
+	uint64_t before = MMC_STAT(ag, demotions);
 	uint32_t slot;
 
 	*left = 0;
@@ -563,5 +563,5 @@ uint64_t mmc_object_flush_ssd(struct mmc_agent *ag, unsigned limit_ms, uint64_t 
 	for (slot = mmc_evict_first(ag->evict); slot != MMC_EVICT_END;
 	     slot = mmc_evict_next(ag->evict, slot))
 		*left += !mmc_object__on_ssd(ag, slot);
-	return ag->obj.demotions - before;
+	return MMC_STAT(ag, demotions) - before;
 }

@@ -68,7 +68,7 @@ static enum mmc_ops_result op_nop(struct mmc_agent *ag, struct mmc_session *s,
 		c->res = -EPERM;
 		return MMC_OPS_DONE;
 	}
-	p = (struct delayed_ping *)mmc_request_park(s, q, sizeof(*p), ping_cancel);
+	p = (struct delayed_ping *)mmc_request_park(ag, s, q, sizeof(*p), ping_cancel);
 	if (!p) {
 		c->res = -ENOMEM;
 		return MMC_OPS_DONE;
@@ -172,11 +172,15 @@ enum mmc_ops_result mmc_ops_dispatch(struct mmc_agent *ag, struct mmc_session *s
 	enum mmc_ops_result r = MMC_OPS_DONE;
 
 	if (q->op >= MMC_OP_MAX_ || !ops[q->op].run) {
-		ag->sess.bad_requests++;
+		MMC_COUNT(ag, bad_requests, 1);
 		c->res = -EOPNOTSUPP;
 	} else if (!ops[q->op].key || !(c->res = check_key(q))) {
 		r = ops[q->op].run(ag, s, q, c);
 	}
+	/* exists, absent and busy are answers, not errors */
+	if (r == MMC_OPS_DONE && c->res && c->res != -EEXIST && c->res != -ENOENT &&
+	    c->res != -EBUSY)
+		MMC_COUNT(ag, errors, 1);
 	if (r == MMC_OPS_DONE && c->res && c->res != -EEXIST && c->res != -ENOENT)
 		log_debug("client %u: %s -> %s", s->id,
 			  q->op < MMC_OP_MAX_ && ops[q->op].name ? ops[q->op].name : "?",

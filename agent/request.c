@@ -13,7 +13,8 @@
 #include "request.h"
 #include "ring.h"
 
-struct mmc_request *mmc_request_park(struct mmc_session *s, const struct mmc_sqe *q,
+struct mmc_request *mmc_request_park(struct mmc_agent *ag, struct mmc_session *s,
+				     const struct mmc_sqe *q,
 				     size_t size, mmc_request_cancel_fn *cancel)
 {
 	struct mmc_request *r;
@@ -31,11 +32,12 @@ struct mmc_request *mmc_request_park(struct mmc_session *s, const struct mmc_sqe
 		r->next->prev = r;
 	s->parked_list = r;
 	s->parked++;
+	ag->sess.parked++;
 	return r;
 }
 
 /* Takes r off its session's list. */
-static void detach(struct mmc_request *r)
+static void detach(struct mmc_agent *ag, struct mmc_request *r)
 {
 	struct mmc_session *s = r->s;
 
@@ -46,6 +48,7 @@ static void detach(struct mmc_request *r)
 	if (r->next)
 		r->next->prev = r->prev;
 	s->parked--;
+	ag->sess.parked--;
 	r->s = NULL;
 	r->prev = r->next = NULL;
 }
@@ -56,7 +59,7 @@ void mmc_request_complete(struct mmc_agent *ag, struct mmc_request *r,
 	struct mmc_session *s = r->s;
 
 	if (s) {
-		detach(r);
+		detach(ag, r);
 		c->tag = r->q.tag;
 		mmc_ring_post(ag, s, c);
 	}
@@ -68,7 +71,7 @@ void mmc_request_cancel_all(struct mmc_agent *ag, struct mmc_session *s)
 	while (s->parked_list) {
 		struct mmc_request *r = s->parked_list;
 
-		detach(r);
+		detach(ag, r);
 		r->cancel(ag, r);
 	}
 }

@@ -45,7 +45,8 @@ struct mmc_request {
  * (>= sizeof(struct mmc_request), which it starts with, so an owner can
  * embed its own state after it) holding a copy of q, or NULL when memory
  * is short (answer the request at once then, e.g. -ENOMEM). */
-struct mmc_request *mmc_request_park(struct mmc_session *s, const struct mmc_sqe *q,
+struct mmc_request *mmc_request_park(struct mmc_agent *ag, struct mmc_session *s,
+				     const struct mmc_sqe *q,
 				     size_t size, mmc_request_cancel_fn *cancel);
 /* Answers r with c (its tag is set here) if its session is still there,
  * and frees r. */

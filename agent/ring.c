@@ -13,16 +13,23 @@
  * completions just stops being served.
  *
  * Waking: after a batch the agent publishes sq_head and cq_tail, fences,
- * and writes the session's wake-up pipe only if the client announced it is
- * going to sleep (cq_waiting).  A spinning client costs no system call.
+ * and sends a wake-up on the session's socket only if the client announced
+ * it is going to sleep (cq_waiting).  A spinning client costs no system
+ * call.
  */
 #define _GNU_SOURCE
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "proto-t.h"
 #include "ops.h"
 #include "ring.h"
+#include "timer.h"
+
+/* Requests between two looks at the clock in a turn's share. */
+#define TURN_CHECK 4
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -60,6 +67,16 @@ void mmc_ring_layout(struct mmc_ring_hdr *r, uint32_t client_id)
 	off += align_up(MMC_PIN_SLOTS * sizeof(uint64_t), 4096);
 	r->touch_off = off;
 	r->size = mmc_ring_region_size();
+	mmc_ring_set_limits(r, MMC_PIN_SLOTS, 0);
+}
+
+void mmc_ring_set_limits(struct mmc_ring_hdr *r, uint32_t pin_max, uint64_t pin_bytes)
+{
+	r->pin_max = pin_max && pin_max < MMC_PIN_SLOTS ? pin_max : MMC_PIN_SLOTS;
+	r->pin_bytes_max = pin_bytes;
+	/* Objects no larger than this count no bytes: pin_max of them fit the
+	 * byte cap anyway (the slot count bounds them). */
+	r->pin_small = pin_bytes / r->pin_max;
 }
 
 void mmc_ring_bind(struct mmc_session *s, struct mmc_ring_hdr *r)
@@ -71,6 +88,9 @@ void mmc_ring_bind(struct mmc_session *s, struct mmc_ring_hdr *r)
 	s->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
 	s->pins = (_Atomic uint64_t *)((char *)r + r->pins_off);
 	s->touch = (_Atomic uint64_t *)((char *)r + r->touch_off);
+	s->pin_max = r->pin_max;
+	s->pin_bytes_max = r->pin_bytes_max;
+	s->pin_small = r->pin_small;
 }
 
 /* Answers owed: posted and not yet read by the client, plus parked.  More
@@ -99,20 +119,28 @@ static void publish(struct mmc_session *s)
 	 * re-reading cq_tail: one of us sees the other. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&r->cq_waiting, memory_order_relaxed)) {
-		uint64_t one = 1;
+		uint8_t wake = MMC_MSG_WAKE;
 
-		(void)!write(s->wake_wr, &one, sizeof(one));
+		/* Never blocks: a full socket already holds a wake-up. */
+		(void)!send(s->sock, &wake, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
 }
 
 static void corrupted(struct mmc_agent *ag, struct mmc_session *s, const char *why)
 {
-	ag->sess.bad_requests++;
+	MMC_COUNT(ag, bad_requests, 1);
 	mmc_session_close(ag, s, why);
 }
 
 unsigned mmc_ring_serve(struct mmc_agent *ag, struct mmc_session *s)
 {
+	return mmc_ring_serve_max(ag, s, MMC_SQ_ENTRIES);
+}
+
+unsigned mmc_ring_serve_max(struct mmc_agent *ag, struct mmc_session *s,
+			    unsigned max)
+{
+	uint64_t t0 = 0;
 	struct mmc_ring_hdr *r = s->ring;
 	uint32_t head = s->sq_seen;
 	uint32_t tail = atomic_load_explicit(&r->sq_tail, memory_order_acquire);
@@ -127,7 +155,12 @@ unsigned mmc_ring_serve(struct mmc_agent *ag, struct mmc_session *s)
 		corrupted(ag, s, "ring indices corrupted by the client");
 		return 0;
 	}
-	while (head != tail && s->cq_seen + s->parked - cq_head < MMC_CQ_ENTRIES) {
+	/* The clock is read only for a session with a batch to serve: the
+	 * usual request, one at a time, costs no clock read. */
+	if (max < MMC_SQ_ENTRIES && tail - head > TURN_CHECK)
+		t0 = mmc_now_ns();
+	while (head != tail && done < max &&
+	       s->cq_seen + s->parked - cq_head < MMC_CQ_ENTRIES) {
 		struct mmc_sqe q;
 		struct mmc_cqe c = { 0 };
 
@@ -142,6 +175,9 @@ unsigned mmc_ring_serve(struct mmc_agent *ag, struct mmc_session *s)
 			return done;
 		s->cq[s->cq_seen % MMC_CQ_ENTRIES] = c;
 		s->cq_seen++;
+		/* A turn's share is time as well: the others wait for it. */
+		if (t0 && done % TURN_CHECK == 0 && mmc_now_ns() - t0 > MMC_RING_TURN_NS)
+			break;
 	}
 	if (done && !s->closed)
 		publish(s);

@@ -32,9 +32,16 @@ size_t mmc_ring_region_size(void);
  * Nothing else is touched: indices, flags and counters stay zero. */
 void mmc_ring_layout(struct mmc_ring_hdr *r, uint32_t client_id);
 
+/* Writes a session's pin limits into its ring header (before the welcome:
+ * libshm reads them once): at most pin_max pins (slots [0, pin_max)), and
+ * pin_bytes bytes of pins of objects larger than pin_bytes / pin_max (0:
+ * no byte cap).  mmc_ring_layout() sets the whole table and no byte cap. */
+void mmc_ring_set_limits(struct mmc_ring_hdr *r, uint32_t pin_max, uint64_t pin_bytes);
+
 /* Makes r, laid out by mmc_ring_layout(), the ring of session s: sets
- * s->ring, s->ring_size and s->sq/cq/pins/touch from r's offsets, read once
- * here; the agent uses these copies, never the client-writable header. */
+ * s->ring, s->ring_size, s->sq/cq/pins/touch and the pin limits from r's
+ * header, read once here before the client has the ring; the agent uses
+ * these copies, never the client-writable header. */
 void mmc_ring_bind(struct mmc_session *s, struct mmc_ring_hdr *r);
 
 /* Has s published requests that can be taken now (its completion ring has
@@ -46,6 +53,11 @@ bool mmc_ring_pending(const struct mmc_session *s);
  * client whose ring indices are impossible has corrupted its own ring: its
  * session is closed (nobody else notices). */
 unsigned mmc_ring_serve(struct mmc_agent *ag, struct mmc_session *s);
+/* The same for at most max requests, or as many as fit in
+ * MMC_RING_TURN_NS (at least one): a turn's share (activity.c). */
+#define MMC_RING_TURN_NS 2000u
+unsigned mmc_ring_serve_max(struct mmc_agent *ag, struct mmc_session *s,
+			    unsigned max);
 
 /* Posts answer c (its tag set) to s's completion ring and wakes the client
  * if it sleeps.  For answers of parked requests (request.c); there is

@@ -8,14 +8,27 @@
  * when a client asks (MMC_OP_STAT), which first settles dead sessions so the
  * numbers a test reads after a client's death are exact.
  *
- * Each figure comes from the module that owns it: object counts and
- * evictions from object.c, bytes from the allocator, pins from a scan of
- * the pin tables (readers.c), sessions and what clients counted about
- * themselves from session.c.
+ * Counters are kept in ag->stats.v, one per line of MMC_STATS_FIELDS
+ * (mmc-t.h), by whichever module sees the event (MMC_COUNT).  Gauges come
+ * from their owners at each refresh: object counts from object.c, bytes
+ * from the allocator, pins from a scan of the pin tables (readers.c).
+ *
+ * What clients count about themselves lives in their own ring and is
+ * theirs to read (mmc_client_stats).  The agent takes its own observations
+ * for everything it sees (puts, removes, errors it answered...), and folds
+ * in only what a client alone can see - hits, misses, gets, bytes read,
+ * exists, lost touch records - as deltas it believes: never backwards,
+ * never faster than a real client could go.  A client that lies can
+ * therefore skew those figures by at most that rate, never overflow them
+ * or rewind them (a forged 10^18 hits is cut to what the time allows, and
+ * counters_clamped says a report was not believed).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,31 +38,110 @@
 #include "agent.h"
 #include "log.h"
 #include "object.h"
+#include "loop.h"
 #include "readers.h"
+#include "activity.h"
 #include "stats.h"
 #include "tier_ssd.h"
 #include "timer.h"
 
+_Static_assert(sizeof(struct mmc_stats) == 488 && MMC_STATS_COUNT <= MMC_STATS_SLOTS,
+	       "struct mmc_stats is ABI: new figures take padding");
+
+/* Is pid a running mmc-agent other than us?  A pid that runs something
+ * else (reused since) is not; one we cannot look at is assumed to be. */
+static bool other_agent_alive(uint32_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	if (!pid || pid == (uint32_t)getpid() ||
+	    (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, "mmc-agent", 9);
+}
+
+/* Makes path free for a new stats file: 0 when nothing is there or it was
+ * a dead agent's stats file (removed); else -errno after saying why the
+ * file is not ours to replace. */
+static int clear_stats_path(const char *path)
+{
+	struct mmc_stats old;
+	struct stat st;
+	ssize_t n = -1;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		log_err("cannot use %s as the stats file: %s", path, strerror(-ret));
+		return ret;
+	}
+	/* Of this version or an older one (smaller: an upgrade), whose header
+	 * says its own size. */
+	memset(&old, 0, sizeof(old));
+	if (S_ISREG(st.st_mode) && st.st_size >= (off_t)offsetof(struct mmc_stats, hugepages) &&
+	    st.st_size <= (off_t)sizeof(old) &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) >= 0) {
+		n = pread(fd, &old, (size_t)st.st_size, 0);
+		close(fd);
+	}
+	/* Ours: an mmc stats file, or one an agent died before finishing. */
+	if (n != (ssize_t)st.st_size || old.size != (uint64_t)st.st_size ||
+	    (old.magic != MMC_STATS_MAGIC && old.magic)) {
+		log_err("%s exists and is not an mmc stats file: refusing to replace "
+			"it (remove it, or set [agent] stats / --stats elsewhere)", path);
+		return -EEXIST;
+	}
+	if (other_agent_alive(old.agent_pid)) {
+		log_err("%s belongs to another agent, running as pid %u: leaving it "
+			"alone", path, old.agent_pid);
+		return -EADDRINUSE;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		ret = -errno;
+		log_err("cannot remove the stale stats file %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int mmc_stats_open(struct mmc_agent *ag)
 {
-	int fd = open(ag->cfg.stats_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
-		      O_NOFOLLOW, 0644);
+	const char *path = ag->cfg.stats_path;
 	struct mmc_stats *st;
+	struct stat sb;
+	int fd, ret = clear_stats_path(path);
 
-	if (fd < 0 || fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(*st)) < 0) {
-		int ret = -errno;
-
-		log_err("cannot create stats file %s: %s", ag->cfg.stats_path,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (ret)
+		return ret;
+	/* O_EXCL: a file that appeared since is someone else's. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		log_err("cannot create the stats file %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &sb) == 0)
+		ag->stats.ino = sb.st_ino;
+	ag->stats.fd = fd;
+	if (fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(*st)) < 0) {
+		ret = -errno;
+		log_err("cannot size the stats file %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (st == MAP_FAILED) {
-		int ret = -errno;
-
-		close(fd);
+		ret = -errno;
+		log_err("cannot map the stats file %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	memset(st, 0, sizeof(*st));
@@ -58,96 +150,125 @@ int mmc_stats_open(struct mmc_agent *ag)
 	st->start_ns = mmc_now_ns();
 	st->agent_pid = (uint32_t)getpid();
 	ag->stats.st = st;
-	ag->stats.fd = fd;
+	return 0;
+}
+
+void mmc_stats_publish(struct mmc_agent *ag)
+{
+	if (!ag->stats.st)
+		return;
 	mmc_stats_refresh(ag);
 	atomic_thread_fence(memory_order_release);
-	st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
-	return 0;
+	ag->stats.st->magic = MMC_STATS_MAGIC;   /* last: readers check it first */
+}
+
+/* Slack for a report that lands right after a fold (clock granularity). */
+#define FOLD_SLACK 4096
+
+void mmc_stats_fold(struct mmc_agent *ag, struct mmc_session *s, uint64_t now)
+{
+	struct mmc_client_counters *k;
+	uint64_t dt, raw, d, most;
+
+	if (!s->ring)
+		return;
+	k = &s->ring->counters;
+	dt = now > s->fold.ns ? now - s->fold.ns : 0;
+	s->fold.ns = now;
+#define FOLD(name, rate) \
+	raw = atomic_load_explicit(&k->name, memory_order_relaxed); \
+	d = raw - s->fold.seen[MMC_FOLD_##name]; \
+	most = dt * (rate) + FOLD_SLACK; \
+	if ((int64_t)d < 0) {                 /* backwards: not believed */ \
+		d = 0; \
+		MMC_COUNT(ag, counters_clamped, 1); \
+	} else if (d > most) {                /* faster than possible */ \
+		d = most; \
+		MMC_COUNT(ag, counters_clamped, 1); \
+	} \
+	s->fold.seen[MMC_FOLD_##name] = raw; \
+	MMC_COUNT(ag, name, d);
+	MMC_FOLDED_FIELDS(FOLD)
+#undef FOLD
 }
 
 void mmc_stats_refresh(struct mmc_agent *ag)
 {
 	struct mmc_stats *st = ag->stats.st;
-	struct mmc_client_counters sum = ag->sess.gone;
-	_Atomic uint64_t *acc = (_Atomic uint64_t *)&sum;
-	uint64_t clients = 0, parked = 0;
 
 	if (!st)
 		return;
-	for (struct mmc_session *s = ag->sess.list; s; s = s->next) {
-		const _Atomic uint64_t *c;
-
-		if (s->closed || s->state != MMC_SESSION_ACTIVE)
-			continue;
-		clients++;
-		parked += s->parked;
-		c = (const _Atomic uint64_t *)&s->ring->counters;
-		for (size_t i = 0; i < sizeof(sum) / sizeof(uint64_t); i++)
-			acc[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
-	}
+	/* The gauges, measured now; the counters are up to date already.
+	 * Nothing here visits every session: a refresh costs the same with
+	 * 10,000 of them (pins are counted by the sweep beyond a few). */
+	MMC_STAT(ag, arena_bytes) = mmc_alloc_capacity(ag->alloc);
+	MMC_STAT(ag, used_bytes) = mmc_alloc_used(ag->alloc);
+	MMC_STAT(ag, reserved_bytes) = ag->obj.reserved_bytes;
+	MMC_STAT(ag, objects) = ag->obj.objects;
+	MMC_STAT(ag, pinned_objects) = mmc_object_count_pinned(ag);
+	MMC_STAT(ag, reservations) = ag->obj.reservations;
+	MMC_STAT(ag, clients) = ag->sess.established;
+	MMC_STAT(ag, active_sessions) = mmc_activity_count(ag);
+	MMC_STAT(ag, high_watermark_pct) = ag->cfg.high_watermark;
+	MMC_STAT(ag, low_watermark_pct) = ag->cfg.low_watermark;
+	MMC_STAT(ag, max_objects) = ag->index.nentries;
+	MMC_STAT(ag, parked) = ag->sess.parked;
 	st->hugepages = ag->arena.hugepages;
-	st->arena_bytes = mmc_alloc_capacity(ag->alloc);
-	st->used_bytes = mmc_alloc_used(ag->alloc);
-	st->reserved_bytes = ag->obj.reserved_bytes;
-	st->reservations = ag->obj.reservations;
-	st->objects = ag->obj.objects;
-	st->pinned_objects = mmc_object_count_pinned(ag);
-	st->clients = clients;
-	st->clients_total = ag->sess.accepted;
-	st->clients_rejected = ag->sess.rejected;
-	st->hits = sum.hits;
-	st->misses = sum.misses;
-	st->gets = sum.gets;
-	st->get_bytes = sum.get_bytes;
-	st->puts = sum.puts;
-	st->put_bytes = sum.put_bytes;
-	st->put_exists = sum.put_exists;
-	st->exists = sum.exists;
-	st->removes = sum.removes;
-	st->errors = sum.errors;
-	st->evictions = ag->obj.evictions;
-	st->evicted_bytes = ag->obj.evicted_bytes;
-	st->alloc_failures = ag->obj.alloc_failures;
-	st->bad_requests = ag->sess.bad_requests;
-	st->high_watermark_pct = ag->cfg.high_watermark;
-	st->low_watermark_pct = ag->cfg.low_watermark;
-	st->max_objects = ag->index.nentries;
-	st->parked = parked;
-	st->demotions = ag->obj.demotions;
-	st->demotion_skipped = ag->obj.demotion_skipped;
-	st->demotion_failures = ag->obj.demotion_failures;
-	st->promotions = ag->obj.promotions;
-	st->promotion_failures = ag->obj.promotion_failures;
-	if (ag->ssd) {
+	if (ag->ssd) {             /* the tier's gauges and its own counters */
 		struct mmc_ssd_stats ss;
 
 		mmc_ssd_get_stats(ag->ssd, &ss);
-		st->ssd_objects = ss.objects;
-		st->ssd_bytes = ss.bytes;
-		st->ssd_capacity = ss.capacity;
-		st->ssd_read_bytes = ss.read_bytes;
-		st->ssd_write_bytes = ss.write_bytes;
-		st->ssd_crc_failures = ss.crc_failures;
-		st->ssd_io_errors = ss.io_errors;
-		st->ssd_inflight = ss.inflight;
+		MMC_STAT(ag, ssd_objects) = ss.objects;
+		MMC_STAT(ag, ssd_bytes) = ss.bytes;
+		MMC_STAT(ag, ssd_capacity) = ss.capacity;
+		MMC_STAT(ag, ssd_inflight) = ss.inflight;
+		MMC_STAT(ag, ssd_read_bytes) = ss.read_bytes;
+		MMC_STAT(ag, ssd_write_bytes) = ss.write_bytes;
+		MMC_STAT(ag, ssd_crc_failures) = ss.crc_failures;
+		MMC_STAT(ag, ssd_io_errors) = ss.io_errors;
 	}
+#define COPY(name, ...) st->name = MMC_STAT(ag, name);
+	MMC_STATS_FIELDS(COPY)
+#undef COPY
 	st->updated_ns = mmc_now_ns();
 }
 
-void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *keep)
+/* Folds the sessions of one list (link or hot nodes). */
+static void fold_list(struct mmc_agent *ag, struct mmc_dnode *n, size_t off,
+		      uint64_t now)
 {
-	mmc_session_reap(ag, mmc_now_ms(), keep);
-	mmc_readers_drain_all(ag);
-	mmc_object_reap(ag);
+	for (; n; n = n->next)
+		mmc_stats_fold(ag, (struct mmc_session *)((char *)n - off), now);
+}
+
+void mmc_stats_settle(struct mmc_agent *ag, struct mmc_session *asker)
+{
+	uint64_t now = mmc_now_ns();
+
+	/* Clients that died: their hang-ups wait in epoll (one epoll_wait,
+	 * whose cost is the events pending, not the sessions). */
+	mmc_agent_poll(ag);
+	mmc_readers_drain_busy(ag);
+	mmc_stats_fold(ag, asker, now);
+	fold_list(ag, ag->sess.active.first, offsetof(struct mmc_session, link), now);
+	fold_list(ag, ag->sess.hot.first, offsetof(struct mmc_session, hot), now);
+	if (ag->obj.ndeferred && mmc_readers_scan_cheap(&ag->readers))
+		mmc_object_reap(ag);
 	mmc_stats_refresh(ag);
 }
 
 void mmc_stats_close(struct mmc_agent *ag)
 {
-	if (!ag->stats.st)
-		return;
-	munmap(ag->stats.st, sizeof(*ag->stats.st));
-	close(ag->stats.fd);
-	unlink(ag->cfg.stats_path);
+	struct stat sb;
+
+	if (ag->stats.st)
+		munmap(ag->stats.st, sizeof(*ag->stats.st));
 	ag->stats.st = NULL;
+	if (ag->stats.fd < 0)
+		return;
+	close(ag->stats.fd);
+	ag->stats.fd = -1;
+	/* Only the file this agent created: not one that replaced it since. */
+	if (lstat(ag->cfg.stats_path, &sb) == 0 && sb.st_ino == ag->stats.ino)
+		unlink(ag->cfg.stats_path);
 }

@@ -416,7 +416,8 @@ start_agent() {
 	AGENT_SOCK=$T/agent.sock
 	: >"$T/agent.conf"    # defaults, whatever /etc/mmc holds
 	"$BIN/mmc-agent" --config "$T/agent.conf" --socket "$AGENT_SOCK" \
-		--arena-size "$ARENA" --hugepages "$HP_MODE" --max-objects 262144 \
+		--arena-size "$ARENA" --hugepages "$HP_MODE" \
+		--max-objects $((ARENA / 4096 < 262144 ? ARENA / 4096 : 262144)) \
 		>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")

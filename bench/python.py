@@ -492,7 +492,9 @@ def main():
             sys.exit("bench/python.py: %s not installed (scripts/install-deps.sh), "
                      "or pass --no-%s" % (tool, tool.split("-")[0]))
     objects = max(max(1, args.working_set // (args.batch * s)) * args.batch for s in sizes)
-    sock = start_agent(kids, args.bin, arena, max(65536, 2 * objects + 1024), work)
+    # as many index entries as the arena can ever use (one 4 KiB unit each)
+    sock = start_agent(kids, args.bin, arena,
+                       min(arena // 4096, max(65536, 2 * objects + 1024)), work)
     r = None if args.no_redis else start_redis(kids, work)
     m = None if args.no_memcached else start_memcached(kids, work)
     with mmc.Client(sock) as c:

@@ -36,8 +36,8 @@
 
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
-#define MMC_LAYOUT_VERSION 2u     /* meta and ring regions */
-#define MMC_STATS_VERSION 1u      /* the stats file (struct mmc_stats grows into its pad) */
+#define MMC_LAYOUT_VERSION 3u     /* meta and ring regions */
+#define MMC_STATS_VERSION 2u      /* the stats file (struct mmc_stats grows into its pad) */
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */
@@ -172,21 +172,16 @@ struct mmc_cqe {
 	uint32_t gen;
 };                            /* 32 bytes */
 
-/* What a client counts about itself.  Written only by that client (relaxed
- * atomic adds); the agent sums them into struct mmc_stats. */
+/* What a client counts about itself (mmc-t.h's MMC_CLIENT_FIELDS), in
+ * 16 words.  Written only by that client (relaxed atomic adds), so nothing
+ * here is trusted: the agent folds the figures only clients see into its
+ * own counters within bounds (agent/stats.c), and takes the rest from what
+ * it did itself. */
+#define MMC_FIELD_ATOMIC_(name, ...) _Atomic uint64_t name;
+#define MMC_CLIENT_COUNT (0 MMC_CLIENT_FIELDS(MMC_FIELD_ONE_))
 struct mmc_client_counters {
-	_Atomic uint64_t hits;
-	_Atomic uint64_t misses;
-	_Atomic uint64_t gets;         /* copying gets + acquires */
-	_Atomic uint64_t get_bytes;
-	_Atomic uint64_t puts;         /* committed puts */
-	_Atomic uint64_t put_bytes;
-	_Atomic uint64_t put_exists;   /* puts answered "exists" */
-	_Atomic uint64_t exists;       /* exists queries (keys) */
-	_Atomic uint64_t removes;
-	_Atomic uint64_t errors;
-	_Atomic uint64_t touch_drops;  /* access records lost, touch log full */
-	_Atomic uint64_t pad_[5];
+	MMC_CLIENT_FIELDS(MMC_FIELD_ATOMIC_)
+	_Atomic uint64_t pad_[16 - MMC_CLIENT_COUNT];
 };
 
 #define MMC_SQ_ENTRIES    256u
@@ -206,6 +201,18 @@ struct mmc_ring_hdr {
 	uint32_t sq_entries, cq_entries, pin_slots, touch_slots;
 	uint64_t sq_off, cq_off, pins_off, touch_off;
 	uint64_t size;
+	/* [limits] for this session, set before the welcome: libshm claims pin
+	 * slots below pin_max only, and refuses a pin of an object larger than
+	 * pin_small when its large pins would then pass pin_bytes_max bytes. */
+	uint32_t pin_max;
+	uint32_t pad0_;
+	uint64_t pin_bytes_max;
+	uint64_t pin_small;
+
+	/* agent: 1 while it polls this ring every turn; 0 while the session is
+	 * quiet and the client must ring the doorbell after publishing (as it
+	 * must whenever hdr->agent_sleeping is set). */
+	_Atomic uint32_t agent_watching __attribute__((aligned(MMC_CACHELINE)));
 
 	/* producer/consumer indices, one cache line each; free-running u32 */
 	_Atomic uint32_t sq_tail  __attribute__((aligned(MMC_CACHELINE))); /* client */

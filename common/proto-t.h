@@ -2,17 +2,27 @@
  * proto-t.h - the unix-socket messages between a client and mmc-agent.
  *
  * Types only.  The socket (SOCK_SEQPACKET, so every message arrives whole or
- * not at all) carries just the session's set-up and its end:
+ * not at all) carries the session's set-up, its end, and in between only
+ * one-byte signals:
  *
  *   client                                   agent
  *   connect()  ------------------------->    accept4(), SO_PEERCRED check
  *   struct mmc_hello  ------------------>    validate magic/version/size
  *              <-------------------------    struct mmc_welcome
- *                                            + SCM_RIGHTS: meta, data, ring,
- *                                              doorbell pipe, wake-up pipe
+ *                                            + SCM_RIGHTS: meta, data, ring
  *   ... all requests go through the ring region (layout-t.h) ...
+ *   MMC_MSG_BELL  ----------------------->   "look at my ring" (only when the
+ *                                            agent sleeps or does not watch)
+ *                 <-----------------------   MMC_MSG_WAKE: "answers posted"
+ *                                            (only when the client sleeps)
  *   close() / process death  ----------->    EPOLLHUP: pins dropped and
  *                                            reservations freed at once
+ *
+ * The socket is the session's only descriptor in the agent: 10,000 idle
+ * sessions cost 10,000 descriptors.  Both sides send signals with
+ * MSG_DONTWAIT and drop one that finds the socket full (a signal is
+ * pending then anyway), so neither can be made to block by the other.
+ * Any other message after the welcome ends the session.
  *
  * A refused client (credentials, bad hello) receives a welcome whose status is
  * a negative errno and no descriptors, then the agent closes the socket.
@@ -25,7 +35,7 @@
 #include "mmc/mmc-t.h"    /* MMC_DEFAULT_SOCKET, MMC_SOCKET_ENV */
 
 #define MMC_PROTO_MAGIC   0x434d4d00u  /* "\0MMC" */
-#define MMC_PROTO_VERSION 1u
+#define MMC_PROTO_VERSION 2u
 
 enum mmc_msg_type {
 	MMC_MSG_HELLO   = 1,
@@ -37,10 +47,12 @@ enum mmc_welcome_fd {
 	MMC_FD_META = 0,
 	MMC_FD_DATA = 1,
 	MMC_FD_RING = 2,
-	MMC_FD_BELL = 3,   /* pipe, write end: client writes "look at my ring" */
-	MMC_FD_WAKE = 4,   /* pipe, read end: agent wrote "completions ready" */
 	MMC_FD_COUNT
 };
+
+/* The one-byte signals on an established session's socket. */
+#define MMC_MSG_BELL 0x62   /* 'b', client -> agent: look at my ring */
+#define MMC_MSG_WAKE 0x77   /* 'w', agent -> client: answers are posted */
 
 struct mmc_hello {
 	uint32_t magic;

@@ -198,6 +198,41 @@ static int put_window(mmc_client *c, size_t base, size_t end,
 	return ok;
 }
 
+/* Puts again the keys of [base, end) that the agent refused with -EDQUOT
+ * while the window's own reservations held the session's share: now that
+ * those are committed, as many as fit go in, and again, while any does.
+ * Returns how many were committed, or -errno when the session failed. */
+static int put_refused(mmc_client *c, size_t base, size_t end,
+		       const void *const *keys, const size_t *key_lens,
+		       const void *const *values, const size_t *lens, int *results)
+{
+	const void *k2[RING_WINDOW], *v2[RING_WINDOW];
+	size_t kl2[RING_WINDOW], l2[RING_WINDOW], at[RING_WINDOW];
+	int r2[RING_WINDOW], ok = 0, got;
+
+	do {
+		size_t m = 0;
+
+		for (size_t i = base; i < end; i++)
+			if (results[i] == -EDQUOT) {
+				k2[m] = keys[i];
+				kl2[m] = key_lens[i];
+				v2[m] = values[i];
+				l2[m] = lens[i];
+				at[m++] = i;
+			}
+		if (!m)
+			break;
+		got = put_window(c, 0, m, k2, kl2, v2, l2, r2);
+		if (got < 0)
+			return got;
+		for (size_t j = 0; j < m; j++)
+			results[at[j]] = r2[j];
+		ok += got;
+	} while (got > 0);
+	return ok;
+}
+
 int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
 		  const size_t *key_lens, const void *const *values,
 		  const size_t *lens, int *results)
@@ -210,6 +245,12 @@ int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
 		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n;
 		int r = put_window(c, base, end, keys, key_lens, values, lens, results);
 
+		/* A window of large values can pass the session's [limits]
+		 * share of reserved bytes by itself: the rest go in once the
+		 * first are committed. */
+		if (r > 0)
+			r += put_refused(c, base, end, keys, key_lens, values, lens,
+					 results);
 		if (r < 0)
 			ret = r;
 		else

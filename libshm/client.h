@@ -26,7 +26,7 @@ struct mmc_waiter {
 };
 
 struct mmc_client {
-	int sock, bell_wr, wake_rd, stop_efd;
+	int sock, stop_efd;    /* sock: also doorbells out, wake-ups in */
 	/* meta region, read-only */
 	const struct mmc_meta_hdr *hdr;
 	size_t meta_size;
@@ -47,6 +47,12 @@ struct mmc_client {
 	_Atomic uint64_t *pins;
 	_Atomic uint64_t *touch;
 	_Atomic uint32_t pin_hint;
+	/* [limits] from the ring header (0: none): pin slots [0, pin_max) only,
+	 * and pins of objects over pin_small count their bytes in pinned_large,
+	 * which may not pass pin_bytes_max (-EDQUOT) */
+	uint32_t pin_max;
+	uint64_t pin_bytes_max, pin_small;
+	_Atomic uint64_t pinned_large;
 	/* requests (ring.c): submitters take sq_lock only to write and publish */
 	pthread_mutex_t sq_lock;
 	uint32_t sq_tail;              /* under sq_lock: private copy */

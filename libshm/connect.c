@@ -1,7 +1,7 @@
 /*
  * connect.c - a session's beginning and end on the client side.
  *
- * mmc_connect() speaks the handshake of proto-t.h, receives five descriptors,
+ * mmc_connect() speaks the handshake of proto-t.h, receives three descriptors,
  * maps them and checks everything it mapped: magic numbers, versions, and
  * that every region the headers describe fits inside what fstat() says the
  * memfd holds.  The meta region is mapped read-only (the agent sealed it so
@@ -166,7 +166,8 @@ static int check_ring(struct mmc_client *c)
 	    !fits(r->cq_off, need_cq, c->ring_size) ||
 	    !fits(r->pins_off, MMC_PIN_SLOTS * 8, c->ring_size) ||
 	    !fits(r->touch_off, MMC_TOUCH_SLOTS * 8, c->ring_size) ||
-	    (r->sq_off | r->cq_off | r->pins_off | r->touch_off) % 64)
+	    (r->sq_off | r->cq_off | r->pins_off | r->touch_off) % 64 ||
+	    !r->pin_max || r->pin_max > MMC_PIN_SLOTS)
 		return -EPROTO;
 	c->sq = (struct mmc_sqe *)((char *)r + r->sq_off);
 	c->cq = (struct mmc_cqe *)((char *)r + r->cq_off);
@@ -175,14 +176,18 @@ static int check_ring(struct mmc_client *c)
 	c->sq_tail = atomic_load(&r->sq_tail);
 	c->cq_head = atomic_load(&r->cq_head);
 	c->client_id = r->client_id;
+	c->pin_max = r->pin_max;
+	c->pin_bytes_max = r->pin_bytes_max;
+	c->pin_small = r->pin_small;
 	return 0;
 }
 
 static void *watcher_main(void *arg)
 {
 	struct mmc_client *c = arg;
+	/* Not POLLIN: the socket carries wake-ups; only a hang-up is death. */
 	struct pollfd p[2] = {
-		{ .fd = c->sock, .events = POLLIN | POLLRDHUP },
+		{ .fd = c->sock, .events = POLLRDHUP },
 		{ .fd = c->stop_efd, .events = POLLIN },
 	};
 
@@ -198,7 +203,7 @@ int mmc_connect(const char *path, mmc_client **out)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_S };
 	struct mmc_welcome w;
-	int fds[MMC_FD_COUNT] = { -1, -1, -1, -1, -1 };
+	int fds[MMC_FD_COUNT] = { -1, -1, -1 };
 	struct mmc_client *c;
 	void *p;
 	int ret;
@@ -219,7 +224,7 @@ int mmc_connect(const char *path, mmc_client **out)
 	if (!c)
 		return -ENOMEM;
 	c->fork_gen = atomic_load(&mmc__fork_gen);
-	c->bell_wr = c->wake_rd = c->stop_efd = -1;
+	c->stop_efd = -1;
 	pthread_mutex_init(&c->sq_lock, NULL);
 	pthread_mutex_init(&c->cq_lock, NULL);
 	pthread_cond_init(&c->slot_cond, NULL);
@@ -239,9 +244,6 @@ int mmc_connect(const char *path, mmc_client **out)
 	ret = hello_exchange(c->sock, &w, fds);
 	if (ret)
 		goto fail;
-	c->bell_wr = fds[MMC_FD_BELL];
-	c->wake_rd = fds[MMC_FD_WAKE];
-	fds[MMC_FD_BELL] = fds[MMC_FD_WAKE] = -1;
 	c->meta_size = w.meta_size;
 	c->data_size = w.data_size;
 	c->ring_size = w.ring_size;
@@ -268,7 +270,7 @@ int mmc_connect(const char *path, mmc_client **out)
 		goto fail;
 	if (c->hdr->hugepages)   /* cheap on 2 MiB pages: no faults later */
 		madvise(c->data, c->data_size, MADV_WILLNEED);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < MMC_FD_COUNT; i++) {
 		close(fds[i]);
 		fds[i] = -1;
 	}
@@ -296,7 +298,7 @@ fail:
  * copies go; closing a copy of the socket does not end the session. */
 static void forget_inherited(mmc_client *c)
 {
-	int fds[] = { c->sock, c->bell_wr, c->wake_rd, c->stop_efd };
+	int fds[] = { c->sock, c->stop_efd };
 
 	if (c->ring)
 		munmap(c->ring, c->ring_size);
@@ -336,10 +338,6 @@ void mmc_disconnect(mmc_client *c)
 		shutdown(c->sock, SHUT_RDWR);
 		close(c->sock);
 	}
-	if (c->bell_wr >= 0)
-		close(c->bell_wr);
-	if (c->wake_rd >= 0)
-		close(c->wake_rd);
 	if (c->stop_efd >= 0)
 		close(c->stop_efd);
 	pthread_mutex_destroy(&c->sq_lock);

@@ -166,13 +166,17 @@ int mmc__on_ssd(const struct mmc_client *c, uint64_t hash)
 	return 0;
 }
 
-/* Claims a free pin slot with word; returns the slot or -ENOBUFS. */
+/* Claims a free pin slot with word, below the session's pin_max (the agent
+ * reads no slot above); returns the slot or -ENOBUFS. */
 static int pin_claim(struct mmc_client *c, uint64_t word)
 {
 	uint32_t hint = atomic_load_explicit(&c->pin_hint, memory_order_relaxed);
+	uint32_t max = c->pin_max ? c->pin_max : MMC_PIN_SLOTS;
 
-	for (uint32_t n = 0; n < MMC_PIN_SLOTS; n++) {
-		uint32_t i = (hint + n) % MMC_PIN_SLOTS;
+	if (hint >= max)
+		hint = 0;
+	for (uint32_t n = 0; n < max; n++) {
+		uint32_t i = hint + n < max ? hint + n : hint + n - max;   /* no division */
 		uint64_t zero = 0;
 		uint32_t hwm;
 
@@ -184,7 +188,7 @@ static int pin_claim(struct mmc_client *c, uint64_t word)
 								 &hwm, i + 1))
 			;
 		if (atomic_compare_exchange_strong(&c->pins[i], &zero, word)) {
-			atomic_store_explicit(&c->pin_hint, (i + 1) % MMC_PIN_SLOTS,
+			atomic_store_explicit(&c->pin_hint, i + 1 < max ? i + 1 : 0,
 					      memory_order_relaxed);
 			return (int)i;
 		}

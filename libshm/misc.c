@@ -34,6 +34,8 @@ const char *mmc_strerror(int err)
 	case ECHILD:       return "client connected by the parent process: connect anew after fork()";
 	case ENODATA:      return "stats file too short (agent starting, or not a stats file)";
 	case EBADMSG:      return "not an mmc stats file";
+	case EDQUOT:       return "at a [limits] cap of the agent: this session or its user holds the most reservations, reserved bytes or pinned bytes it may (commit, abort or release first), or the most sessions";
+	case EMFILE:       return "the agent serves as many sessions as it may, or is out of descriptors: retry later";
 	default:           return strerror(err < 0 ? -err : err);
 	}
 }
@@ -47,17 +49,9 @@ int mmc_client_stats(mmc_client *c, struct mmc_client_stats *out)
 	if (mmc__forked(c))
 		return -ECHILD;
 	k = &c->ring->counters;
-	out->hits = atomic_load(&k->hits);
-	out->misses = atomic_load(&k->misses);
-	out->gets = atomic_load(&k->gets);
-	out->get_bytes = atomic_load(&k->get_bytes);
-	out->puts = atomic_load(&k->puts);
-	out->put_bytes = atomic_load(&k->put_bytes);
-	out->put_exists = atomic_load(&k->put_exists);
-	out->exists = atomic_load(&k->exists);
-	out->removes = atomic_load(&k->removes);
-	out->errors = atomic_load(&k->errors);
-	out->touch_drops = atomic_load(&k->touch_drops);
+#define LOAD(name, ...) out->name = atomic_load(&k->name);
+	MMC_CLIENT_FIELDS(LOAD)
+#undef LOAD
 	return 0;
 }
 

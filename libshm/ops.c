@@ -33,6 +33,29 @@ static int fetch_one(struct mmc_client *c, const void *key, size_t key_len)
 	return mmc__call(c, MMC_OP_FETCH, key, key_len, 0, 0, 0, &cqe);
 }
 
+/* Counts a new pin of len bytes against the session's pinned-bytes cap:
+ * 0, or -EDQUOT (nothing counted).  Small objects count nothing: the pin
+ * table's size bounds them. */
+static int pin_charge(struct mmc_client *c, uint64_t len)
+{
+	if (!c->pin_bytes_max || len <= c->pin_small)
+		return 0;
+	if (atomic_fetch_add_explicit(&c->pinned_large, len, memory_order_relaxed) +
+	    len > c->pin_bytes_max) {
+		atomic_fetch_sub_explicit(&c->pinned_large, len, memory_order_relaxed);
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+/* Unpins slot, a pin of len bytes. */
+static void read_end(struct mmc_client *c, uint32_t slot, uint64_t len)
+{
+	mmc__unpin(c, slot);
+	if (c->pin_bytes_max && len > c->pin_small)
+		atomic_fetch_sub_explicit(&c->pinned_large, len, memory_order_relaxed);
+}
+
 /* Pins key for reading: from DRAM, or - when it is only on the SSD tier
  * and fetch is true - once the agent brought it back (one ring round trip
  * around an SSD read; without fetch: MMC__ON_SSD, uncounted).  Counts the
@@ -57,6 +80,8 @@ static int read_begin(struct mmc_client *c, const void *key, size_t key_len,
 		if (!ret)
 			ret = mmc__pin_h(c, key, key_len, h, f, slot);
 	}
+	if (!ret && (ret = pin_charge(c, f->len)))
+		mmc__unpin(c, *slot);
 	if (ret == -ENOENT) {
 		CTR_ADD(c, misses, 1);
 		MMC_PROBE_MISS(t0, key_len);
@@ -109,7 +134,7 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 	if (out_len)
 		*out_len = f.len;
 	if (f.len > room) {
-		mmc__unpin(c, slot);
+		read_end(c, slot, f.len);
 		MMC_PROBE_GET(t0, 0, -EMSGSIZE);
 		return -EMSGSIZE;
 	}
@@ -119,7 +144,7 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 		memcpy(iov[i].iov_base, c->data + f.loc + done, n);
 		done += n;
 	}
-	mmc__unpin(c, slot);
+	read_end(c, slot, f.len);
 	CTR_ADD(c, gets, 1);
 	CTR_ADD(c, get_bytes, f.len);
 	MMC_PROBE_GET(t0, f.len, 0);
@@ -157,7 +182,7 @@ int mmc_release(mmc_client *c, struct mmc_view *v)
 	if (!c || !v || v->slot_ >= MMC_PIN_SLOTS || !v->word_ ||
 	    atomic_load_explicit(&c->pins[v->slot_], memory_order_relaxed) != v->word_)
 		return -EINVAL;
-	mmc__unpin(c, v->slot_);
+	read_end(c, v->slot_, v->len);
 	v->word_ = 0;
 	v->data = NULL;
 	return 0;

@@ -13,16 +13,19 @@
  * Submitting (under sq_lock, held only to write and publish): claim a
  * slot, write the request at sq_tail, and on flush publish the new tail.
  * Only if the agent has announced that it is going to sleep
- * (hdr->agent_sleeping, read after the tail is published) does the client
- * ring the doorbell pipe, so a busy agent costs no system call.
+ * (hdr->agent_sleeping) or that it does not watch this ring (the ring's
+ * agent_watching: the session was quiet), both read after the tail is
+ * published, does the client ring the doorbell (a one-byte message on the
+ * session's socket), so a busy agent costs an active session no system
+ * call.
  *
  * Waiting (no lock held while spinning): spin on the own slot, taking
  * whatever answers have arrived (whoever wins the reaping flag files every
  * answer into its slot, and wakes sleepers only if it filed one of theirs)
  * for a few microseconds - the agent usually answers in well under one.  Then sleep: one thread at a time, the poller,
- * announces cq_waiting and sleeps in poll() on the wake-up pipe *and* the
- * socket (an agent that dies closes the socket, so a waiting client wakes up
- * with -ENOTCONN instead of hanging); the others wait on cq_cond until the
+ * announces cq_waiting and sleeps in poll() on the session's socket, where
+ * the agent sends a wake-up (an agent that dies closes the socket, so a
+ * waiting client wakes up with -ENOTCONN instead of hanging); the others wait on cq_cond until the
  * poller files their answer or leaves.  A thread waiting for one answer
  * never blocks another thread's submission.
  */
@@ -31,6 +34,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -128,12 +132,16 @@ int mmc__submit(struct mmc_client *c, uint8_t op, const void *key,
 
 void mmc__flush(struct mmc_client *c)
 {
-	uint64_t one = 1;
+	uint8_t bell = MMC_MSG_BELL;
 
 	atomic_store_explicit(&c->ring->sq_tail, c->sq_tail, memory_order_release);
+	/* Pairs with the agent's fence before it sleeps, and before it stops
+	 * watching this ring (agent/activity.c): one of us sees the other. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->hdr->agent_sleeping, memory_order_relaxed))
-		(void)!write(c->bell_wr, &one, sizeof(one));
+	if (atomic_load_explicit(&c->hdr->agent_sleeping, memory_order_relaxed) ||
+	    !atomic_load_explicit(&c->ring->agent_watching, memory_order_relaxed))
+		/* Never blocks: a full socket already holds a doorbell. */
+		(void)!send(c->sock, &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* ---- waiting ---- */
@@ -208,17 +216,28 @@ static bool done(const struct mmc_waiter *w)
 	return atomic_load_explicit(&w->state, memory_order_acquire) == SLOT_DONE;
 }
 
+/* Reads the wake-ups the agent sent on the socket; true if the socket
+ * says the agent is gone (EOF, an error, or anything but a wake-up). */
+static bool drain_wakeups(struct mmc_client *c)
+{
+	uint8_t msg[64];
+
+	for (;;) {
+		ssize_t n = recv(c->sock, msg, sizeof(msg), MSG_DONTWAIT);
+
+		if (n == 1 && msg[0] == MMC_MSG_WAKE)
+			continue;
+		return !(n < 0 && (errno == EAGAIN || errno == EINTR));
+	}
+}
+
 /* The slow path: sleep until w (slot mine) is done (cq_lock held on entry
  * and exit).  0, or -errno when the session died meanwhile. */
 static int sleep_for(struct mmc_client *c, struct mmc_waiter *w, unsigned mine)
 {
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = c->wake_rd, .events = POLLIN },
-			{ .fd = c->sock, .events = POLLIN | POLLRDHUP },
-		};
-		char v[64];
-		int r, ret;
+		struct pollfd p = { .fd = c->sock, .events = POLLIN | POLLRDHUP };
+		int r, ret, gone;
 
 		reap_locked(c, mine);
 		if (done(w))
@@ -244,19 +263,20 @@ static int sleep_for(struct mmc_client *c, struct mmc_waiter *w, unsigned mine)
 			continue;
 		}
 		pthread_mutex_unlock(&c->cq_lock);
-		r = poll(p, 2, -1);
+		r = poll(&p, 1, -1);
 		ret = errno;
 		pthread_mutex_lock(&c->cq_lock);
 		atomic_store(&c->ring->cq_waiting, 0);
 		c->poller = false;
-		while (read(c->wake_rd, v, sizeof(v)) == sizeof(v))
-			;
+		gone = r > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+		if (r > 0 && !gone)
+			gone = drain_wakeups(c);
 		if (r < 0 && ret != EINTR) {
 			/* Requests are left in flight: the session cannot go on. */
 			atomic_store(&c->dead, 1);
 			return -ret;
 		}
-		if (r > 0 && (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLIN))) {
+		if (gone) {
 			reap_locked(c, mine);
 			if (done(w))
 				return 0;

@@ -19,6 +19,7 @@ set -euo pipefail
 pkgs=(
 	build-essential cmake pkg-config
 	clang llvm libbpf-dev bpftool     # eBPF programs and mmc-top's BPF side
+	clang-14 libfuzzer-14-dev         # tests/fuzz: libFuzzer harnesses (scripts/fuzz.sh)
 	liburing-dev libssl-dev check libinih-dev libsystemd-dev libxxhash-dev
 	systemtap-sdt-dev                 # <sys/sdt.h> USDT probes in libshm
 	libncurses-dev libseccomp-dev

@@ -5,10 +5,12 @@
 # /usr/local/lib, /etc/mmc/mmc-agent.conf, the systemd unit), reserves 2 MiB
 # hugepages for the default 1 GiB arena when it can, starts the agent on the
 # default config - through systemd when systemd runs this machine, else in
-# the background - and shows a put/get round trip and the agent's counters.
+# the background (scripts/agent-bg.sh, which restarts only the agent an
+# earlier quick-start started) - and shows a put/get round trip and the
+# agent's counters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "quickstart: run as root (sudo bash $0)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "quickstart: run it as root: bash $0" >&2; exit 1; }
 
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -30,11 +32,9 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
 	systemctl restart mmc-agent
 	echo "mmc-agent started by systemd (systemctl status mmc-agent)"
 else
-	pkill -x mmc-agent 2>/dev/null && while pgrep -x mmc-agent >/dev/null; do sleep 0.1; done
-	mkdir -p /run/mmc /var/log/mmc
-	nohup /usr/local/bin/mmc-agent --config /etc/mmc/mmc-agent.conf \
-		>>/var/log/mmc/agent.log 2>&1 &
-	echo "mmc-agent started in the background (pid $!, log /var/log/mmc/agent.log)"
+	# Restarts only the agent an earlier quick-start started (its pid file),
+	# never other people's agents on this host.
+	MMC_SOCKET=$sock bash scripts/agent-bg.sh restart
 fi
 for _ in $(seq 100); do
 	/usr/local/bin/mmc stat >/dev/null 2>&1 && break

@@ -7,7 +7,7 @@
  *
  * No sleeps: a refused or closed session is observed as the welcome it sends
  * and/or the EOF on our end of the socket (the agent closes it); completions
- * are waited for with cq_waiting + poll() on the wake-up pipe.
+ * are waited for with cq_waiting + poll() on the socket, for the wake-up.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -31,6 +31,7 @@
 #include "mmc/mmc.h"
 #include "check-main.h"
 #include "harness.h"
+#include "raw-session.h"
 
 #define ARENA   "64M"
 #define ARENA_B (64ull << 20)
@@ -225,62 +226,6 @@ END_TEST
 
 /* ---- the raw protocol ---- */
 
-static int raw_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	ck_assert(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static struct mmc_hello good_hello(void)
-{
-	struct mmc_hello h = {
-		.magic = MMC_PROTO_MAGIC, .version = MMC_PROTO_VERSION,
-		.type = MMC_MSG_HELLO, .pid = (uint32_t)getpid(),
-	};
-	return h;
-}
-
-/* Sends msg, then expects a refusal: a welcome carrying -EPROTO and no fds,
- * then EOF.  Returns 1 if a welcome came, 0 if the agent just closed. */
-static int expect_refused(int fd, const void *msg, size_t len, const char *what)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * MMC_FD_COUNT)];
-	struct mmc_welcome w;
-	struct iovec iov = { .iov_base = &w, .iov_len = sizeof(w) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	ssize_t n;
-	int welcomed = 0;
-
-	if (msg)
-		ck_assert_msg(send(fd, msg, len, MSG_NOSIGNAL) == (ssize_t)len,
-			      "%s: send: %s", what, strerror(errno));
-	memset(&w, 0, sizeof(w));
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	ck_assert_msg(n >= 0 || errno == ECONNRESET, "%s: no answer: %s", what,
-		      strerror(errno));
-	if (n > 0) {
-		ck_assert_msg(n == sizeof(w), "%s: welcome of %zd bytes", what, n);
-		ck_assert_uint_eq(w.magic, MMC_PROTO_MAGIC);
-		ck_assert_uint_eq(w.type, MMC_MSG_WELCOME);
-		ck_assert_msg(w.status == -EPROTO, "%s: status %d", what, w.status);
-		ck_assert_msg(CMSG_FIRSTHDR(&mh) == NULL, "%s: fds with a refusal", what);
-		welcomed = 1;
-		n = recv(fd, &w, sizeof(w), 0);
-		ck_assert_msg(n == 0 || (n < 0 && errno == ECONNRESET),
-			      "%s: socket not closed after refusal (%zd)", what, n);
-	}
-	close(fd);
-	return welcomed;
-}
-
 START_TEST(test_garbage_hello)
 {
 	struct agent_proc a;
@@ -336,116 +281,6 @@ START_TEST(test_garbage_hello)
 }
 END_TEST
 
-/* A session set up by hand: socket, the five fds, the mapped ring. */
-struct raw_session {
-	int sock;
-	int fds[MMC_FD_COUNT];
-	struct mmc_welcome w;
-	struct mmc_ring_hdr *ring;
-	struct mmc_sqe *sq;
-	struct mmc_cqe *cq;
-	uint32_t sq_tail, cq_head;
-};
-
-static void raw_handshake(struct raw_session *rs, const char *path)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * MMC_FD_COUNT)];
-	struct mmc_hello h = good_hello();
-	struct iovec iov = { .iov_base = &rs->w, .iov_len = sizeof(rs->w) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm;
-	struct stat sb;
-	ssize_t n;
-	void *p;
-
-	memset(rs, 0, sizeof(*rs));
-	rs->sock = raw_connect(path);
-	ck_assert_int_eq(send(rs->sock, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	n = recvmsg(rs->sock, &mh, MSG_CMSG_CLOEXEC);
-	ck_assert_int_eq(n, sizeof(rs->w));
-	ck_assert_uint_eq(rs->w.magic, MMC_PROTO_MAGIC);
-	ck_assert_uint_eq(rs->w.version, MMC_PROTO_VERSION);
-	ck_assert_uint_eq(rs->w.type, MMC_MSG_WELCOME);
-	ck_assert_int_eq(rs->w.status, 0);
-	ck_assert_uint_ne(rs->w.client_id, 0);
-	ck_assert_uint_eq(rs->w.data_size, ARENA_B);
-	cm = CMSG_FIRSTHDR(&mh);
-	ck_assert(cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS);
-	ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(sizeof(int) * MMC_FD_COUNT));
-	memcpy(rs->fds, CMSG_DATA(cm), sizeof(rs->fds));
-	ck_assert_int_eq(fstat(rs->fds[MMC_FD_RING], &sb), 0);
-	ck_assert_uint_eq((uint64_t)sb.st_size, rs->w.ring_size);
-	ck_assert_int_eq(fstat(rs->fds[MMC_FD_DATA], &sb), 0);
-	ck_assert_uint_eq((uint64_t)sb.st_size, rs->w.data_size);
-	p = mmap(NULL, rs->w.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 rs->fds[MMC_FD_RING], 0);
-	ck_assert(p != MAP_FAILED);
-	rs->ring = p;
-	ck_assert_uint_eq(rs->ring->magic, MMC_RING_MAGIC);
-	ck_assert_uint_eq(rs->ring->client_id, rs->w.client_id);
-	ck_assert_uint_eq(rs->ring->sq_entries, MMC_SQ_ENTRIES);
-	ck_assert(rs->ring->sq_off + MMC_SQ_ENTRIES * sizeof(struct mmc_sqe) <= rs->w.ring_size);
-	ck_assert(rs->ring->cq_off + MMC_CQ_ENTRIES * sizeof(struct mmc_cqe) <= rs->w.ring_size);
-	rs->sq = (struct mmc_sqe *)((char *)p + rs->ring->sq_off);
-	rs->cq = (struct mmc_cqe *)((char *)p + rs->ring->cq_off);
-	rs->sq_tail = atomic_load(&rs->ring->sq_tail);
-	rs->cq_head = atomic_load(&rs->ring->cq_head);
-}
-
-static void raw_close(struct raw_session *rs)
-{
-	if (rs->ring)
-		munmap(rs->ring, rs->w.ring_size);
-	for (int i = 0; i < MMC_FD_COUNT; i++)
-		close(rs->fds[i]);
-	close(rs->sock);
-}
-
-/* Blocks until the agent closed our session (EOF on the socket). */
-static void wait_closed(struct raw_session *rs)
-{
-	char b[16];
-	ssize_t n = recv(rs->sock, b, sizeof(b), 0);
-
-	ck_assert_msg(n == 0 || (n < 0 && errno == ECONNRESET),
-		      "session not closed by the agent: recv %zd (%s)", n,
-		      n < 0 ? strerror(errno) : "data");
-}
-
-static void raw_queue(struct raw_session *rs, const struct mmc_sqe *q)
-{
-	rs->sq[rs->sq_tail % MMC_SQ_ENTRIES] = *q;
-	rs->sq_tail++;
-}
-
-/* Publishes the queued requests, rings the doorbell and waits (poll on the
- * wake-up pipe) until n completions are there; copies them out and
- * consumes them, or with out == NULL leaves them unread. */
-static void raw_submit_wait(struct raw_session *rs, struct mmc_cqe *out, uint32_t n)
-{
-	uint64_t one = 1, v;
-	uint32_t want = rs->cq_head + n;
-
-	atomic_store(&rs->ring->cq_waiting, 1);
-	atomic_store(&rs->ring->sq_tail, rs->sq_tail);
-	ck_assert_int_eq(write(rs->fds[MMC_FD_BELL], &one, sizeof(one)), sizeof(one));
-	while ((int32_t)(atomic_load(&rs->ring->cq_tail) - want) < 0) {
-		struct pollfd p = { .fd = rs->fds[MMC_FD_WAKE], .events = POLLIN };
-
-		ck_assert_msg(poll(&p, 1, 10000) == 1, "no completion in 10 s");
-		(void)!read(rs->fds[MMC_FD_WAKE], &v, sizeof(v));
-	}
-	atomic_store(&rs->ring->cq_waiting, 0);
-	ck_assert_uint_eq(atomic_load(&rs->ring->cq_tail), want);
-	if (!out)
-		return;
-	for (uint32_t i = 0; i < n; i++)
-		out[i] = rs->cq[(rs->cq_head + i) % MMC_CQ_ENTRIES];
-	rs->cq_head = want;
-	atomic_store(&rs->ring->cq_head, rs->cq_head);
-}
-
 START_TEST(test_junk_after_handshake)
 {
 	struct agent_proc a;
@@ -478,7 +313,6 @@ START_TEST(test_ring_corrupted)
 	struct raw_session rs;
 	struct mmc_sqe q = { .op = MMC_OP_NOP, .tag = 0x1234 };
 	struct mmc_cqe cqe;
-	uint64_t one = 1;
 	mmc_client *c;
 
 	agent_start(&a, ARENA, NULL);
@@ -493,7 +327,7 @@ START_TEST(test_ring_corrupted)
 	ck_assert_uint_eq(st0.clients, 2);
 
 	atomic_store(&rs.ring->sq_tail, atomic_load(&rs.ring->sq_head) + 100000);
-	ck_assert_int_eq(write(rs.fds[MMC_FD_BELL], &one, sizeof(one)), sizeof(one));
+	raw_ring(&rs);
 	wait_closed(&rs);
 	st = stats_ok(c);
 	ck_assert_uint_eq(st.bad_requests, st0.bad_requests + 1);
@@ -504,37 +338,34 @@ START_TEST(test_ring_corrupted)
 }
 END_TEST
 
-/* The wake-up channel is the agent's to write: a client that makes its end
- * blocking and tries to saturate it (with a shared eventfd: clear O_NONBLOCK,
- * write the counter to its maximum) must not make the agent's writes block.
- * Then it never reads the channel while asking for a wake-up on every
- * completion, more times than a pipe holds: the agent must keep serving. */
+/* The socket carries the agent's wake-ups: a client that keeps its end
+ * blocking and never reads them, while asking for a wake-up on every
+ * completion - far more than the socket holds - and ringing the doorbell
+ * for every request, must not make the agent's sends block: it keeps
+ * serving that client and everyone else. */
 START_TEST(test_wakeup_channel_abuse)
 {
 	struct agent_proc a;
 	struct raw_session rs;
 	struct mmc_sqe q = { .op = MMC_OP_NOP };
 	struct mmc_stats st;
-	uint64_t one = 1, max = 0xfffffffffffffffeull;
-	int wake, fl;
+	int fl;
 	mmc_client *c;
 
 	agent_start(&a, ARENA, NULL);
 	c = connect_ok(NULL);
 	raw_handshake(&rs, a.sock);
-	wake = rs.fds[MMC_FD_WAKE];
-	fl = fcntl(wake, F_GETFL);
+	fl = fcntl(rs.sock, F_GETFL);
 	ck_assert_int_ge(fl, 0);
-	ck_assert_int_eq(fcntl(wake, F_SETFL, fl & ~O_NONBLOCK), 0);
-	(void)!write(wake, &max, sizeof(max));   /* a read end: refused */
+	ck_assert_int_eq(fcntl(rs.sock, F_SETFL, fl & ~O_NONBLOCK), 0);
 	atomic_store(&rs.ring->cq_waiting, 1);
-	for (uint32_t i = 0; i < 9000; i++) {     /* > 64 KiB of 8-byte wake-ups */
+	for (uint32_t i = 0; i < 9000; i++) {     /* > the socket's buffer of wake-ups */
 		double deadline = now_s() + 10;
 
 		q.tag = i;
 		raw_queue(&rs, &q);
 		atomic_store(&rs.ring->sq_tail, rs.sq_tail);
-		(void)!write(rs.fds[MMC_FD_BELL], &one, sizeof(one));
+		(void)!send(rs.sock, &(uint8_t){ MMC_MSG_BELL }, 1, MSG_DONTWAIT);
 		while (atomic_load(&rs.ring->cq_tail) != rs.cq_head + 1)
 			ck_assert_msg(now_s() < deadline, "request %u not answered", i);
 		ck_assert_uint_eq(rs.cq[rs.cq_head % MMC_CQ_ENTRIES].tag, i);
@@ -651,6 +482,71 @@ START_TEST(test_hostile_requests)
 }
 END_TEST
 
+/* A client writes whatever it likes into its own counters: 10^18 hits, a
+ * byte count near 2^64, then counters that run backwards.  What it says
+ * stays its own: the agent's hits, gets and bytes grow by no more than a
+ * real client could have done in the time (never wrapping, never going
+ * back), what it did not believe is counted, and an honest client's hits
+ * are still counted exactly. */
+START_TEST(test_forged_counters)
+{
+	struct agent_proc a;
+	struct mmc_stats st0, st1, st;
+	struct mmc_client_stats cs0, cs;
+	struct raw_session rs;
+	struct mmc_client_counters *k;
+	mmc_client *c;
+	double t0, dt;
+	uint64_t most;
+
+	agent_start(&a, ARENA, NULL);
+	c = connect_ok(NULL);
+	put_pat_ok(c, "honest", 5000);
+	st0 = stats_ok(c);
+	t0 = now_s();
+	raw_handshake(&rs, a.sock);
+	k = &rs.ring->counters;
+	atomic_store(&k->hits, 1000000000000000000ull);
+	atomic_store(&k->gets, 1000000000000000000ull);
+	atomic_store(&k->get_bytes, UINT64_MAX - 5);
+	atomic_store(&k->misses, 3);
+	st1 = stats_ok(c);                      /* a refresh folds it once */
+	atomic_store(&k->hits, 7);              /* and now backwards */
+	atomic_store(&k->gets, 5);
+	raw_close(&rs);                         /* its end folds it again */
+	wait_closed_by_stats(c, st0.clients);
+	st = stats_ok(c);
+	dt = now_s() - t0;
+	/* a hit per ns, a kB per ns, plus the fold's slack of 4096, per fold */
+	most = (uint64_t)(dt * 1e9) + 2 * 4096;
+	ck_assert_msg(st.hits - st0.hits <= most, "forged hits counted: %llu in %.3f s",
+		      (unsigned long long)(st.hits - st0.hits), dt);
+	ck_assert_uint_le(st.gets - st0.gets, most);
+	ck_assert_uint_le(st.get_bytes - st0.get_bytes, most * 1000);
+	ck_assert_uint_ge(st.hits, st1.hits);   /* never backwards */
+	ck_assert_uint_ge(st.gets, st1.gets);
+	ck_assert_uint_eq(st.misses - st0.misses, 3);   /* believable: taken */
+	ck_assert_msg(st.counters_clamped - st0.counters_clamped >= 5,
+		      "counters_clamped moved by %llu",
+		      (unsigned long long)(st.counters_clamped - st0.counters_clamped));
+	ck_assert((double)st.hits / ((double)st.hits + (double)st.misses) <= 1.0);
+
+	/* An honest client is still counted to the unit. */
+	ck_assert_int_eq(mmc_client_stats(c, &cs0), 0);
+	for (int i = 0; i < 10; i++)
+		get_pat_ok(c, "honest", 5000);
+	ck_assert_int_eq(mmc_client_stats(c, &cs), 0);
+	ck_assert_uint_eq(cs.hits - cs0.hits, 10);
+	st0 = st;
+	st = stats_ok(c);
+	ck_assert_uint_eq(st.hits - st0.hits, 10);
+	ck_assert_uint_eq(st.gets - st0.gets, 10);
+	ck_assert_uint_eq(st.get_bytes - st0.get_bytes, 50000);
+	ck_assert_uint_eq(st.counters_clamped, st0.counters_clamped);
+	agent_finish(&a, c);
+}
+END_TEST
+
 /* A client that never reads its completions: 256 answered, one more queued
  * behind the full completion ring.  It just stops being served; the agent
  * still accepts, serves others, and stops on SIGTERM. */
@@ -660,7 +556,6 @@ START_TEST(test_cq_never_read)
 	struct raw_session rs;
 	struct mmc_sqe q = { .op = MMC_OP_NOP };
 	struct mmc_cqe cqe;
-	uint64_t one = 1;
 	mmc_client *c, *c2;
 
 	agent_start(&a, ARENA, NULL);
@@ -674,7 +569,7 @@ START_TEST(test_cq_never_read)
 	q.tag = 4242;
 	raw_queue(&rs, &q);
 	atomic_store(&rs.ring->sq_tail, rs.sq_tail);
-	ck_assert_int_eq(write(rs.fds[MMC_FD_BELL], &one, sizeof(one)), sizeof(one));
+	raw_ring(&rs);
 
 	/* New sessions are still accepted (not -ETIMEDOUT), old ones served. */
 	c2 = connect_ok(NULL);
@@ -705,6 +600,7 @@ int main(void)
 		printf("SKIP: test_disallowed_uid needs root (setuid)\n");
 	add_tests(tc, TESTS(test_garbage_hello, test_junk_after_handshake,
 			    test_wakeup_channel_abuse,
-			    test_ring_corrupted, test_hostile_requests, test_cq_never_read));
+			    test_ring_corrupted, test_hostile_requests, test_cq_never_read,
+			    test_forged_counters));
 	return run_suite(s);
 }

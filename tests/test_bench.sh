@@ -121,6 +121,23 @@ for args in "-m bogus" "-s 12X" "-p 0" "--ops 0" "stray"; do
 	[ "$rc" -eq 2 ] && [ -s "$T/e4.err" ] && ok "usage '$args': exit 2" ||
 		fail "usage '$args': rc $rc"
 done
+# ---- mmc-bench fair: every phase runs and reports (speed not asserted) ----
+run_bench "$T/fair.json" "$T/fair.err" fair --idle 40 --flood stat --flood-threads 2 \
+	--ops 3000 --json
+rc=$?
+J=$T/fair.json
+[ "$rc" -eq 0 ] && ok "mmc-bench fair: exit 0" || fail "mmc-bench fair: rc $rc, $(cat "$T/fair.err")"
+jcheck "fair: four phases, latencies and the flood measured" '.ok and .idle == 40 and
+	([.phases[].name] == ["alone", "flood", "idle", "idle+flood"]) and
+	all(.phases[]; .p50_ns > 0 and .p99_ns >= .p50_ns) and
+	.phases[1].flood_per_s > 0 and .phases[3].flood_per_s > 0'
+out=$(MMC_SOCKET=$T/main.sock "$MMC" stat --json)
+[ "$(jq .clients <<<"$out")" = 1 ] && ok "fair: its idle sessions and flooder are gone" ||
+	fail "fair left sessions: $out"
+run_bench "$T/e6.out" "$T/e6.err" fair --flood nope
+rc=$?
+[ "$rc" -eq 2 ] && ok "fair --flood nope: exit 2" || fail "fair usage: rc $rc"
+
 run_bench "$T/help.out" "$T/e5.err" --help
 rc=$?
 [ "$rc" -eq 0 ] && grep -q -- "--procs" "$T/help.out" && ok "--help" || fail "--help: rc $rc"

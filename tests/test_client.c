@@ -35,6 +35,21 @@ static void setup(const char *const *args)
 	C = connect_ok(NULL);
 }
 static void setup_64(void) { setup((const char *const[]){ "64M", NULL }); }
+/* 64M, and one session may reserve all of it ([limits] lifted). */
+static void setup_64_unlimited(void)
+{
+	char conf[64];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "/tmp/mmc-client-%d.conf", (int)getpid());
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[limits]\nreserved_bytes_per_session = 100%%\n"
+		"reserved_bytes_per_uid = 100%%\n");
+	ck_assert_int_eq(fclose(f), 0);
+	setup((const char *const[]){ "64M", "--config", conf, NULL });
+	unlink(conf);
+}
 static void setup_256(void) { setup((const char *const[]){ "256M", NULL }); }
 /* 16384 objects: more than the default index of a 128M arena (arena/32K) */
 static void setup_batch(void)
@@ -235,6 +250,45 @@ START_TEST(abort_frees)
 	ck_assert_int_eq(mmc_exists(C, "ab", 2), 0);
 	put_pat_ok(C, "ab", 8 * MiB);
 	get_pat_ok(C, "ab", 8 * MiB);
+}
+END_TEST
+
+/* One session may hold half the arena in reservations, its uid three
+ * quarters ([limits] defaults): past that a reservation gets -EDQUOT at
+ * once, says so, and the session goes on; another session of the same
+ * uid gets what is left of the uid's share. */
+START_TEST(reservation_quota)
+{
+	struct mmc_reservation r1, r2, r3, r4;
+	struct mmc_stats s;
+	mmc_client *d;
+
+	ck_assert_int_eq(mmc_reserve(C, "q1", 2, 20 * MiB, &r1), 0);
+	ck_assert_int_eq(mmc_reserve(C, "q2", 2, 12 * MiB, &r2), 0);   /* 32 of 32 */
+	ck_assert_int_eq(mmc_reserve(C, "q3", 2, 4096, &r3), -EDQUOT);
+	ck_assert_ptr_nonnull(strstr(mmc_strerror(-EDQUOT), "[limits]"));
+	ck_assert_int_eq(mmc_exists(C, "q3", 2), 0);
+	d = connect_ok(NULL);
+	ck_assert_int_eq(mmc_reserve(d, "q4", 2, 16 * MiB, &r4), 0);    /* uid: 48 of 48 */
+	ck_assert_int_eq(mmc_reserve(d, "q5", 2, 4096, &r3), -EDQUOT);
+	EXPECT(C, s, s.quota_refusals == 2 && s.reservations == 3 &&
+	       s.reserved_bytes == 48 * MiB);
+	ck_assert_int_eq(mmc_abort(C, &r2), 0);
+	ck_assert_int_eq(mmc_reserve(d, "q5", 2, 4096, &r3), 0);
+	pattern_fill(r3.data, r3.len, key_seed("q5", 2));
+	ck_assert_int_eq(mmc_commit(d, &r3), 0);
+	get_pat_ok(C, "q5", 4096);
+	ck_assert_int_eq(mmc_abort(C, &r1), 0);
+	ck_assert_int_eq(mmc_abort(d, &r4), 0);
+	mmc_disconnect(d);
+	/* Committed objects are not reservations: the arena fills past it. */
+	for (unsigned i = 0; i < 40; i++) {
+		char k[32];
+
+		KEY(k, "qf", i);
+		put_pat_ok(C, k, 1 * MiB);
+	}
+	EXPECT(C, s, s.objects == 41 && s.reservations == 0);
 }
 END_TEST
 
@@ -631,13 +685,15 @@ int main(void)
 	Suite *s = suite_create("client");
 	TCase *none = tcase(s, "no_agent", NULL), *a64 = tcase(s, "arena64", setup_64);
 	TCase *a256 = tcase(s, "arena256", setup_256), *b = tcase(s, "batch", setup_batch);
+	TCase *a64u = tcase(s, "arena64_unlimited", setup_64_unlimited);
 
 	add_tests(none, TESTS(connect_missing, strerror_codes));
 	add_tests(a256, TESTS(roundtrip_sizes, threads_one_client));
 	add_tests(b, TESTS(batch_all));
 	add_tests(a64, TESTS(bad_arguments, put_existing, get_small_buffer,
 		miss_exists_remove, zero_copy, reserved_invisible, abort_frees,
-		arena_full_enospc, acquire_pins, pin_slots_enobufs, remove_pinned, iovecs,
+		reservation_quota, acquire_pins, pin_slots_enobufs, remove_pinned, iovecs,
 		exists_prefix, exists_prefix_no_present, clear_all, client_counters));
+	add_tests(a64u, TESTS(arena_full_enospc));
 	return run_suite(s);
 }

@@ -328,7 +328,7 @@ END_TEST
 
 /* Many engine ranks on one node: 300 sessions at once from one process,
  * against an agent started with a soft descriptor limit of 256 (it holds
- * four descriptors per session, so it must raise its own limit). */
+ * a descriptor per session and must not be capped near 256). */
 #define MANY 300
 START_TEST(many_sessions)
 {

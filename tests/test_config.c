@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -66,6 +67,16 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_uint_eq(c->ssd_queue_depth, 32);
 	ck_assert_int_eq(c->ssd_engine, MMC_SSD_ENGINE_URING);
 	ck_assert_uint_eq(c->ssd_flush_on_stop_ms, 20000);
+	ck_assert_uint_eq(c->max_sessions, 4096);
+	ck_assert_uint_eq(c->sessions_per_uid, 1024);
+	ck_assert_uint_eq(c->max_handshakes, 256);
+	ck_assert_uint_eq(c->handshake_timeout_ms, 2000);
+	ck_assert(c->reservations_per_session.pct && c->reservations_per_session.n == 25);
+	ck_assert(c->reservations_per_uid.pct && c->reservations_per_uid.n == 50);
+	ck_assert(c->reserved_bytes_per_session.pct && c->reserved_bytes_per_session.n == 50);
+	ck_assert(c->reserved_bytes_per_uid.pct && c->reserved_bytes_per_uid.n == 75);
+	ck_assert_uint_eq(c->pins_per_session, 4096);
+	ck_assert(c->pinned_bytes_per_session.pct && c->pinned_bytes_per_session.n == 25);
 }
 
 START_TEST(defaults)
@@ -99,6 +110,8 @@ START_TEST(shipped_conf_is_the_defaults)
 	mmc_config_defaults(&c);
 	c.spin_us = 7;  /* the file must set every key, these included */
 	c.ping_delay_max_ms = 7;
+	c.max_sessions = 7;
+	c.pinned_bytes_per_session.n = 7;
 	ck_assert_msg(mmc_config_load(&c, path, err, sizeof(err)) == 0,
 		      "%s: %s", path, err);
 	assert_defaults(&c);
@@ -140,6 +153,17 @@ START_TEST(every_key)
 		"queue_depth = 64\n"
 		"engine = threads\n"
 		"flush_on_stop_ms = 0\n"
+		"[limits]\n"
+		"max_sessions = 100\n"
+		"sessions_per_uid = 10\n"
+		"max_handshakes = 7\n"
+		"handshake_timeout_ms = 500\n"
+		"reservations_per_session = 300\n"
+		"reservations_per_uid = 10%\n"
+		"reserved_bytes_per_session = 64M\n"
+		"reserved_bytes_per_uid = 100%\n"
+		"pins_per_session = 16\n"
+		"pinned_bytes_per_session = 1G\n"
 		"[debug]\n"
 		"ping_delay_max_ms = 2500\n",
 		err, sizeof(err)) == 0, "%s", err);
@@ -170,14 +194,24 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c.ssd_queue_depth, 64);
 	ck_assert_int_eq(c.ssd_engine, MMC_SSD_ENGINE_THREADS);
 	ck_assert_uint_eq(c.ssd_flush_on_stop_ms, 0);
+	ck_assert_uint_eq(c.max_sessions, 100);
+	ck_assert_uint_eq(c.sessions_per_uid, 10);
+	ck_assert_uint_eq(c.max_handshakes, 7);
+	ck_assert_uint_eq(c.handshake_timeout_ms, 500);
+	ck_assert(!c.reservations_per_session.pct && c.reservations_per_session.n == 300);
+	ck_assert(c.reservations_per_uid.pct && c.reservations_per_uid.n == 10);
+	ck_assert(!c.reserved_bytes_per_session.pct &&
+		  c.reserved_bytes_per_session.n == 64ull << 20);
+	ck_assert(c.reserved_bytes_per_uid.pct && c.reserved_bytes_per_uid.n == 100);
+	ck_assert_uint_eq(c.pins_per_session, 16);
+	ck_assert(!c.pinned_bytes_per_session.pct &&
+		  c.pinned_bytes_per_session.n == 1ull << 30);
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
 
-	/* a later line replaces a list; an empty value empties it */
+	/* an empty value empties a list */
 	ck_assert_int_eq(load_text(&c, "[access]\nallow_uids = 1 2\n"
-				   "allow_uids = 3\nallow_gids = 4\nallow_gids =\n",
-				   err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.n_allow_uids, 1);
-	ck_assert_uint_eq(c.allow_uids[0], 3);
+				   "allow_gids =\n", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.n_allow_uids, 2);
 	ck_assert_uint_eq(c.n_allow_gids, 0);
 
 	/* an indented key right after a section header is a plain key */
@@ -268,6 +302,16 @@ START_TEST(bad_values)
 		{ "ssd", "region_size", "1536K" },  { "ssd", "region_size", "8G" },
 		{ "ssd", "size", "1M" },            { "ssd", "queue_depth", "0" },
 		{ "ssd", "engine", "aio" },         { "ssd", "max_objects", "10" },
+		{ "limits", "max_sessions", "0" },  { "limits", "max_sessions", "2000000" },
+		{ "limits", "handshake_timeout_ms", "0" },
+		{ "limits", "reservations_per_session", "0%" },
+		{ "limits", "reservations_per_session", "101%" },
+		{ "limits", "reservations_per_session", "1G" },
+		{ "limits", "reserved_bytes_per_uid", "1K" },
+		{ "limits", "reserved_bytes_per_uid", "%" },
+		{ "limits", "reserved_bytes_per_uid", "25 %" },
+		{ "limits", "pins_per_session", "4097" },
+		{ "limits", "pinned_bytes_per_session", "-5%" },
 		{ "debug", "ping_delay_max_ms", "60001" },
 		{ "debug", "ping_delay_max_ms", "1s" },
 		{ "agent", "sockett", "/x" },       { "arenas", "size", "1G" },
@@ -323,7 +367,7 @@ START_TEST(errors_name_the_line)
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, ":1: 'size' is outside"));
 
-	ck_assert_int_eq(load_text(&c, "[arena]\nsize = 1G\n\nsize = 12Q\n",
+	ck_assert_int_eq(load_text(&c, "[arena]\nhugepages = off\n\nsize = 12Q\n",
 				   err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, ":4: [arena] size: '12Q'"));
 
@@ -361,6 +405,109 @@ START_TEST(errors_name_the_line)
 	ck_assert_int_eq(mmc_config_load(&c, "/nonexistent/mmc.conf", err,
 					 sizeof(err)), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/mmc.conf"));
+}
+END_TEST
+
+/* Loads path over the defaults; returns what mmc_config_load returned. */
+static int load_path(struct mmc_config *cfg, const char *path, char *err,
+		     size_t errlen)
+{
+	mmc_config_defaults(cfg);
+	err[0] = '\0';
+	return mmc_config_load(cfg, path, err, errlen);
+}
+
+/* A key given twice is an error naming both lines; a list's continuation
+ * lines and a section given twice are not. */
+START_TEST(duplicate_keys)
+{
+	struct mmc_config c;
+	char err[512];
+
+	ck_assert_int_eq(load_text(&c, "[arena]\nsize = 64M\n[agent]\nspin_us = 1\n"
+				   "[arena]\nsize = 32M\n", err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, ":6: [arena] size given twice (first on line 2)"),
+		      "%s", err);
+	ck_assert_uint_eq(c.arena_size, 1ull << 30);       /* nothing applied */
+	ck_assert_int_eq(load_text(&c, "[access]\nallow_uids = 1\nallow_uids = 2\n",
+				   err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":3: [access] allow_uids given twice"));
+	ck_assert_msg(load_text(&c, "[arena]\nsize = 64M\n[agent]\nspin_us = 1\n"
+				"[arena]\nhugepages = off\n[access]\nallow_uids = 1\n"
+				"  2 3\n\t4\n", err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c.arena_size, 64ull << 20);
+	ck_assert_int_eq(c.hugepages, MMC_HUGEPAGES_OFF);
+	ck_assert_uint_eq(c.n_allow_uids, 4);
+}
+END_TEST
+
+/* Only a regular text file of bounded size is read: a FIFO or a device is
+ * refused without blocking or spinning, a NUL byte names its line, and a
+ * file over MMC_CONFIG_FILE_MAX is refused.  /dev/null means "no settings". */
+START_TEST(file_checks)
+{
+	char dir[] = "/tmp/mmc-test-config-XXXXXX", path[96], err[512];
+	static char big[MMC_CONFIG_FILE_MAX + 2];
+	struct mmc_config c;
+	FILE *f;
+
+	ck_assert(mkdtemp(dir));
+	ck_assert_int_eq(load_path(&c, "/dev/zero", err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "/dev/zero: not a regular file"), "%s", err);
+	ck_assert_int_eq(load_path(&c, "/dev/null", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.arena_size, 1ull << 30);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(load_path(&c, path, err, sizeof(err)), -EINVAL);   /* no writer: must not block */
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+	unlink(path);
+	ck_assert_int_eq(load_path(&c, dir, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+
+	snprintf(path, sizeof(path), "%s/nul.conf", dir);
+	f = fopen(path, "w");
+	ck_assert(f);
+	fwrite("[agent]\nspin_us = 1\n\0\0\0\n", 1, 24, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(load_path(&c, path, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "nul.conf:3: NUL byte"), "%s", err);
+	ck_assert_uint_eq(c.spin_us, 200);
+	ck_assert_int_eq(mmc_config_parse(&c, "buf", "\0", 1, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "buf:1: NUL byte"));
+	ck_assert_int_eq(mmc_config_parse(&c, "buf", "", 0, err, sizeof(err)), 0);
+
+	memset(big, '#', sizeof(big));
+	for (size_t i = 80; i < sizeof(big); i += 80)
+		big[i] = '\n';
+	snprintf(path, sizeof(path), "%s/big.conf", dir);
+	f = fopen(path, "w");
+	ck_assert(f);
+	ck_assert_uint_eq(fwrite(big, 1, MMC_CONFIG_FILE_MAX + 1, f), MMC_CONFIG_FILE_MAX + 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(load_path(&c, path, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "too large"), "%s", err);
+	ck_assert_int_eq(truncate(path, MMC_CONFIG_FILE_MAX), 0);   /* at the limit: read */
+	ck_assert_msg(load_path(&c, path, err, sizeof(err)) == 0, "%s", err);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+/* max_objects beyond what the arena can hold (one MMC_UNIT each). */
+START_TEST(objects_fit_the_arena)
+{
+	struct mmc_config c;
+	char err[256];
+
+	mmc_config_defaults(&c);
+	c.arena_size = 16ull << 20;
+	c.max_objects = 4096;
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+	c.max_objects = 4097;
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "max_objects") && strstr(err, "16 MiB"), "%s", err);
+	c.max_objects = MMC_CONFIG_MAX_OBJECTS;
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
 }
 END_TEST
 
@@ -413,7 +560,7 @@ int main(void)
 
 	add_tests(tc, TESTS(defaults, shipped_conf_is_the_defaults, every_key));
 	tcase_add_loop_test(tc, parse_size, 0, sizeof(sizes) / sizeof(sizes[0]));
-	add_tests(tc, TESTS(watermarks, bad_values, errors_name_the_line, names_resolve,
-			    id_limit));
+	add_tests(tc, TESTS(watermarks, bad_values, errors_name_the_line, duplicate_keys,
+			    file_checks, objects_fit_the_arena, names_resolve, id_limit));
 	return run_suite(s);
 }

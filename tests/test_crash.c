@@ -70,7 +70,7 @@ START_TEST(exit_then_read)
 }
 END_TEST
 
-#define RES_LEN (26 * MiB)
+#define RES_LEN (15 * MiB)   /* two fit one session's [limits] share of 64M */
 
 /* Child of kill_with_pins: 3 views, 2 half-filled reservations, then waits
  * to be killed.  Exit codes say what went wrong. */
@@ -157,7 +157,7 @@ START_TEST(kill_with_pins)
 	ck_assert_uint_eq(s.used_bytes, 2 * MiB);   /* held1's space came back too */
 	ck_assert_uint_eq(s.objects, 2);
 
-	/* the space is reusable to the brim, and the keys are free */
+	/* the space is reusable, and the keys are free */
 	ck_assert_int_eq(put_pat(c, "resv0", RES_LEN), 0);
 	ck_assert_int_eq(put_pat(c, "resv1", RES_LEN), 0);
 	ck_assert_int_eq(put_pat(c, "held1", 1 * MiB), 0);

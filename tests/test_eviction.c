@@ -223,12 +223,81 @@ START_TEST(test_recency)
 }
 END_TEST
 
+/* In a child: connect, read key i once (checked), disconnect, exit 0 (1
+ * on a failed or wrong read).  Its one touch record is all the agent ever
+ * hears of that read. */
+static void read_once_in_child(int i)
+{
+	pid_t pid = fork();
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		uint8_t *b = malloc(VAL);
+		mmc_client *c = NULL;
+		size_t got = 0;
+		char k[32];
+		int kl = key_of(k, i), bad;
+
+		if (!b || mmc_connect(NULL, &c))
+			_exit(1);
+		bad = mmc_get(c, k, (size_t)kl, b, VAL, &got) || got != VAL ||
+		      pattern_check(b, VAL, (uint64_t)i);
+		mmc_disconnect(c);
+		_exit(bad);
+	}
+	ck_assert_int_eq(wait_child(pid), 0);
+}
+
+/* A session's last touch records count after it closed: keys read once by
+ * short-lived sessions (what `mmc get K` from the CLI does) are the most
+ * recent, so an overfill evicts the untouched keys before them.  The agent
+ * never spins (spin_us = 0), so nothing but the close can drain them. */
+START_TEST(test_touch_at_close)
+{
+	char dir[] = "/tmp/mmc-evict-touch-XXXXXX", path[64];
+	struct agent_proc a;
+	mmc_client *c;
+	const int old = 40, touched = 10;
+	int i, next = old;
+	FILE *f;
+
+	ck_assert(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mmc-agent.conf", dir);
+	f = fopen(path, "w");
+	ck_assert(f);
+	fprintf(f, "[agent]\nspin_us = 0\n");
+	ck_assert_int_eq(fclose(f), 0);
+	agent_start(&a, ARENA, "--config", path, NULL);
+	c = connect_ok(NULL);
+	for (i = 0; i < old; i++)
+		ck_assert_int_eq(put_i(c, i), 0);
+	for (i = 0; i < touched; i++)
+		read_once_in_child(i);
+	/* Overfill until the oldest key nobody read (#touched) is evicted. */
+	while (exists_i(c, touched) == 1) {
+		ck_assert_msg(next < old + 100, "key %d never evicted", touched);
+		ck_assert_int_eq(put_i(c, next), 0);
+		next++;
+	}
+	for (i = 0; i < touched; i++) {
+		ck_assert_msg(exists_i(c, i) == 1,
+			      "key %d, read by a session that closed, evicted before "
+			      "the unread key %d", i, touched);
+		get_check_i(c, i);
+	}
+	agent_finish(&a, c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 /* Everything pinned: a put fails fast with -ENOSPC, the agent keeps serving,
  * and releasing the views makes room again. */
 START_TEST(test_all_pinned_enospc)
 {
 	static struct mmc_view v[NKEYS_MAX];
 	static int held[NKEYS_MAX];
+	char dir[] = "/tmp/mmc-evict-pins-XXXXXX", path[64];
 	struct agent_proc a;
 	struct mmc_stats st;
 	mmc_client *c, *c2;
@@ -236,8 +305,19 @@ START_TEST(test_all_pinned_enospc)
 	double t0, dt = 0;
 	char k[32];
 	int kl;
+	FILE *f;
 
-	agent_start(&a, ARENA, NULL);
+	/* One session may pin the whole arena here ([limits] lifted): what
+	 * is tested is the agent with nothing left to evict. */
+	ck_assert(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mmc-agent.conf", dir);
+	f = fopen(path, "w");
+	ck_assert(f);
+	fprintf(f, "[limits]\npinned_bytes_per_session = 100%%\n");
+	ck_assert_int_eq(fclose(f), 0);
+	agent_start(&a, ARENA, "--config", path, NULL);
+	unlink(path);
+	rmdir(dir);
 	c = connect_ok(NULL);
 	for (next = 0; next < 80; next++)
 		ck_assert_int_eq(put_i(c, next), 0);
@@ -355,6 +435,7 @@ int main(void)
 
 	add_tests(add_tcase(s, "eviction", 60),
 		  TESTS(test_lru_overfill, test_pinned_survive, test_recency,
+			test_touch_at_close,
 			test_all_pinned_enospc, test_config_watermarks));
 	return run_suite(s);
 }

@@ -618,7 +618,7 @@ START_TEST(test_stress_pins_vs_eviction)
 	rh = p.f.ring;
 	p.s.state = MMC_SESSION_ACTIVE;
 	p.s.id = 1;
-	p.s.sock = p.s.ring_fd = p.s.bell_rd = p.s.wake_wr = -1;
+	p.s.sock = p.s.ring_fd = -1;
 	mmc_ring_bind(&p.s, rh);
 	ag->sess.list = &p.s;
 	ag->sess.count = 1;

@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cpu.h"
+#include "proto-t.h"
 #include "keyhash.h"
 #include "check-main.h"
 #include "unit-fixture.h"
@@ -27,6 +29,8 @@
 #define DATA_SIZE (64ull << 20)
 
 static struct mmc_agent AG;
+/* The client's end of each session's socket pair, by session id. */
+static int CLIENT_END[64];
 static void *META;
 static size_t META_SIZE;
 
@@ -58,6 +62,10 @@ static void teardown(void)
 	while (AG.sess.list)
 		mmc_session_close(&AG, AG.sess.list, NULL);
 	mmc_session_free_zombies(&AG);
+	for (int i = 0; i < 64; i++)
+		if (CLIENT_END[i] > 0)
+			close(CLIENT_END[i]);
+	memset(CLIENT_END, 0, sizeof(CLIENT_END));
 	mmc_timers_destroy(&AG.timers);
 	mmc_readers_destroy(&AG.readers);
 	mmc_objects_destroy(&AG);
@@ -68,18 +76,23 @@ static void teardown(void)
 }
 
 /* A session as handshake() + ring_create() leave it, minus the memfd: the
- * ring is laid out and bound by session.c's own functions. */
+ * ring is laid out and bound by session.c's own functions, and a socket
+ * pair stands for the connection (doorbells one way, wake-ups the other). */
 static struct mmc_session *new_session(void)
 {
 	struct mmc_session *s = calloc(1, sizeof(*s));
 	struct mmc_ring_hdr *r = fake_ring(++AG.sess.next_id);
+	int sv[2];
 
 	ck_assert_ptr_nonnull(s);
-	s->sock = s->ring_fd = -1;
+	ck_assert_uint_lt(r->client_id, 64);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	s->sock = sv[0];
+	CLIENT_END[r->client_id] = sv[1];
+	s->ring_fd = -1;
 	s->id = r->client_id;
 	s->state = MMC_SESSION_ACTIVE;
 	mmc_ring_bind(s, r);
-	ck_assert_int_eq(mmc_session_pipes(s), 0);
 	s->next = AG.sess.list;
 	AG.sess.list = s;
 	AG.sess.count++;
@@ -93,8 +106,7 @@ static struct mmc_client *new_client(struct mmc_session *s)
 
 	ck_assert_ptr_nonnull(c);
 	fake_client(c, &AG.index, META_SIZE, DATA_SIZE, s->ring);
-	c->bell_wr = s->peer[0];   /* as the welcome hands them over */
-	c->wake_rd = s->peer[1];
+	c->sock = CLIENT_END[s->id];   /* as mmc_connect keeps it */
 	return c;
 }
 
@@ -330,13 +342,13 @@ START_TEST(test_bad_requests)
 	struct mmc_session *s = new_session();
 	struct mmc_client *c = new_client(s);
 	uint8_t key[MMC_KEY_MAX];
-	uint64_t bad = AG.sess.bad_requests;
+	uint64_t bad = MMC_STAT(&AG, bad_requests);
 
 	memset(key, 'k', sizeof(key));
 	ck_assert_int_eq(call(c, s, 99, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(call(c, s, MMC_OP_MAX_, NULL, 0, 0, 0, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(call(c, s, 255, key, 10, 1, 2, 3, NULL), -EOPNOTSUPP);
-	ck_assert_uint_eq(AG.sess.bad_requests, bad + 3);
+	ck_assert_uint_eq(MMC_STAT(&AG, bad_requests), bad + 3);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 0, 4096, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_REMOVE, key, 0, 0, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(call(c, s, MMC_OP_RESERVE, key, 8, 0, 0, 0, NULL), -EINVAL);
@@ -545,7 +557,7 @@ static void corrupt_and_check(int how)
 	struct mmc_session *s = new_session(), *other = new_session();
 	struct mmc_client *c = new_client(s), *oc = new_client(other);
 	struct mmc_ring_hdr *r = s->ring;
-	uint64_t bad = AG.sess.bad_requests;
+	uint64_t bad = MMC_STAT(&AG, bad_requests);
 	uint32_t nsess = AG.sess.count;
 	struct mmc_cqe res;
 	struct mmc_found f;
@@ -574,7 +586,7 @@ static void corrupt_and_check(int how)
 	ck_assert(!in_list(s));
 	ck_assert(in_list(other));
 	ck_assert_uint_eq(AG.sess.count, nsess - 1);
-	ck_assert_uint_eq(AG.sess.bad_requests, bad + 1);
+	ck_assert_uint_eq(MMC_STAT(&AG, bad_requests), bad + 1);
 	ck_assert_uint_eq(AG.obj.reservations, 0);
 	ck_assert_uint_eq(AG.index.entries[res.idx].state, MMC_ENTRY_FREE);
 	ck_assert_uint_eq(mmc_alloc_used(AG.alloc), 4096);   /* survivor only */
@@ -729,16 +741,17 @@ static void *agent_main(void *arg)
 			continue;
 		}
 		for (struct mmc_session *s = AG.sess.list; s && n < 8; s = s->next)
-			p[n++] = (struct pollfd){ .fd = s->bell_rd, .events = POLLIN };
+			p[n++] = (struct pollfd){ .fd = s->sock, .events = POLLIN };
 		t->sleeps++;
 		if (poll(p, n, 2000) == 0 && !atomic_load(&t->stop))
 			t->timeouts++;   /* a doorbell was lost */
 		for (int i = 0; i < n; i++)
-			(void)!read(p[i].fd, &(uint64_t){ 0 }, sizeof(uint64_t));
+			while (recv(p[i].fd, &(uint64_t){ 0 }, 8, MSG_DONTWAIT) > 0)
+				;
 		atomic_store(&AG.hdr->agent_sleeping, 0);
 		idle = 0;
 		/* Now and then answer late, so clients give up spinning and
-		 * sleep on their wake-up pipe. */
+		 * sleep until a wake-up comes on their socket. */
 		if (t->sleeps % 8 == 0)
 			usleep(1000);
 	}
@@ -818,7 +831,7 @@ START_TEST(test_agent_thread)
 	}
 	atomic_store(&t.stop, 1);
 	for (struct mmc_session *s = AG.sess.list; s; s = s->next)
-		(void)!write(s->peer[0], &(uint64_t){ 1 }, sizeof(uint64_t));
+		(void)!send(CLIENT_END[s->id], &(uint8_t){ MMC_MSG_BELL }, 1, MSG_DONTWAIT);
 	pthread_join(at, NULL);
 	fprintf(stderr, "agent_thread: agent slept %u times, found %u clients asleep\n",
 		t.sleeps, t.waiters);
@@ -827,7 +840,7 @@ START_TEST(test_agent_thread)
 	ck_assert_uint_eq(t.timeouts, 0);
 	ck_assert_uint_eq(AG.obj.objects, 4 * 400);
 	ck_assert_uint_eq(AG.obj.reservations, 0);
-	ck_assert_uint_eq(AG.sess.bad_requests, 0);
+	ck_assert_uint_eq(MMC_STAT(&AG, bad_requests), 0);
 	ck_assert(!s1->closed && !s2->closed);
 	ck_assert_int_eq(mmc_alloc_check(AG.alloc), 0);
 	free(w[0].c);

@@ -6,7 +6,8 @@
 #   1. error paths: no stats file / stale / bad magic / short -> exit 1,
 #      bad usage -> exit 2;
 #   2. a stats file made with python3's struct.pack to match struct
-#      mmc_stats (include/mmc/layout-t.h) exactly, so every field and the
+#      mmc_stats exactly (its fields read from MMC_STATS_FIELDS in
+#      include/mmc/mmc-t.h), so every field and the
 #      derived ones (used_pct, hit_ratio, rates) can be checked to the unit;
 #      rates are checked by changing the file between two snapshots, in step
 #      with mmc-top's output through a fifo, not with sleeps;
@@ -42,21 +43,26 @@ expect_rc() {
 }
 
 # ---- the fake stats file: mkstats.py FILE PID | mkstats.py --bump FILE ----
+# The layout is read from the headers themselves (MMC_STATS_FIELDS in
+# mmc-t.h, MMC_STATS_VERSION in layout-t.h), never copied here.
+SRC=${MMC_SRC:-$(dirname "${BASH_SOURCE[0]}")/..}
 cat >"$T/mkstats.py" <<'EOF'
-import os, struct, sys, time
-# struct mmc_stats, layout-t.h: magic, version, size, updated_ns, start_ns,
-# agent_pid, hugepages, then 42 u64 (26 named + pad_[16]) = 376 bytes.
-FMT = "<QIIQQII42Q"
-NAMES = ("arena_bytes used_bytes reserved_bytes objects pinned_objects "
-         "reservations clients clients_total clients_rejected hits misses "
-         "gets get_bytes puts put_bytes put_exists exists removes errors "
-         "evictions evicted_bytes alloc_failures bad_requests "
-         "high_watermark_pct low_watermark_pct max_objects").split()
-assert struct.calcsize(FMT) == 376 and len(NAMES) == 26
+import os, re, struct, sys, time
+src = os.environ["SRC"]
+hdr = open(os.path.join(src, "include/mmc/mmc-t.h")).read()
+body = re.search(r"#define MMC_STATS_FIELDS\(X\)((?:.*\\\n)*.*\n)", hdr).group(1)
+NAMES = re.findall(r"X\((\w+),", body)
+SLOTS = int(re.search(r"#define MMC_STATS_SLOTS (\d+)", hdr).group(1))
+VERSION = int(re.search(r"#define MMC_STATS_VERSION (\d+)u",
+          open(os.path.join(src, "common/layout-t.h")).read()).group(1))
+# magic, version, size, updated_ns, start_ns, agent_pid, hugepages, slots
+FMT = "<QIIQQII%dQ" % SLOTS
+SIZE = struct.calcsize(FMT)
+assert SIZE == 488 and "hits" in NAMES and len(NAMES) <= SLOTS
 if sys.argv[1] == "--bump":          # what an agent refresh looks like
     path = sys.argv[2]
     with open(path, "r+b") as f:
-        v = list(struct.unpack(FMT, f.read(376)))
+        v = list(struct.unpack(FMT, f.read(SIZE)))
         v[3] += 1_000_000_000        # updated_ns: one second later
         base = 7
         for name, add in (("hits", 100), ("misses", 50), ("puts", 10),
@@ -73,16 +79,18 @@ vals = dict(arena_bytes=64 << 20, used_bytes=16 << 20, reserved_bytes=1 << 20,
             put_exists=5, exists=7, removes=8, errors=2, evictions=11,
             evicted_bytes=11 << 12, alloc_failures=0, bad_requests=1,
             high_watermark_pct=90, low_watermark_pct=80, max_objects=1000)
-data = struct.pack(FMT, 0x3154415453434d4d, 1, 376, now, now - 5_000_000_000,
-                   pid, 0, *[vals[n] for n in NAMES], *[0] * 16)
+data = struct.pack(FMT, 0x3154415453434d4d, VERSION, SIZE, now, now - 5_000_000_000,
+                   pid, 0, *[vals.get(n, 0) for n in NAMES],
+                   *[0] * (SLOTS - len(NAMES)))
 with open(path, "wb") as f:
     f.write(data)
 EOF
+export SRC
 
 # ---- 1. error paths ----
 expect_rc 1 "not running" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/none.stats"
 expect_rc 1 "$T/nope.sock.stats" env MMC_SOCKET="$T/nope.sock" "$TOP" -b -n 1 -d 0 --no-bpf
-head -c 376 /dev/zero >"$T/zero.stats"
+head -c 488 /dev/zero >"$T/zero.stats"
 expect_rc 1 "bad magic" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/zero.stats"
 head -c 100 /dev/zero >"$T/short.stats"
 expect_rc 1 "too short" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/short.stats"
@@ -115,8 +123,9 @@ check "$T/j" '.bpf.enabled == false and (.bpf.reason | test("no-bpf"))' "--no-bp
 # Plain text, and batch chosen by itself since stdout is not a terminal.
 "$TOP" -n 1 -d 0 --no-bpf --stats "$F" >"$T/t" || die "text mode exited $?"
 for pat in "arena 64.0 MiB" "used 16.0 MiB \(25.0%\)" "reserved 1.0 MiB" \
-	"objects 100" "pinned 3" "clients 4" "hit ratio 75.0%" \
-	"^hits +300 +0.0" "^puts +150" "^evictions +11"; do
+	"^objects +100 *$" "^pinned_objects +3 *$" "^clients +4 *$" "hit ratio 75.0%" \
+	"^hits +300 +0.0" "^puts +150" "^evictions +11" "^get_bytes +5.0 MiB +0 B/s" \
+	"^high_watermark_pct +90%" "^counters_clamped +0 +0.0"; do
 	grep -qE "$pat" "$T/t" || die "text output lacks /$pat/: $(cat "$T/t")"
 done
 

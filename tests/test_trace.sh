@@ -116,7 +116,7 @@ jcheck "$T/ext.json" "--socket: capacity from the agent's index bound" \
 # from the high to the low watermark, so it holds a little less than the
 # exact LRU of the high watermark; with the default 90/88 that costs well
 # under a point (with 90/80 it cost 1.2).
-start_agent bytes --arena-size 40M --hugepages off --max-objects 65536 || exit 1
+start_agent bytes --arena-size 40M --hugepages off --max-objects 10240 || exit 1
 run "$T/bytes.json" "$TRACE" --quick --socket "$T/bytes.sock" --json
 jcheck "$T/bytes.json" "byte-bound agent (default watermarks) within 1 point of LRU" \
 	'.ok and .capacity_blocks == ((41943040 / 100 | floor) * 90 / 4096 | floor) and

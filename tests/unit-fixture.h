@@ -34,13 +34,13 @@ static inline struct mmc_ring_hdr *fake_ring(uint32_t client_id)
 
 /* Fills c as mmc_connect() + check_ring() would: index ix (meta_size bytes
  * of metadata), a data region of data_size bytes, ring r with the pointers
- * its header's offsets give; no socket and no pipes (all -1). */
+ * its header's offsets give; no socket (-1). */
 static inline void fake_client(struct mmc_client *c, const struct mmc_index *ix,
 			       size_t meta_size, uint64_t data_size,
 			       struct mmc_ring_hdr *r)
 {
 	*c = (struct mmc_client){
-		.sock = -1, .stop_efd = -1, .bell_wr = -1, .wake_rd = -1,
+		.sock = -1, .stop_efd = -1,
 		.hdr = ix->hdr, .meta_size = meta_size, .buckets = ix->buckets,
 		.entries = ix->entries, .nentries = ix->nentries,
 		.mask = ix->mask, .seed = ix->seed, .data_size = data_size,

@@ -39,6 +39,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,12 +75,35 @@ struct snap {
 	double wall;           /* our CLOCK_REALTIME when read */
 };
 
-/* Rates per second between two snapshots; valid = 0 before the second one
- * or across an agent restart. */
+/* Every figure of struct mmc_stats, from mmc-t.h's one list: what the
+ * text, the JSON and the rates walk. */
+static const struct field {
+	const char *name;
+	size_t off;
+	enum mmc_stat_kind kind;
+	enum mmc_stat_unit unit;
+} fields[] = {
+#define FIELD(name, kind, unit, what) \
+	{ #name, offsetof(struct mmc_stats, name), MMC_STAT_##kind, MMC_STAT_##unit },
+	MMC_STATS_FIELDS(FIELD)
+#undef FIELD
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static uint64_t field_value(const struct mmc_stats *st, const struct field *f)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)st + f->off, sizeof(v));
+	return v;
+}
+
+/* Rates per second of every counter between two snapshots; valid = 0
+ * before the second one or across an agent restart. */
 struct rates {
 	int valid;
 	double interval_s;
-	double hits, misses, gets, puts, get_bytes, put_bytes, evictions, errors;
+	double v[NFIELDS];
 };
 
 struct bpf_view {
@@ -181,14 +205,10 @@ static struct rates rates_of(const struct snap *prev, const struct snap *cur)
 		return r;
 	r.valid = 1;
 	r.interval_s = (double)dt_ns / 1e9;
-	r.hits = delta(b->hits, a->hits, r.interval_s);
-	r.misses = delta(b->misses, a->misses, r.interval_s);
-	r.gets = delta(b->gets, a->gets, r.interval_s);
-	r.puts = delta(b->puts, a->puts, r.interval_s);
-	r.get_bytes = delta(b->get_bytes, a->get_bytes, r.interval_s);
-	r.put_bytes = delta(b->put_bytes, a->put_bytes, r.interval_s);
-	r.evictions = delta(b->evictions, a->evictions, r.interval_s);
-	r.errors = delta(b->errors, a->errors, r.interval_s);
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (fields[i].kind == MMC_STAT_COUNTER)
+			r.v[i] = delta(field_value(b, &fields[i]),
+				       field_value(a, &fields[i]), r.interval_s);
 	return r;
 }
 
@@ -427,8 +447,9 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 		   int hist_rows)
 {
 	const struct mmc_stats *st = &sn->st;
-	char t[32], x[32], y[32], z[32];
-	uint64_t up_ns = 0, now = now_ns(CLOCK_MONOTONIC), lookups;
+	char t[32], x[32], y[48], z[32];
+	uint64_t up_ns = 0, now = now_ns(CLOCK_MONOTONIC);
+	double lookups;
 	time_t wall = (time_t)sn->wall;
 	struct tm tm;
 
@@ -445,41 +466,30 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 			      (double)st->arena_bytes : 0.0,
 	    fmt_bytes(z, sizeof(z), (double)st->reserved_bytes),
 	    st->hugepages ? "on" : "off");
-	out(s, 0, "objects %" PRIu64 " (max %" PRIu64 ")  pinned %" PRIu64
-	    "  reservations %" PRIu64 "  watermarks %" PRIu64 "/%" PRIu64 "%%",
-	    st->objects, st->max_objects, st->pinned_objects, st->reservations,
-	    st->high_watermark_pct, st->low_watermark_pct);
-	out(s, 0, "clients %" PRIu64 " (total %" PRIu64 ", rejected %" PRIu64
-	    ")  bad requests %" PRIu64 "  alloc failures %" PRIu64,
-	    st->clients, st->clients_total, st->clients_rejected,
-	    st->bad_requests, st->alloc_failures);
-	lookups = st->hits + st->misses;
-	if (lookups)
-		snprintf(t, sizeof(t), "%.1f%%", 100.0 * (double)st->hits /
-						(double)lookups);
+	/* in double: a sum of two counters could wrap in 64 bits */
+	lookups = (double)st->hits + (double)st->misses;
+	if (lookups > 0)
+		snprintf(t, sizeof(t), "%.1f%%", 100.0 * (double)st->hits / lookups);
 	else
 		snprintf(t, sizeof(t), "-");
 	out(s, 0, "hit ratio %s", t);
-	out(s, 1, "%-12s %14s %12s", "", "total", "per second");
-	out(s, 0, "%-12s %14" PRIu64 " %12s", "hits", st->hits,
-	    fmt_rate(x, sizeof(x), r, r->hits));
-	out(s, 0, "%-12s %14" PRIu64 " %12s", "misses", st->misses,
-	    fmt_rate(x, sizeof(x), r, r->misses));
-	out(s, 0, "%-12s %14" PRIu64 " %12s", "gets", st->gets,
-	    fmt_rate(x, sizeof(x), r, r->gets));
-	out(s, 0, "%-12s %14" PRIu64 " %12s  (exists %" PRIu64 ")", "puts",
-	    st->puts, fmt_rate(x, sizeof(x), r, r->puts), st->put_exists);
-	out(s, 0, "%-12s %14" PRIu64 " %12s  (%s)", "evictions", st->evictions,
-	    fmt_rate(x, sizeof(x), r, r->evictions),
-	    fmt_bytes(y, sizeof(y), (double)st->evicted_bytes));
-	out(s, 0, "%-12s %14" PRIu64 " %12s", "errors", st->errors,
-	    fmt_rate(x, sizeof(x), r, r->errors));
-	out(s, 0, "%-12s %14s %10s/s", "get bytes",
-	    fmt_bytes(x, sizeof(x), (double)st->get_bytes),
-	    r->valid ? fmt_bytes(y, sizeof(y), r->get_bytes) : "-");
-	out(s, 0, "%-12s %14s %10s/s", "put bytes",
-	    fmt_bytes(x, sizeof(x), (double)st->put_bytes),
-	    r->valid ? fmt_bytes(y, sizeof(y), r->put_bytes) : "-");
+	out(s, 1, "%-18s %14s %12s", "", "now / total", "per second");
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *f = &fields[i];
+		double v = (double)field_value(st, f);
+
+		if (f->unit == MMC_STAT_BYTES)
+			fmt_bytes(x, sizeof(x), v);
+		else
+			snprintf(x, sizeof(x), "%.0f%s", v, f->unit == MMC_STAT_PCT ? "%" : "");
+		if (f->kind != MMC_STAT_COUNTER)
+			y[0] = '\0';
+		else if (f->unit == MMC_STAT_BYTES && r->valid)
+			snprintf(y, sizeof(y), "%s/s", fmt_bytes(z, sizeof(z), r->v[i]));
+		else
+			fmt_rate(y, sizeof(y), r, r->v[i]);
+		out(s, 0, "%-18s %14s %12s", f->name, x, y);
+	}
 	out(s, 0, "%s", "");
 	if (!b->on) {
 		out(s, 0, "%s", b->reason ? b->reason : "latency histograms off");
@@ -518,7 +528,8 @@ static void print_json(const char *path, const struct snap *sn,
 		       const struct rates *r, const struct bpf_view *b)
 {
 	const struct mmc_stats *st = &sn->st;
-	uint64_t now = now_ns(CLOCK_MONOTONIC), lookups = st->hits + st->misses;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	double lookups = (double)st->hits + (double)st->misses;
 
 	printf("{\"time\":%.3f,\"stats_path\":", sn->wall);
 	json_str(path);
@@ -526,47 +537,23 @@ static void print_json(const char *path, const struct snap *sn,
 	printf(",\"uptime_s\":%.3f", st->start_ns && now > st->start_ns ?
 	       (double)(now - st->start_ns) / 1e9 : 0.0);
 	JU("hugepages", st->hugepages);
-	JU("arena_bytes", st->arena_bytes);
-	JU("used_bytes", st->used_bytes);
+	for (size_t i = 0; i < NFIELDS; i++)
+		JU(fields[i].name, field_value(st, &fields[i]));
 	printf(",\"used_pct\":%.3f", st->arena_bytes ? 100.0 *
 	       (double)st->used_bytes / (double)st->arena_bytes : 0.0);
-	JU("reserved_bytes", st->reserved_bytes);
-	JU("objects", st->objects);
-	JU("pinned_objects", st->pinned_objects);
-	JU("reservations", st->reservations);
-	JU("max_objects", st->max_objects);
-	JU("clients", st->clients);
-	JU("clients_total", st->clients_total);
-	JU("clients_rejected", st->clients_rejected);
-	JU("hits", st->hits);
-	JU("misses", st->misses);
-	if (lookups)
-		printf(",\"hit_ratio\":%.6f", (double)st->hits / (double)lookups);
+	if (lookups > 0)
+		printf(",\"hit_ratio\":%.6f", (double)st->hits / lookups);
 	else
 		printf(",\"hit_ratio\":null");
-	JU("gets", st->gets);
-	JU("get_bytes", st->get_bytes);
-	JU("puts", st->puts);
-	JU("put_bytes", st->put_bytes);
-	JU("put_exists", st->put_exists);
-	JU("exists", st->exists);
-	JU("removes", st->removes);
-	JU("errors", st->errors);
-	JU("evictions", st->evictions);
-	JU("evicted_bytes", st->evicted_bytes);
-	JU("alloc_failures", st->alloc_failures);
-	JU("bad_requests", st->bad_requests);
-	JU("high_watermark_pct", st->high_watermark_pct);
-	JU("low_watermark_pct", st->low_watermark_pct);
-	if (r->valid)
-		printf(",\"rates\":{\"interval_s\":%.6f,\"hits\":%.3f,"
-		       "\"misses\":%.3f,\"gets\":%.3f,\"puts\":%.3f,"
-		       "\"get_bytes\":%.3f,\"put_bytes\":%.3f,"
-		       "\"evictions\":%.3f,\"errors\":%.3f}",
-		       r->interval_s, r->hits, r->misses, r->gets, r->puts,
-		       r->get_bytes, r->put_bytes, r->evictions, r->errors);
-	else
+	if (r->valid) {
+		printf(",\"rates\":{\"interval_s\":%.6f", r->interval_s);
+		for (size_t i = 0; i < NFIELDS; i++)
+			if (fields[i].kind == MMC_STAT_COUNTER)
+				printf(",\"%s\":%.3f", fields[i].name, r->v[i]);
+		printf("}");
+	} else {
 		printf(",\"rates\":null");
+	}
 	printf(",\"bpf\":{\"enabled\":%s", b->on ? "true" : "false");
 	if (!b->on) {
 		printf(",\"reason\":");
@@ -682,8 +669,8 @@ static int run_curses(const struct opts *o, const char *path, struct snap *prev,
 		getmaxyx(stdscr, s.rows, s.cols);
 		s.rows--;                        /* last row: key help */
 		if (ok) {
-			/* 20 lines of counters and titles, 2 histograms */
-			hist_rows = (s.rows - 20) / 2;
+			/* the counters and titles, then 2 histograms */
+			hist_rows = (s.rows - (int)NFIELDS - 8) / 2;
 			render(&s, path, &cur, &r, b,
 			       s.cols > 60 ? (s.cols - 40 > 60 ? 60 : s.cols - 40) : 10,
 			       hist_rows);

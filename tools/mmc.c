@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,41 +132,37 @@ static int cmd_get(mmc_client *c, const char *key)
 	return 0;
 }
 
+/* Every figure of struct mmc_stats, from mmc-t.h's one list. */
+static const struct { const char *name; size_t off; } stat_fields[] = {
+#define FIELD(name, ...) { #name, offsetof(struct mmc_stats, name) },
+	MMC_STATS_FIELDS(FIELD)
+#undef FIELD
+};
+
 static int cmd_stat(mmc_client *c, int json)
 {
 	struct mmc_stats s;
 	int ret = mmc_agent_stats(c, &s);
 
-#define F(x) { #x, s.x }
-	const struct { const char *name; uint64_t v; } f[] = {
-		F(arena_bytes), F(used_bytes), F(reserved_bytes), F(objects),
-		F(pinned_objects), F(reservations), F(clients), F(clients_total),
-		F(clients_rejected), F(hits), F(misses), F(gets), F(get_bytes),
-		F(puts), F(put_bytes), F(put_exists), F(exists), F(removes),
-		F(errors), F(evictions), F(evicted_bytes), F(alloc_failures),
-		F(bad_requests), F(high_watermark_pct), F(low_watermark_pct),
-		F(max_objects), F(parked), F(ssd_objects), F(ssd_bytes), F(ssd_capacity),
-		F(demotions), F(demotion_skipped), F(demotion_failures), F(promotions),
-		F(promotion_failures), F(ssd_read_bytes), F(ssd_write_bytes),
-		F(ssd_crc_failures), F(ssd_io_errors), F(ssd_inflight),
-	};
-#undef F
 	if (ret) {
 		fprintf(stderr, "mmc: stat: %s\n", mmc_strerror(ret));
 		return 1;
 	}
-	if (json) {
+	if (json)
 		printf("{\"agent_pid\":%u,\"hugepages\":%s", s.agent_pid,
 		       s.hugepages ? "true" : "false");
-		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-			printf(",\"%s\":%" PRIu64, f[i].name, f[i].v);
-		printf("}\n");
-		return 0;
+	else
+		printf("%-20s %u\n%-20s %s\n", "agent_pid", s.agent_pid, "hugepages",
+		       s.hugepages ? "yes" : "no");
+	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&s + stat_fields[i].off, sizeof(v));
+		printf(json ? ",\"%s\":%" PRIu64 : "%-20s %" PRIu64 "\n",
+		       stat_fields[i].name, v);
 	}
-	printf("%-20s %u\n%-20s %s\n", "agent_pid", s.agent_pid, "hugepages",
-	       s.hugepages ? "yes" : "no");
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		printf("%-20s %" PRIu64 "\n", f[i].name, f[i].v);
+	if (json)
+		printf("}\n");
 	return 0;
 }
 

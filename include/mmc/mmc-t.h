@@ -44,16 +44,107 @@ struct mmc_view {
 	uint64_t    word_;
 };
 
-/* What this session did (its own counters, as the agent also sees them). */
+/* ---- counters ----
+ *
+ * Each list below is the one place a counter is declared: the structs,
+ * the agent's stats file, `mmc stat`, mmc-top (text and JSON), the Python
+ * binding and the tests all derive from it.  Adding one is one line here
+ * (at the end: the structs' layout is ABI) plus the code that counts it.
+ *
+ * A session's own counters, X(name, what): kept by libshm in the session's
+ * ring as it works, read with mmc_client_stats(). */
+#define MMC_CLIENT_FIELDS(X) \
+	X(hits,        "lookups that found the key (get, getv, acquire)") \
+	X(misses,      "lookups that did not") \
+	X(gets,        "copying gets and acquires that succeeded") \
+	X(get_bytes,   "bytes those returned") \
+	X(puts,        "puts committed") \
+	X(put_bytes,   "bytes those stored") \
+	X(put_exists,  "puts answered: key exists (a success for a cache)") \
+	X(exists,      "keys asked about by exists calls") \
+	X(removes,     "removes that removed something") \
+	X(errors,      "calls that failed for another reason") \
+	X(touch_drops, "access records lost: the session's touch log was full")
+
+#define MMC_FIELD_U64_(name, ...) uint64_t name;
+#define MMC_FIELD_ONE_(...) + 1
+
+/* What this session did (its own counters, as it counted them). */
 struct mmc_client_stats {
-	uint64_t hits, misses, gets, get_bytes, puts, put_bytes, put_exists;
-	uint64_t exists, removes, errors, touch_drops;
+	MMC_CLIENT_FIELDS(MMC_FIELD_U64_)
 };
+
+/* The agent's published figures, X(name, kind, unit, what):
+ *   kind  GAUGE    a level now (bytes in use, sessions connected)
+ *         COUNTER  only grows while one agent runs (rates are its deltas)
+ *   unit  COUNT, BYTES or PCT
+ * Everything is the agent's own observation except hits, misses, gets,
+ * get_bytes, exists and touch_drops, which only clients see (a hit makes
+ * no system call): those are the sums of what sessions report, each
+ * session's report believed only within what a real client could do
+ * (never backwards, never faster than one per nanosecond, or a kB per
+ * nanosecond for bytes); what was not believed is counted in
+ * counters_clamped (docs/hardening.md). */
+#define MMC_STATS_FIELDS(X) \
+	X(arena_bytes,        GAUGE,   BYTES, "data region size") \
+	X(used_bytes,         GAUGE,   BYTES, "allocated: committed + reserved + dead") \
+	X(reserved_bytes,     GAUGE,   BYTES, "held by uncommitted reservations") \
+	X(objects,            GAUGE,   COUNT, "committed objects") \
+	X(pinned_objects,     GAUGE,   COUNT, "objects pinned by at least one reader") \
+	X(reservations,       GAUGE,   COUNT, "uncommitted reservations") \
+	X(clients,            GAUGE,   COUNT, "sessions connected now") \
+	X(clients_total,      COUNTER, COUNT, "sessions accepted since start") \
+	X(clients_rejected,   COUNTER, COUNT, "connections refused (credentials, protocol, limits)") \
+	X(hits,               COUNTER, COUNT, "lookups that found the key (clients' reports, bounded)") \
+	X(misses,             COUNTER, COUNT, "lookups that did not (clients' reports, bounded)") \
+	X(gets,               COUNTER, COUNT, "gets and acquires (clients' reports, bounded)") \
+	X(get_bytes,          COUNTER, BYTES, "bytes read by gets (clients' reports, bounded)") \
+	X(puts,               COUNTER, COUNT, "objects committed") \
+	X(put_bytes,          COUNTER, BYTES, "bytes committed") \
+	X(put_exists,         COUNTER, COUNT, "reservations refused: the key exists") \
+	X(exists,             COUNTER, COUNT, "keys asked about by exists (clients' reports, bounded)") \
+	X(removes,            COUNTER, COUNT, "objects removed on request") \
+	X(errors,             COUNTER, COUNT, "requests answered with an error (not exists/absent/busy)") \
+	X(evictions,          COUNTER, COUNT, "objects evicted") \
+	X(evicted_bytes,      COUNTER, BYTES, "bytes evicted") \
+	X(alloc_failures,     COUNTER, COUNT, "reservations refused: arena or index full") \
+	X(bad_requests,       COUNTER, COUNT, "malformed requests or messages rejected") \
+	X(high_watermark_pct, GAUGE,   PCT,   "eviction starts above this much of the arena") \
+	X(low_watermark_pct,  GAUGE,   PCT,   "... and stops below this much") \
+	X(max_objects,        GAUGE,   COUNT, "index entries") \
+	X(parked,             GAUGE,   COUNT, "requests waiting to be answered (timers, I/O)") \
+	X(touch_drops,        COUNTER, COUNT, "access records clients lost, log full (reports, bounded)") \
+	X(counters_clamped,   COUNTER, COUNT, "client counter reports not believed (backwards or too fast)") \
+	X(quota_refusals,     COUNTER, COUNT, "reservations refused at a [limits] cap (-EDQUOT)") \
+	X(pins_ignored,       COUNTER, COUNT, "pins not honoured: a session kept over its pinned-bytes cap") \
+	X(active_sessions,    GAUGE,   COUNT, "sessions whose rings the agent polls each turn (others are quiet)") \
+	/* The SSD tier (all 0 without one); objects and used_bytes above are DRAM. */ \
+	X(ssd_objects,        GAUGE,   COUNT, "objects on SSD") \
+	X(ssd_bytes,          GAUGE,   BYTES, "value bytes on SSD") \
+	X(ssd_capacity,       GAUGE,   BYTES, "bytes of the tier's regions") \
+	X(ssd_inflight,       GAUGE,   COUNT, "SSD I/Os queued or in flight now") \
+	X(demotions,          COUNTER, COUNT, "objects written down to SSD") \
+	X(demotion_skipped,   COUNTER, COUNT, "objects evicted from DRAM with no copy on SSD") \
+	X(demotion_failures,  COUNTER, COUNT, "demotions that failed or could not be queued") \
+	X(promotions,         COUNTER, COUNT, "objects read back from SSD into DRAM") \
+	X(promotion_failures, COUNTER, COUNT, "reads back that failed: misses") \
+	X(ssd_read_bytes,     COUNTER, BYTES, "bytes read from the SSD") \
+	X(ssd_write_bytes,    COUNTER, BYTES, "bytes written to the SSD") \
+	X(ssd_crc_failures,   COUNTER, COUNT, "SSD reads that failed their checks (misses)") \
+	X(ssd_io_errors,      COUNTER, COUNT, "SSD I/Os the device failed")
+
+enum mmc_stat_kind { MMC_STAT_GAUGE = 0, MMC_STAT_COUNTER = 1 };
+enum mmc_stat_unit { MMC_STAT_COUNT = 0, MMC_STAT_BYTES = 1, MMC_STAT_PCT = 2 };
+
+/* Named figures in struct mmc_stats; the rest of its 56 slots is padding. */
+#define MMC_STATS_COUNT (0 MMC_STATS_FIELDS(MMC_FIELD_ONE_))
+#define MMC_STATS_SLOTS 56
 
 /* The agent's counters, as it publishes them in its stats file (read with
  * mmc_agent_stats() or, with no session, mmc_stats_read()).  magic, version
  * and size identify the file format; counters only grow while one agent
- * runs (start_ns and agent_pid tell a restart). */
+ * runs (start_ns and agent_pid tell a restart).  488 bytes whatever the
+ * list holds: new figures take padding. */
 struct mmc_stats {
 	uint64_t magic;
 	uint32_t version;
@@ -62,36 +153,8 @@ struct mmc_stats {
 	uint64_t start_ns;
 	uint32_t agent_pid;
 	uint32_t hugepages;
-	uint64_t arena_bytes;      /* data region size */
-	uint64_t used_bytes;       /* allocated: committed + reserved + dead */
-	uint64_t reserved_bytes;   /* uncommitted reservations */
-	uint64_t objects;          /* committed objects */
-	uint64_t pinned_objects;   /* objects pinned by at least one reader */
-	uint64_t reservations;
-	uint64_t clients;          /* connected now */
-	uint64_t clients_total;    /* accepted since start */
-	uint64_t clients_rejected; /* refused: credentials or protocol */
-	uint64_t hits, misses, gets, get_bytes, puts, put_bytes, put_exists;
-	uint64_t exists, removes, errors;
-	uint64_t evictions, evicted_bytes;
-	uint64_t alloc_failures;   /* reservations refused: arena full */
-	uint64_t bad_requests;     /* malformed requests rejected */
-	uint64_t high_watermark_pct, low_watermark_pct;
-	uint64_t max_objects;
-	uint64_t parked;           /* requests waiting to be answered (timers, I/O) */
-	/* The SSD tier (all 0 without one).  objects/used_bytes above are DRAM. */
-	uint64_t ssd_objects, ssd_bytes;      /* on SSD now: objects, value bytes */
-	uint64_t ssd_capacity;                /* bytes of regions */
-	uint64_t demotions;                   /* objects written down to SSD */
-	uint64_t demotion_skipped;            /* evicted from DRAM without an SSD copy */
-	uint64_t demotion_failures;           /* writes that failed or could not go */
-	uint64_t promotions;                  /* objects read back into DRAM */
-	uint64_t promotion_failures;          /* reads that failed: misses */
-	uint64_t ssd_read_bytes, ssd_write_bytes;  /* to and from the device */
-	uint64_t ssd_crc_failures;            /* read back but not what was written */
-	uint64_t ssd_io_errors;
-	uint64_t ssd_inflight;                /* I/Os now */
-	uint64_t pad_[2];
+	MMC_STATS_FIELDS(MMC_FIELD_U64_)
+	uint64_t pad_[MMC_STATS_SLOTS - MMC_STATS_COUNT];
 };
 
 #endif /* MMC_MMC_T_H */

@@ -31,7 +31,15 @@
  *   -E2BIG         value larger than the arena could ever hold
  *   -ENOSPC        arena full of pinned or reserved objects
  *   -EMSGSIZE      the caller's buffer is smaller than the value
- *   -ENOBUFS       this session holds MMC_VIEWS_MAX views already
+ *   -ENOBUFS       this session holds all the views it may (MMC_VIEWS_MAX,
+ *                  or the agent's [limits] pins_per_session)
+ *   -EDQUOT        a [limits] cap of the agent: this session, or its user,
+ *                  holds the most reservations or reserved bytes it may
+ *                  (commit or abort some), or the most pinned bytes
+ *                  (release views); from mmc_connect: its user holds
+ *                  the most sessions it may.  Others are not affected.
+ *   -EMFILE        mmc_connect: the agent serves all the sessions it may,
+ *                  or is out of descriptors; retry later
  *   -ENOTCONN      the agent is gone; disconnect and connect again
  *   -ECHILD        the client was connected by the parent of this process
  *   -EACCES        the agent does not admit this uid/gid

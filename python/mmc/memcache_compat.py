@@ -89,6 +89,7 @@ _FROM_ERRNO = {
     errno.EMSGSIZE: INVALID_PARAM,
     errno.ENOSPC: MALLOC_FAILED,
     errno.ENOBUFS: MALLOC_FAILED,
+    errno.EDQUOT: MALLOC_FAILED,     # the agent's [limits] share of this session
     errno.E2BIG: OVER_CAPACITY,
     errno.ENOMEM: OUT_OF_MEMORY,
     errno.ETIMEDOUT: TIMEOUT,

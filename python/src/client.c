@@ -488,10 +488,9 @@ static PyObject *client_counters(const struct mmc_client_stats *s)
 
 	if (!d)
 		return NULL;
-	SET(d, *s, hits); SET(d, *s, misses); SET(d, *s, gets); SET(d, *s, get_bytes);
-	SET(d, *s, puts); SET(d, *s, put_bytes); SET(d, *s, put_exists);
-	SET(d, *s, exists); SET(d, *s, removes); SET(d, *s, errors);
-	SET(d, *s, touch_drops);
+#define SET_FIELD(name, ...) SET(d, *s, name);
+	MMC_CLIENT_FIELDS(SET_FIELD)
+#undef SET_FIELD
 	return d;
 fail:
 	Py_DECREF(d);
@@ -525,16 +524,10 @@ static PyObject *client_stats(mmcpy_client *self, PyObject *unused)
 	if (!d)
 		return NULL;
 	SET(d, s, updated_ns); SET(d, s, start_ns); SET(d, s, agent_pid);
-	SET(d, s, hugepages); SET(d, s, arena_bytes); SET(d, s, used_bytes);
-	SET(d, s, reserved_bytes); SET(d, s, objects); SET(d, s, pinned_objects);
-	SET(d, s, reservations); SET(d, s, clients); SET(d, s, clients_total);
-	SET(d, s, clients_rejected); SET(d, s, hits); SET(d, s, misses);
-	SET(d, s, gets); SET(d, s, get_bytes); SET(d, s, puts); SET(d, s, put_bytes);
-	SET(d, s, put_exists); SET(d, s, exists); SET(d, s, removes);
-	SET(d, s, errors); SET(d, s, evictions); SET(d, s, evicted_bytes);
-	SET(d, s, alloc_failures); SET(d, s, bad_requests);
-	SET(d, s, high_watermark_pct); SET(d, s, low_watermark_pct);
-	SET(d, s, max_objects);
+	SET(d, s, hugepages);
+#define SET_FIELD(name, ...) SET(d, s, name);
+	MMC_STATS_FIELDS(SET_FIELD)
+#undef SET_FIELD
 	c = client_counters(&cs);
 	if (!c || PyDict_SetItemString(d, "client", c) < 0) {
 		Py_XDECREF(c);

@@ -33,6 +33,8 @@
  *   report.c    merges the processes of a phase into a phase_report and owns
  *               the two output formats, text and --json.
  *   trace*.c    "mmc-bench trace": a program of its own (trace.h).
+ *   fair.c      "mmc-bench fair": one client's put latency among idle
+ *               sessions and a flooding client (bench/fairness.sh).
  *
  * A store is a struct store (connect, fill, read-back, a probe) and a table
  * of modes; a mode is a set of op/setup/check functions with the op_fn
@@ -483,5 +485,8 @@ const char *fmt_bytes(uint64_t b, char *buf, size_t len);
 /* trace.c: "mmc-bench trace FILE ...", a program of its own (trace.h) */
 
 int trace_main(int argc, char **argv);
+/* fair.c: "mmc-bench fair", one client's put latency among idle sessions
+ * and a flooding client. */
+int fair_main(int argc, char **argv);
 
 #endif

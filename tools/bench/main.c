@@ -349,6 +349,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "trace"))   /* trace.c */
 		return trace_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "fair"))    /* fair.c */
+		return fair_main(argc - 1, argv + 1);
 	ret = parse_args(argc, argv, &b.o);
 	if (ret)
 		return ret < 0 ? 0 : ret;

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "bench.h"
@@ -67,6 +68,10 @@ struct trace {
  * 0, or -errno with a message in err (a bad line names its number). */
 int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 	       struct trace *t, char *err, size_t errlen);
+/* The same from an open stream (path names it in messages): the parser
+ * the fuzzer drives (tests/fuzz/fuzz_trace.c). */
+int trace_load_stream(FILE *f, const char *path, uint32_t max_reqs, uint64_t seed,
+		      struct trace *t, char *err, size_t errlen);
 void trace_free(struct trace *t);
 
 /* trace_lru.c: hit counts of the prefix-cache replay, offline. */

@@ -208,11 +208,8 @@ static int number_chains(struct trace *t, const uint64_t *raw, uint64_t seed)
 int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 	       struct trace *t, char *err, size_t errlen)
 {
-	uint64_t reqcap = 0, refcap = 0, lineno = 0, *raw = NULL;
-	char *line = NULL, msg[160];
-	size_t linecap = 0;
 	FILE *f = fopen(path, "re");
-	int ret = 0;
+	int ret;
 
 	memset(t, 0, sizeof(*t));
 	if (!f) {
@@ -220,6 +217,20 @@ int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ret;
 	}
+	ret = trace_load_stream(f, path, max_reqs, seed, t, err, errlen);
+	fclose(f);
+	return ret;
+}
+
+int trace_load_stream(FILE *f, const char *path, uint32_t max_reqs, uint64_t seed,
+		      struct trace *t, char *err, size_t errlen)
+{
+	uint64_t reqcap = 0, refcap = 0, lineno = 0, *raw = NULL;
+	char *line = NULL, msg[160];
+	size_t linecap = 0;
+	int ret = 0;
+
+	memset(t, 0, sizeof(*t));
 	while ((!max_reqs || t->nreqs < max_reqs) && getline(&line, &linecap, f) > 0) {
 		lineno++;
 		if (strspn(line, " \t\r\n") == strlen(line))
@@ -250,7 +261,6 @@ int trace_load(const char *path, uint32_t max_reqs, uint64_t seed,
 out:
 	free(raw);
 	free(line);
-	fclose(f);
 	if (ret)
 		trace_free(t);
 	return ret;
