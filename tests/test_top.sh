@@ -78,7 +78,9 @@ vals = dict(arena_bytes=64 << 20, used_bytes=16 << 20, reserved_bytes=1 << 20,
             gets=400, get_bytes=5 << 20, puts=150, put_bytes=7 << 20,
             put_exists=5, exists=7, removes=8, errors=2, evictions=11,
             evicted_bytes=11 << 12, alloc_failures=0, bad_requests=1,
-            high_watermark_pct=90, low_watermark_pct=80, max_objects=1000)
+            high_watermark_pct=90, low_watermark_pct=80, max_objects=1000,
+            ssd_objects=5, ssd_bytes=5 << 20, ssd_capacity=1 << 30, demotions=7,
+            promotions=2, ssd_inflight=3)
 data = struct.pack(FMT, 0x3154415453434d4d, VERSION, SIZE, now, now - 5_000_000_000,
                    pid, 0, *[vals.get(n, 0) for n in NAMES],
                    *[0] * (SLOTS - len(NAMES)))
@@ -125,7 +127,10 @@ check "$T/j" '.bpf.enabled == false and (.bpf.reason | test("no-bpf"))' "--no-bp
 for pat in "arena 64.0 MiB" "used 16.0 MiB \(25.0%\)" "reserved 1.0 MiB" \
 	"^objects +100 *$" "^pinned_objects +3 *$" "^clients +4 *$" "hit ratio 75.0%" \
 	"^hits +300 +0.0" "^puts +150" "^evictions +11" "^get_bytes +5.0 MiB +0 B/s" \
-	"^high_watermark_pct +90%" "^counters_clamped +0 +0.0"; do
+	"^high_watermark_pct +90%" "^counters_clamped +0 +0.0" \
+	"^dram 100 objects  16.0 MiB" \
+	"^ssd  5 objects  5.0 MiB of 1.0 GiB  demoted 7  promoted 2  in flight 3" \
+	"^ssd_write_bytes +0 B"; do
 	grep -qE "$pat" "$T/t" || die "text output lacks /$pat/: $(cat "$T/t")"
 done
 

@@ -466,6 +466,17 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 			      (double)st->arena_bytes : 0.0,
 	    fmt_bytes(z, sizeof(z), (double)st->reserved_bytes),
 	    st->hugepages ? "on" : "off");
+	/* The two tiers side by side: where the objects are. */
+	out(s, 0, "dram %" PRIu64 " objects  %s", st->objects,
+	    fmt_bytes(x, sizeof(x), (double)st->used_bytes));
+	if (st->ssd_capacity)
+		out(s, 0, "ssd  %" PRIu64 " objects  %s of %s  demoted %" PRIu64
+		    "  promoted %" PRIu64 "  in flight %" PRIu64 "  crc failures %" PRIu64,
+		    st->ssd_objects, fmt_bytes(y, sizeof(y), (double)st->ssd_bytes),
+		    fmt_bytes(z, sizeof(z), (double)st->ssd_capacity), st->demotions,
+		    st->promotions, st->ssd_inflight, st->ssd_crc_failures);
+	else
+		out(s, 0, "ssd  off (no [ssd] tier)");
 	/* in double: a sum of two counters could wrap in 64 bits */
 	lookups = (double)st->hits + (double)st->misses;
 	if (lookups > 0)
