@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +25,7 @@
 
 #define READY_TIMEOUT_S 30
 #define GUARD_MAX 8
+#define WAIT_CHILD_S 60   /* wait_child(): a child that takes longer is stuck */
 
 /* Running agents this process started (copies: the callers' structs may be
  * on a stack that is gone by exit time), and which process that is. */
@@ -377,11 +380,57 @@ void get_pat_ok(mmc_client *c, const char *key, size_t len)
 	get_seeded_ok(c, key, len, key_seed(key, strlen(key)));
 }
 
+/* Prints what a child that will not exit is doing: each thread's state,
+ * kernel wait channel and system call (its first argument is often the
+ * descriptor it is blocked on), and where its descriptors point. */
+static void dump_stuck(pid_t pid)
+{
+	char path[96], line[512];
+	FILE *f;
+
+	fprintf(stderr, "---- child %d did not exit; its threads ----\n", (int)pid);
+	snprintf(path, sizeof(path), "ls /proc/%d/task", (int)pid);
+	f = popen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		static const char *const what[] = { "stat", "wchan", "syscall", "stack" };
+		int tid = atoi(line);
+
+		for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			FILE *t;
+			char buf[2048];
+			size_t n;
+
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, tid, what[i]);
+			t = fopen(path, "r");
+			n = t ? fread(buf, 1, sizeof(buf) - 1, t) : 0;
+			buf[n] = '\0';
+			fprintf(stderr, "%d %s: %s\n", tid, what[i], buf);
+			if (t)
+				fclose(t);
+		}
+	}
+	if (f)
+		pclose(f);
+	snprintf(path, sizeof(path), "ls -l /proc/%d/fd >&2", (int)pid);
+	(void)!system(path);
+}
+
 int wait_child(pid_t pid)
 {
+	struct pollfd p = { .events = POLLIN };
 	int st = 0;
 
+	p.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	ck_assert_msg(p.fd >= 0, "pidfd_open(%d): %s", (int)pid, strerror(errno));
+	if (poll(&p, 1, WAIT_CHILD_S * 1000) != 1) {
+		dump_stuck(pid);
+		kill(pid, SIGKILL);
+	}
+	close(p.fd);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL || p.revents,
+		      "child %d still running after %d s (killed; state above)",
+		      (int)pid, WAIT_CHILD_S);
 	return st;
 }
 

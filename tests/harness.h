@@ -105,7 +105,9 @@ void get_pat_ok(mmc_client *c, const char *key, size_t len);
 
 /* ---- processes and time ---- */
 
-/* waitpid(pid); asserts it reaped pid, returns the wait status. */
+/* waitpid(pid); asserts it reaped pid, returns the wait status.  A child
+ * still running after a minute is stuck: its threads' kernel state and its
+ * descriptors go to stderr, it is killed, and the test fails. */
 int wait_child(pid_t pid);
 /* wait_child(), and asserts the child died of signal sig. */
 void wait_killed(pid_t pid, int sig);

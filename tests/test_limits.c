@@ -355,7 +355,8 @@ END_TEST
 
 /* In a child as uid: connect, round-trip a value if admitted, write what
  * mmc_connect returned (an int) to ready, then hold the session until hold
- * is closed.  Exit 0 unless the round trip failed. */
+ * is closed.  Exit 0 unless the round trip failed; 2 if hold brought
+ * anything but end-of-file. */
 static pid_t uid_client(uid_t uid, const int ready[2], const int hold[2])
 {
 	pid_t pid = fork();
@@ -374,7 +375,8 @@ static pid_t uid_client(uid_t uid, const int ready[2], const int hold[2])
 		if (!r && (put_pat(c, k, 5000) || get_pat(c, k, 5000)))
 			r = -EILSEQ;
 		(void)!write(ready[1], &r, sizeof(r));
-		(void)!read(hold[0], &b, 1);
+		if (read(hold[0], &b, 1) != 0)     /* only the parent's close */
+			_exit(2);
 		mmc_disconnect(c);
 		_exit(0);
 	}
