@@ -54,6 +54,7 @@
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const huge_names[]  = { "auto", "on", "off" };
 static const char *const engine_names[] = { "io_uring", "threads" };
+static const char *const verify_names[] = { "off", "sampled", "always" };  /* enum mmc_verify */
 
 /* Writes a reason into err when the caller gave room for one; -EINVAL. */
 static int __attribute__((format(printf, 3, 4)))
@@ -78,6 +79,7 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->socket_mode = 0660;
 	cfg->log_level = MMC_LOG_INFO;
 	cfg->spin_us = 200;
+	cfg->verify = MMC_VERIFY_OFF;    /* bench/README.md, "Integrity" */
 	cfg->arena_size = 1ull << 30;
 	cfg->hugepages = MMC_HUGEPAGES_AUTO;
 	cfg->high_watermark = 90;
@@ -390,6 +392,9 @@ static const struct key keys[] = {
 	  .hint = ": use error, warn, info or debug" },
 	{ .section = "agent", .name = "spin_us", .parse = parse_number,
 	  FIELD(spin_us), .max = 1000000, .hint = ": microseconds, 0..1000000" },
+	{ .section = "agent", .name = "verify", .parse = parse_enum,
+	  FIELD(verify), .names = verify_names, .nnames = 3,
+	  .hint = ": use off, sampled or always" },
 	{ .section = "arena", .name = "size", .parse = parse_bytes,
 	  FIELD(arena_size), .min = ARENA_MIN, .max = UINT64_MAX,
 	  .hint = ": must be at least 16M and a multiple of 4096 bytes" },

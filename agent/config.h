@@ -38,6 +38,7 @@ struct mmc_config {
 	char     stats_path[MMC_CONFIG_PATH_MAX];    /* stats = ; "" = <socket>.stats */
 	enum mmc_log_level log_level;                /* log_level = error|warn|info|debug */
 	unsigned spin_us;                            /* spin_us = idle spin before sleeping */
+	unsigned verify;                             /* verify = off|sampled|always (enum mmc_verify) */
 	/* [arena] */
 	uint64_t arena_size;                         /* size = 1G */
 	enum mmc_hugepages hugepages;                /* hugepages = auto|on|off */

@@ -145,6 +145,22 @@ int mmc_index_insert(struct mmc_index *ix, const void *key, uint16_t key_len,
 	return 0;
 }
 
+void mmc_index_commit(struct mmc_index *ix, uint32_t idx, const uint32_t *crc)
+{
+	struct mmc_entry *e = &ix->entries[idx];
+
+	seq_begin(&e->seq);
+	if (crc) {
+		e->crc = *crc;
+		e->flags |= MMC_ENTRY_CRC;
+	} else {
+		e->flags &= ~MMC_ENTRY_CRC;
+	}
+	e->state = MMC_ENTRY_COMMITTED;
+	seq_end(&e->seq);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
 void mmc_index_set_state(struct mmc_index *ix, uint32_t idx, uint8_t state)
 {
 	struct mmc_entry *e = &ix->entries[idx];

@@ -60,6 +60,12 @@ int mmc_index_insert(struct mmc_index *ix, const void *key, uint16_t key_len,
 		     uint64_t hash, uint64_t value_len, uint8_t tier,
 		     uint64_t loc, uint32_t *idx);
 
+/* Publishes a RESERVED entry as COMMITTED, in one seqlock section with the
+ * value's checksum when crc is not NULL (MMC_ENTRY_CRC; without one the
+ * entry carries none and readers cannot check it).  Fenced like
+ * mmc_index_set_state. */
+void mmc_index_commit(struct mmc_index *ix, uint32_t idx, const uint32_t *crc);
+
 /* Changes an entry's state under its seqlock. */
 void mmc_index_set_state(struct mmc_index *ix, uint32_t idx, uint8_t state);
 

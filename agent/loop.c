@@ -319,6 +319,7 @@ static int build_arena(struct mmc_agent *ag, uint32_t nentries, uint64_t seed,
 	ag->hdr->agent_epoch = epoch;
 	ag->hdr->agent_pid = (uint32_t)getpid();
 	ag->hdr->hugepages = ag->arena.hugepages;
+	ag->hdr->verify = ag->cfg.verify;        /* clients' default */
 	atomic_store(&ag->hdr->agent_state, MMC_AGENT_RUNNING);
 	atomic_thread_fence(memory_order_release);
 	ag->hdr->magic = MMC_META_MAGIC;

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 "      --stats PATH       stats file (default SOCKET.stats)\n"
 "      --max-objects N    index entries (default arena / 32 KiB)\n"
 "      --log-level LEVEL  error | warn | info | debug\n"
+"      --verify MODE      off | sampled | always: clients' checks of values\n"
 "  -h, --help             this text\n"
 "  -V, --version          version\n",
 		MMC_CONFIG_DEFAULT_PATH, MMC_DEFAULT_SOCKET);
@@ -42,6 +43,7 @@ static const struct flag_key flag_keys[] = {
 	{ 1000, "agent", "stats" },
 	{ 1001, "arena", "max_objects" },
 	{ 1002, "agent", "log_level" },
+	{ 1003, "agent", "verify" },
 };
 
 int main(int argc, char **argv)
@@ -54,6 +56,7 @@ int main(int argc, char **argv)
 		{ "stats", required_argument, 0, 1000 },
 		{ "max-objects", required_argument, 0, 1001 },
 		{ "log-level", required_argument, 0, 1002 },
+		{ "verify", required_argument, 0, 1003 },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },

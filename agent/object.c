@@ -433,12 +433,12 @@ void mmc_object_reserve_answer(const struct mmc_object_ref *ref, struct mmc_cqe 
 }
 
 int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
-		      uint32_t slot, uint32_t gen)
+		      uint32_t slot, uint32_t gen, const uint32_t *crc)
 {
 	if (!own_reservation(ag, s, slot, gen))
 		return -EINVAL;
 	held_del(ag, s, slot);
-	mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
+	mmc_index_commit(&ag->index, slot, crc);
 	mmc_evict_add(ag->evict, slot);
 	ag->obj.objects++;
 	MMC_COUNT(ag, puts, 1);
@@ -489,6 +489,21 @@ static void unlink_committed(struct mmc_agent *ag, uint32_t slot)
 	mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
 }
 
+/* Removes committed slot: unlinked now, freed once no pin holds it. */
+static int remove_committed(struct mmc_agent *ag, uint32_t slot)
+{
+	unlink_committed(ag, slot);
+	MMC_COUNT(ag, removes, 1);
+	/* Unlink + DEAD is published (seq_cst) before the pin scan.  With many
+	 * sessions a scan is not cheap: the reap timer does one for all the
+	 * removes of a while, so a flood of removes costs one scan per tick. */
+	if (mmc_readers_scan_cheap(&ag->readers))
+		mmc_object__free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
+	else
+		defer(ag, slot);
+	return 0;
+}
+
 int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
 {
 	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
@@ -513,16 +528,21 @@ int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len)
 	}
 	if (e->state != MMC_ENTRY_COMMITTED)
 		return -EBUSY;
-	unlink_committed(ag, slot);
-	MMC_COUNT(ag, removes, 1);
-	/* Unlink + DEAD is published (seq_cst) before the pin scan.  With many
-	 * sessions a scan is not cheap: the reap timer does one for all the
-	 * removes of a while, so a flood of removes costs one scan per tick. */
-	if (mmc_readers_scan_cheap(&ag->readers))
-		mmc_object__free_or_defer(ag, slot, mmc_readers_scan_pins(ag, NULL));
-	else
-		defer(ag, slot);
-	return 0;
+	return remove_committed(ag, slot);
+}
+
+int mmc_object_remove_exact(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			    uint32_t slot, uint32_t gen)
+{
+	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
+	const struct mmc_entry *e;
+
+	if (mmc_index_find(&ag->index, key, key_len, hash) != slot || slot == NO_SLOT)
+		return -ENOENT;
+	e = &ag->index.entries[slot];
+	if (e->gen != gen || e->state != MMC_ENTRY_COMMITTED)
+		return -ENOENT;
+	return remove_committed(ag, slot);
 }
 
 void mmc_object_clear(struct mmc_agent *ag)

@@ -87,10 +87,12 @@ int mmc_object_reserve(struct mmc_agent *ag, struct mmc_session *s,
 		       struct mmc_object_ref *ref);
 /* The answer of a reservation that succeeded, as the client reads it. */
 void mmc_object_reserve_answer(const struct mmc_object_ref *ref, struct mmc_cqe *c);
-/* Publishes s's reservation (slot, gen): readers see the key from now on.
- * 0, or -EINVAL if it is not a live reservation of s. */
+/* Publishes s's reservation (slot, gen): readers see the key from now on,
+ * with the writer's checksum of the value when crc is not NULL (the SSD
+ * tier then stamps that one instead of computing its own).  0, or -EINVAL
+ * if it is not a live reservation of s. */
 int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
-		      uint32_t slot, uint32_t gen);
+		      uint32_t slot, uint32_t gen, const uint32_t *crc);
 /* Gives s's reservation (slot, gen) up; its space is free at once.
  * 0 or -EINVAL. */
 int mmc_object_abort(struct mmc_agent *ag, struct mmc_session *s,
@@ -99,6 +101,13 @@ int mmc_object_abort(struct mmc_agent *ag, struct mmc_session *s,
  * at once, its space goes when the last pin does.  0, -ENOENT, -EBUSY
  * (reserved by a session). */
 int mmc_object_remove(struct mmc_agent *ag, const void *key, uint16_t key_len);
+/* Removes the object under key only if it is the committed DRAM object
+ * (slot, gen): what a reader asks for when that object's bytes failed their
+ * checksum, so that the next put of the key can store good bytes.  No
+ * power a client lacks (any client may remove any key); the exact name
+ * keeps a late request from removing a newer object.  0 or -ENOENT. */
+int mmc_object_remove_exact(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			    uint32_t slot, uint32_t gen);
 /* Removes every object of every tier. */
 void mmc_object_clear(struct mmc_agent *ag);
 

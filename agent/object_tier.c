@@ -129,7 +129,7 @@ int mmc_object__demote(struct mmc_agent *ag, uint32_t slot)
 	const struct mmc_entry *e = &ag->index.entries[slot];
 	int ret = mmc_ssd_write(ag->ssd, e->key, e->key_len, e->hash,
 				(char *)ag->arena.data + e->loc, e->value_len,
-				cookie_of(ag, slot));
+				e->flags & MMC_ENTRY_CRC ? &e->crc : NULL, cookie_of(ag, slot));
 
 	if (ret == -EAGAIN)
 		return ret;
@@ -410,7 +410,8 @@ static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 	if (!cancelled && ev->result == MMC_SSD_OK) {
 		m->ssd_slot = f->sslot;      /* inclusive: the copy on SSD stays */
 		m->ssd_gen = f->sgen;
-		mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
+		/* The crc the tier checked the bytes against: the writer's. */
+		mmc_index_commit(&ag->index, slot, &ev->value_crc);
 		mmc_evict_add(ag->evict, slot);
 		ag->obj.objects++;
 		MMC_COUNT(ag, promotions, 1);

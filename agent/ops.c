@@ -102,7 +102,10 @@ static enum mmc_ops_result op_reserve(struct mmc_agent *ag, struct mmc_session *
 static enum mmc_ops_result op_commit(struct mmc_agent *ag, struct mmc_session *s,
 				     const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	c->res = mmc_object_commit(ag, s, q->idx, q->gen);
+	uint32_t crc = (uint32_t)q->arg;
+
+	c->res = mmc_object_commit(ag, s, q->idx, q->gen,
+				   q->arg & MMC_COMMIT_CRC ? &crc : NULL);
 	return MMC_OPS_DONE;
 }
 
@@ -116,7 +119,10 @@ static enum mmc_ops_result op_abort(struct mmc_agent *ag, struct mmc_session *s,
 static enum mmc_ops_result op_remove(struct mmc_agent *ag, struct mmc_session *s,
 				     const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	c->res = mmc_object_remove(ag, q->key, q->key_len);
+	if (q->arg == MMC_REMOVE_EXACT)   /* its bytes failed their checksum */
+		c->res = mmc_object_remove_exact(ag, q->key, q->key_len, q->idx, q->gen);
+	else
+		c->res = mmc_object_remove(ag, q->key, q->key_len);
 	return MMC_OPS_DONE;
 }
 

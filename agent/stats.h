@@ -39,7 +39,7 @@ enum mmc_stat_id {
  * of reads per ns), nor ever count backwards. */
 #define MMC_FOLDED_FIELDS(X) \
 	X(hits, 1) X(misses, 1) X(gets, 1) X(get_bytes, 1000) X(exists, 1) \
-	X(touch_drops, 1)
+	X(touch_drops, 1) X(verify_failures, 1)
 
 enum mmc_fold_id {
 #define MMC_FOLD_ID_(name, rate) MMC_FOLD_##name,

@@ -319,7 +319,8 @@ static int64_t table_add(struct mmc_ssd *s, uint64_t need, const struct mmc_ssd_
 /* ---- writes ---- */
 
 int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
-		  uint64_t hash, const void *value, uint64_t len, uint64_t cookie)
+		  uint64_t hash, const void *value, uint64_t len, const uint32_t *crc,
+		  uint64_t cookie)
 {
 	uint64_t need = s->sector + pad_to(len, s->sector);
 	struct mmc_ssd_entry e = { .hash = hash, .len = (uint32_t)len, .kind = MMC_SSD_ENT_OBJECT };
@@ -351,7 +352,7 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 	h->hash = hash;
 	h->key_len = key_len;
 	memcpy(h->key, key, key_len);
-	h->value_crc = mmc_crc32c(0, value, len);
+	h->value_crc = crc ? *crc : mmc_crc32c(0, value, len);
 	h->hdr_crc = mmc_crc32c(0, h, sizeof(*h));
 	op->kind = OP_WRITE;
 	op->cookie = cookie;
@@ -467,6 +468,7 @@ static void read_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_event
 	}
 	if (read_checks(s, op)) {
 		ev->result = MMC_SSD_OK;
+		ev->value_crc = ((const struct mmc_ssd_obj_hdr *)op->io[0].buf)->value_crc;
 		s->st.reads++;
 		return;
 	}

@@ -56,6 +56,7 @@ struct mmc_ssd_event {
 	enum mmc_ssd_result result;
 	uint32_t slot;             /* WRITTEN ok: the object's index slot */
 	uint32_t gen;              /* WRITTEN ok: its generation */
+	uint32_t value_crc;        /* READ ok: the crc32c the value was checked against */
 };
 
 struct mmc_ssd_stats {
@@ -89,12 +90,16 @@ int mmc_ssd_attach(struct mmc_ssd *s, void *tags, void *arena, size_t arena_len,
 void mmc_ssd_close(struct mmc_ssd *s);
 
 /* Queues a write of an object: len bytes at value (readable up to len
- * rounded up to 512 bytes: an arena block), under key with hash.  The value
- * must stay unchanged until the WRITTEN event.  0, -E2BIG (larger than a
- * region holds), -EAGAIN (no room in flight or no region to write: try
- * later), -EIO (the tier is failing). */
+ * rounded up to 512 bytes: an arena block), under key with hash.  crc, if
+ * not NULL, is the writer's crc32c of the value (the index entry's), stamped
+ * as is: bytes that changed since the writer computed it then fail the
+ * check of every read back (a miss), as they would in DRAM.  NULL: the tier
+ * computes one.  The value must stay unchanged until the WRITTEN event.
+ * 0, -E2BIG (larger than a region holds), -EAGAIN (no room in flight or no
+ * region to write: try later), -EIO (the tier is failing). */
 int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
-		  uint64_t hash, const void *value, uint64_t len, uint64_t cookie);
+		  uint64_t hash, const void *value, uint64_t len, const uint32_t *crc,
+		  uint64_t cookie);
 /* Queues a read of the object in slot into dst (header then value: dst
  * must hold mmc_ssd_read_size(len) bytes, the value lands at dst +
  * mmc_ssd_value_gap()).  The key is compared when it is back.  0, -ENOENT

@@ -36,7 +36,7 @@
 
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
-#define MMC_LAYOUT_VERSION 3u     /* meta and ring regions */
+#define MMC_LAYOUT_VERSION 4u     /* meta and ring regions (4: value checksums) */
 #define MMC_STATS_VERSION 2u      /* the stats file (struct mmc_stats grows into its pad) */
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
@@ -81,10 +81,18 @@ struct mmc_entry {
 	uint64_t value_len;   /* bytes the writer declared */
 	uint64_t loc;         /* tier-specific location (see enum mmc_tier) */
 	uint32_t loc_dev;
-	uint32_t flags;
+	uint32_t flags;       /* MMC_ENTRY_CRC; bit 0 is the agent's own */
 	uint8_t  key[MMC_KEY_MAX];
-	uint8_t  pad_[16];
+	uint32_t crc;         /* with MMC_ENTRY_CRC: crc32c of the value */
+	uint8_t  pad_[12];
 };                            /* 320 bytes, five cache lines */
+
+/* entry.flags: crc holds the writer's crc32c of the value (common/crc32c.h),
+ * as it sent it with its commit (or as the SSD tier stamped it).  Set
+ * before the entry turns COMMITTED, in the same seqlock section, and never
+ * changed while the object lives: a reader that holds a pin on (idx, gen)
+ * may read crc and flags at any time (docs/index-concurrency.md). */
+#define MMC_ENTRY_CRC 2u
 
 /* A hash bucket: head of a chain and a seqlock over the chain's shape. */
 struct mmc_bucket {
@@ -133,6 +141,9 @@ struct mmc_meta_hdr {
 	uint32_t ssd_pad_;
 	uint32_t agent_pid;
 	uint32_t hugepages;         /* 1 if the data region is on 2 MiB pages */
+	uint32_t verify;            /* [agent] verify: enum mmc_verify, the
+				     * default of every client (mmc_set_verify) */
+	uint32_t verify_pad_;
 	_Atomic uint32_t agent_state __attribute__((aligned(MMC_CACHELINE)));
 	_Atomic uint32_t agent_sleeping; /* agent is (about to be) in epoll_wait */
 };
@@ -142,14 +153,20 @@ struct mmc_meta_hdr {
 enum mmc_op {
 	MMC_OP_NOP     = 0,  /* ping */
 	MMC_OP_RESERVE = 1,  /* key, arg = value length -> idx, gen, off */
-	MMC_OP_COMMIT  = 2,  /* idx, gen */
+	MMC_OP_COMMIT  = 2,  /* idx, gen, arg = MMC_COMMIT_CRC | checksum, or 0 */
 	MMC_OP_ABORT   = 3,  /* idx, gen */
-	MMC_OP_REMOVE  = 4,  /* key */
+	MMC_OP_REMOVE  = 4,  /* key; arg = MMC_REMOVE_EXACT: only if it is (idx, gen) */
 	MMC_OP_STAT    = 5,  /* refresh the stats region now */
 	MMC_OP_FETCH   = 6,  /* key: bring a non-DRAM object into DRAM */
 	MMC_OP_CLEAR   = 7,  /* remove every committed object */
 	MMC_OP_MAX_
 };
+
+/* mmc_sqe.arg of a COMMIT: MMC_COMMIT_CRC | the crc32c of the value, or 0
+ * (no checksum); of a REMOVE: MMC_REMOVE_EXACT removes only the object
+ * (idx, gen) under key, 0 whatever object is there. */
+#define MMC_COMMIT_CRC   (1ull << 32)
+#define MMC_REMOVE_EXACT 1ull
 
 struct mmc_sqe {
 	uint8_t  op;          /* enum mmc_op */

@@ -144,6 +144,8 @@ static int put_window(mmc_client *c, size_t base, size_t end,
 	struct mmc_req reqs[RING_WINDOW];
 	struct mmc_cqe cqes[RING_WINDOW];
 	size_t sent[RING_WINDOW], k = 0, m = 0;
+	bool sum = mmc__verify_writes(c);   /* commits carry the values' checksums */
+	uint64_t arg = 0;
 	int ok = 0, ret;
 
 	for (size_t i = base; i < end; i++) {
@@ -176,10 +178,14 @@ static int put_window(mmc_client *c, size_t base, size_t end,
 			continue;
 		if (bad_loc)
 			results[i] = -EIO;
+		else if (sum)
+			arg = MMC_COMMIT_CRC | mmc__copy_crc(c->data + q->off, values[i],
+							     lens[i], 0);
 		else
 			memcpy(c->data + q->off, values[i], lens[i]);
 		reqs[m] = (struct mmc_req){ .op = bad_loc ? MMC_OP_ABORT : MMC_OP_COMMIT,
-					    .idx = q->idx, .gen = q->gen };
+					    .idx = q->idx, .gen = q->gen,
+					    .arg = bad_loc ? 0 : arg };
 		sent[m++] = i;
 	}
 	if ((ret = mmc__pipeline(c, m, reqs, cqes)))

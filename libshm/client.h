@@ -39,6 +39,7 @@ struct mmc_client {
 	/* data region */
 	uint8_t *data;
 	uint64_t data_size;
+	_Atomic int verify;            /* enum mmc_verify in force (never AGENT) */
 	/* this session's ring region */
 	struct mmc_ring_hdr *ring;
 	size_t ring_size;
@@ -169,6 +170,37 @@ struct mmc_req {
  * session failed (cqes then partly unset). */
 int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
 		  struct mmc_cqe *cqes);
+
+/* verify.c: checksums (docs/hardening.md, "Integrity").
+ * mmc__verify_init() (at connect) takes the agent's default mode and builds
+ * the crc tables once per process.  mmc__copy_crc() copies n bytes and
+ * returns crc continued over them; mmc__crc() is the crc of n bytes.
+ * mmc__verify_copy() checks what a get copied of the pinned object f into
+ * iov (f->len bytes): 1 good, 0 no checksum stored, -ENOENT bad (the
+ * copied bytes zeroed, counted, the object dropped). */
+void mmc__verify_init(struct mmc_client *c);
+uint32_t mmc__copy_crc(void *dst, const void *src, size_t n, uint32_t crc);
+uint32_t mmc__crc(const void *p, size_t n);
+int mmc__verify_copy(struct mmc_client *c, const struct mmc_found *f,
+		     const struct iovec *iov, int iovcnt);
+
+/* Should this copying get be checked?  Per the client's mode; SAMPLED
+ * checks every MMC_VERIFY_SAMPLE-th get of the calling thread. */
+extern _Thread_local uint32_t mmc__verify_tick;
+static inline bool mmc__verify_due(struct mmc_client *c)
+{
+	int m = atomic_load_explicit(&c->verify, memory_order_relaxed);
+
+	if (m == MMC_VERIFY_OFF)
+		return false;
+	return m == MMC_VERIFY_ALWAYS || ++mmc__verify_tick % MMC_VERIFY_SAMPLE == 0;
+}
+
+/* Does a put of this client send a checksum?  Not in mode OFF. */
+static inline bool mmc__verify_writes(struct mmc_client *c)
+{
+	return atomic_load_explicit(&c->verify, memory_order_relaxed) != MMC_VERIFY_OFF;
+}
 
 #define CTR_ADD(c, field, v) \
 	atomic_fetch_add_explicit(&(c)->ring->counters.field, (v), memory_order_relaxed)

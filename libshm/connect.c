@@ -268,6 +268,7 @@ int mmc_connect(const char *path, mmc_client **out)
 		ret = check_ring(c);
 	if (ret)
 		goto fail;
+	mmc__verify_init(c);
 	if (c->hdr->hugepages)   /* cheap on 2 MiB pages: no faults later */
 		madvise(c->data, c->data_size, MADV_WILLNEED);
 	for (int i = 0; i < MMC_FD_COUNT; i++) {

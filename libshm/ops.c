@@ -144,6 +144,12 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 		memcpy(iov[i].iov_base, c->data + f.loc + done, n);
 		done += n;
 	}
+	/* After the copy, still pinned: the bytes the caller gets. */
+	if (mmc__verify_due(c) && (ret = mmc__verify_copy(c, &f, iov, iovcnt)) < 0) {
+		read_end(c, slot, f.len);
+		MMC_PROBE_GET(t0, 0, ret);
+		return ret;
+	}
 	read_end(c, slot, f.len);
 	CTR_ADD(c, gets, 1);
 	CTR_ADD(c, get_bytes, f.len);
@@ -253,15 +259,18 @@ int mmc_reserve(mmc_client *c, const void *key, size_t key_len, size_t len,
 	return 0;
 }
 
-/* Commits or aborts; the reservation is spent either way. */
-static int finish(mmc_client *c, struct mmc_reservation *r, uint8_t op)
+/* Commits (with the value's checksum when crc is not NULL) or aborts; the
+ * reservation is spent either way. */
+static int finish(mmc_client *c, struct mmc_reservation *r, uint8_t op,
+		  const uint32_t *crc)
 {
 	struct mmc_cqe cqe;
 	int ret;
 
 	if (!c || !r || !r->data)
 		return -EINVAL;
-	ret = mmc__call(c, op, NULL, 0, 0, r->idx_, r->gen_, &cqe);
+	ret = mmc__call(c, op, NULL, 0, crc ? MMC_COMMIT_CRC | *crc : 0,
+			r->idx_, r->gen_, &cqe);
 	if (!ret && op == MMC_OP_COMMIT) {
 		CTR_ADD(c, puts, 1);
 		CTR_ADD(c, put_bytes, r->len);
@@ -276,7 +285,14 @@ int mmc_commit(mmc_client *c, struct mmc_reservation *r)
 {
 	uint64_t t0 = mmc_probe_start(MMC_PROBE_ACTIVE(put));
 	size_t len = r ? r->len : 0;
-	int ret = finish(c, r, MMC_OP_COMMIT);
+	uint32_t crc = 0;
+	bool sum = c && r && r->data && mmc__verify_writes(c);
+	int ret;
+
+	/* The bytes as they are in the arena now: what readers will check. */
+	if (sum)
+		crc = mmc__crc(r->data, r->len);
+	ret = finish(c, r, MMC_OP_COMMIT, sum ? &crc : NULL);
 
 	MMC_PROBE_PUT(t0, len, ret);
 	return ret;
@@ -284,7 +300,7 @@ int mmc_commit(mmc_client *c, struct mmc_reservation *r)
 
 int mmc_abort(mmc_client *c, struct mmc_reservation *r)
 {
-	return finish(c, r, MMC_OP_ABORT);
+	return finish(c, r, MMC_OP_ABORT, NULL);
 }
 
 int mmc_putv(mmc_client *c, const void *key, size_t key_len,
@@ -293,6 +309,8 @@ int mmc_putv(mmc_client *c, const void *key, size_t key_len,
 	uint64_t t0 = mmc_probe_start(MMC_PROBE_ACTIVE(put));
 	struct mmc_reservation r;
 	size_t len = 0, done = 0;
+	uint32_t crc = 0;
+	bool sum;
 	int ret;
 
 	if (!c || !iov || iovcnt < 1 || iovcnt > (int)MMC_IOV_MAX)
@@ -307,11 +325,18 @@ int mmc_putv(mmc_client *c, const void *key, size_t key_len,
 		MMC_PROBE_PUT(t0, 0, ret);
 		return ret;
 	}
+	/* The checksum is the source's, copied piece by piece while in
+	 * cache: what the caller meant to store. */
+	sum = mmc__verify_writes(c);
 	for (int i = 0; i < iovcnt; i++) {
-		memcpy((uint8_t *)r.data + done, iov[i].iov_base, iov[i].iov_len);
+		if (sum)
+			crc = mmc__copy_crc((uint8_t *)r.data + done, iov[i].iov_base,
+					    iov[i].iov_len, crc);
+		else
+			memcpy((uint8_t *)r.data + done, iov[i].iov_base, iov[i].iov_len);
 		done += iov[i].iov_len;
 	}
-	ret = finish(c, &r, MMC_OP_COMMIT);
+	ret = finish(c, &r, MMC_OP_COMMIT, sum ? &crc : NULL);
 	MMC_PROBE_PUT(t0, len, ret);
 	return ret;
 }

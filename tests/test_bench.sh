@@ -138,6 +138,14 @@ run_bench "$T/e6.out" "$T/e6.err" fair --flood nope
 rc=$?
 [ "$rc" -eq 2 ] && ok "fair --flood nope: exit 2" || fail "fair usage: rc $rc"
 
+# ---- bench/verify.sh: the cost of verify, one small round (speed not asserted) ----
+MMC_BIN=$BIN bash "$(dirname "${BASH_SOURCE[0]}")/../bench/verify.sh" --reps 1 --sizes 4K \
+	--keys 256 >"$T/verify.out" 2>"$T/verify.err"
+rc=$?
+rows=$(awk '$1 == "4K" && $4 > 0 && $5 > 0 && $6 > 0' "$T/verify.out" | wc -l)
+[ "$rc" -eq 0 ] && [ "$rows" -eq 6 ] && ok "bench/verify.sh: six measured rows" ||
+	fail "bench/verify.sh: rc $rc, $rows rows: $(cat "$T/verify.out" "$T/verify.err")"
+
 run_bench "$T/help.out" "$T/e5.err" --help
 rc=$?
 [ "$rc" -eq 0 ] && grep -q -- "--procs" "$T/help.out" && ok "--help" || fail "--help: rc $rc"

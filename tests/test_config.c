@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mmc/mmc-t.h"   /* enum mmc_verify */
 #include "check-main.h"
 
 static char tmp_path[64];
@@ -52,6 +53,7 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_str_eq(c->stats_path, "");
 	ck_assert_int_eq(c->log_level, MMC_LOG_INFO);
 	ck_assert_uint_eq(c->spin_us, 200);
+	ck_assert_uint_eq(c->verify, MMC_VERIFY_OFF);
 	ck_assert_uint_eq(c->arena_size, 1ull << 30);
 	ck_assert_int_eq(c->hugepages, MMC_HUGEPAGES_AUTO);
 	ck_assert_uint_eq(c->max_objects, 0);
@@ -133,6 +135,7 @@ START_TEST(every_key)
 		"stats = /tmp/x.stats\n"
 		"log_level = debug\n"
 		"spin_us = 0\n"
+		"verify = always\n"
 		"\n"
 		"[arena]\n"
 		"size = 64GiB\n"
@@ -172,6 +175,7 @@ START_TEST(every_key)
 	ck_assert_str_eq(c.stats_path, "/tmp/x.stats");
 	ck_assert_int_eq(c.log_level, MMC_LOG_DEBUG);
 	ck_assert_uint_eq(c.spin_us, 0);
+	ck_assert_uint_eq(c.verify, MMC_VERIFY_ALWAYS);
 	ck_assert_uint_eq(c.arena_size, 64ull << 30);
 	ck_assert_int_eq(c.hugepages, MMC_HUGEPAGES_ON);
 	ck_assert_uint_eq(c.max_objects, 1048576);
@@ -292,6 +296,7 @@ START_TEST(bad_values)
 		{ "agent", "socket_mode", "" },     { "agent", "socket_mode", "-1" },
 		{ "agent", "log_level", "verbose" }, { "agent", "log_level", "" },
 		{ "agent", "spin_us", "1000001" },  { "agent", "spin_us", "-1" },
+		{ "agent", "verify", "sometimes" }, { "agent", "verify", "" },
 		{ "arena", "size", "1M" },          { "arena", "size", "16777217" },
 		{ "arena", "size", "1G # 2G" },     { "arena", "hugepages", "yes" },
 		{ "arena", "max_objects", "1023" }, { "arena", "max_objects", "2147483649" },

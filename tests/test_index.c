@@ -641,7 +641,7 @@ START_TEST(test_stress_pins_vs_eviction)
 			if (mmc_object_reserve(ag, &p.s, p.keys[k], strlen(p.keys[k]),
 					       pin_len_of(k), &ref))
 				continue;
-			ck_assert_int_eq(mmc_object_commit(ag, &p.s, ref.slot, ref.gen), 0);
+			ck_assert_int_eq(mmc_object_commit(ag, &p.s, ref.slot, ref.gen, NULL), 0);
 			inserts++;
 		} else if ((r >> 20) % 2) {
 			uint32_t nd = ag->obj.ndeferred;

@@ -154,7 +154,7 @@ static void write_objs(struct obj *o, unsigned n, size_t (*len)(unsigned), unsig
 		}
 		fill(arena + o[i].at, o[i].len, base + i);
 		while ((r = mmc_ssd_write(S, o[i].key, (uint16_t)strlen(o[i].key),
-					  H(o[i].key), arena + o[i].at, o[i].len, i)) == -EAGAIN) {
+					  H(o[i].key), arena + o[i].at, o[i].len, NULL, i)) == -EAGAIN) {
 			if (inflight) {
 				take_written(o, inflight);
 				inflight = 0;
@@ -357,8 +357,8 @@ END_TEST
 START_TEST(bad_args)
 {
 	open_tier(_i);
-	ck_assert_int_eq(mmc_ssd_write(S, "big", 3, H("big"), arena, 5 * MIB, 1), -E2BIG);
-	ck_assert_int_eq(mmc_ssd_write(S, "", 0, 0, arena, 10, 1), -EINVAL);
+	ck_assert_int_eq(mmc_ssd_write(S, "big", 3, H("big"), arena, 5 * MIB, NULL, 1), -E2BIG);
+	ck_assert_int_eq(mmc_ssd_write(S, "", 0, 0, arena, 10, NULL, 1), -EINVAL);
 	ck_assert_int_eq(mmc_ssd_read(S, 12345, "k", 1, arena, 1), -ENOENT);
 	ck_assert_int_eq(mmc_ssd_valid(S, 12345, 1, 1), 0);
 }

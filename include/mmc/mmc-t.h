@@ -34,6 +34,21 @@ struct mmc_reservation {
 	uint32_t gen_;
 };
 
+/* Checking values against the writer's checksum (mmc_set_verify, [agent]
+ * verify, off by default).  Every put of a client in mode SAMPLED or
+ * ALWAYS stores a crc32c of its value with the object; a read in mode
+ * ALWAYS checks the bytes it copied, SAMPLED every 64th copying get of a
+ * thread, OFF none.  A value that fails is a miss (-ENOENT), counted in
+ * verify_failures, never data.  Views are never checked on their own:
+ * mmc_view_verify() checks one on demand. */
+enum mmc_verify {
+	MMC_VERIFY_OFF     = 0,
+	MMC_VERIFY_SAMPLED = 1,
+	MMC_VERIFY_ALWAYS  = 2,
+	MMC_VERIFY_AGENT   = 3,   /* mmc_set_verify: back to the agent's default */
+};
+#define MMC_VERIFY_SAMPLE 64u     /* SAMPLED: one get in this many, per thread */
+
 /* A zero-copy read: the committed value, pinned so it is neither evicted
  * nor reused until mmc_release().  Read-only. */
 struct mmc_view {
@@ -64,7 +79,8 @@ struct mmc_view {
 	X(exists,      "keys asked about by exists calls") \
 	X(removes,     "removes that removed something") \
 	X(errors,      "calls that failed for another reason") \
-	X(touch_drops, "access records lost: the session's touch log was full")
+	X(touch_drops, "access records lost: the session's touch log was full") \
+	X(verify_failures, "values whose bytes failed their checksum: misses, never data")
 
 #define MMC_FIELD_U64_(name, ...) uint64_t name;
 #define MMC_FIELD_ONE_(...) + 1
@@ -131,7 +147,8 @@ struct mmc_client_stats {
 	X(ssd_read_bytes,     COUNTER, BYTES, "bytes read from the SSD") \
 	X(ssd_write_bytes,    COUNTER, BYTES, "bytes written to the SSD") \
 	X(ssd_crc_failures,   COUNTER, COUNT, "SSD reads that failed their checks (misses)") \
-	X(ssd_io_errors,      COUNTER, COUNT, "SSD I/Os the device failed")
+	X(ssd_io_errors,      COUNTER, COUNT, "SSD I/Os the device failed") \
+	X(verify_failures,    COUNTER, COUNT, "gets whose bytes failed the writer's checksum (reports, bounded)")
 
 enum mmc_stat_kind { MMC_STAT_GAUGE = 0, MMC_STAT_COUNTER = 1 };
 enum mmc_stat_unit { MMC_STAT_COUNT = 0, MMC_STAT_BYTES = 1, MMC_STAT_PCT = 2 };

@@ -102,6 +102,24 @@ int mmc_acquire(mmc_client *c, const void *key, size_t key_len,
 		struct mmc_view *v);
 int mmc_release(mmc_client *c, struct mmc_view *v);
 
+/* Checks a view's bytes against the checksum its writer stored: 1 they
+ * match, 0 the value carries none (written by a client with verify off),
+ * -ENOENT they do not - release the view and treat the key as a miss (the
+ * object is dropped, verify_failures counted).  -EINVAL for a view this
+ * session does not hold.  Reads every byte (crc32c, ~20 GB/s): zero-copy
+ * readers call it where the bytes matter, e.g. before handing them on. */
+int mmc_view_verify(mmc_client *c, const struct mmc_view *v);
+
+/* ---- integrity (docs/hardening.md, "Integrity") ----
+ * Sets how this client's copying gets (mmc_get, mmc_getv, mmc_get_batch)
+ * check values against their writer's checksum: MMC_VERIFY_OFF, _SAMPLED
+ * (one get in MMC_VERIFY_SAMPLE per thread), _ALWAYS, or _AGENT (the
+ * agent's [agent] verify, every client's default).  A value that fails is
+ * a miss: -ENOENT, its copied bytes zeroed, verify_failures counted, the
+ * object dropped so a new put can replace it.  In mode OFF puts also store
+ * no checksum (nobody can check those values).  0, or -EINVAL. */
+int mmc_set_verify(mmc_client *c, int mode);
+
 /* ---- batches of up to MMC_BATCH_MAX keys ----
  * results[i] is 0 or -errno per key (get: bytes copied or -errno).  The call
  * returns the number of keys that succeeded, or -errno if it could not run. */
