@@ -18,6 +18,10 @@
  *                    a miss, never other bytes, and some did survive
  *   flipped          a byte flipped in the file: the get is a miss, counted
  *                    (ssd_crc_failures), never wrong bytes
+ *   scribbled        a value written into after its writer's checksum, then
+ *                    demoted: the tier keeps the writer's crc, so the read
+ *                    back is a miss (ssd_crc_failures) even for a reader
+ *                    that checks nothing itself
  *   remove_race      removes and re-puts of keys while other threads get
  *                    (promote) them: after a remove returned, a get gives
  *                    the new value or a miss, never the old one
@@ -349,6 +353,41 @@ START_TEST(flipped)
 }
 END_TEST
 
+/* One checksum end to end: the writer's crc goes to the SSD with the
+ * bytes, so bytes changed in DRAM after the put fail the read back. */
+START_TEST(scribbled)
+{
+	struct agent_proc a;
+	struct mmc_view v;
+	struct mmc_stats s0, s1;
+	mmc_client *w, *r;
+
+	write_conf(_i, "64M", "4M");
+	start(&a, "16M");
+	w = connect_ok(NULL);
+	r = connect_ok(NULL);
+	ck_assert_int_eq(mmc_set_verify(w, MMC_VERIFY_ALWAYS), 0);  /* puts carry a crc */
+	ck_assert_int_eq(mmc_set_verify(r, MMC_VERIFY_OFF), 0);     /* r checks nothing */
+	put_pat_ok(w, "victim", 100000);
+	put_pat_ok(w, "bystander", 100000);
+	ck_assert_int_eq(mmc_acquire(r, "victim", 6, &v), 0);
+	((unsigned char *)v.data)[777] ^= 0x01;          /* what any client can do */
+	ck_assert_int_eq(mmc_release(r, &v), 0);
+	s0 = stats_ok(w);
+	fill(w, "push-", 40, 500000);                    /* both leave DRAM */
+	s1 = stats_ok(w);
+	ck_assert_uint_ge(s1.demotions, s0.demotions + 2);
+	ck_assert_int_eq(get_pat(r, "victim", 100000), -ENOENT);
+	get_pat_ok(r, "bystander", 100000);
+	s1 = stats_ok(w);
+	ck_assert_uint_eq(s1.ssd_crc_failures, s0.ssd_crc_failures + 1);
+	ck_assert_int_eq(mmc_exists(r, "victim", 6), 0);     /* gone for good */
+	mmc_disconnect(r);
+	agent_finish(&a, w);
+	remove_dir();
+}
+END_TEST
+
 struct racer {
 	_Atomic int stop;
 	_Atomic unsigned long gets, bad;
@@ -533,6 +572,7 @@ int main(void)
 	tcase_add_loop_test(tc, restart, 0, 2);
 	tcase_add_loop_test(tc, kill_storm, 0, 2);
 	tcase_add_loop_test(tc, flipped, 0, 2);
+	tcase_add_loop_test(tc, scribbled, 0, 2);
 	tcase_add_loop_test(tc, remove_race, 0, 2);
 	tcase_add_loop_test(tc, tiny_fs, 0, 2);
 	tcase_add_loop_test(tc, in_use, 0, 2);
