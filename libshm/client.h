@@ -72,6 +72,7 @@ struct mmc_client {
 	_Atomic int dead;              /* the agent went away */
 	pthread_t watcher;
 	bool watcher_started;
+	bool watcher_running;  /* set by the watcher (under cq_lock) once it runs */
 	uint32_t client_id;
 	unsigned fork_gen;             /* mmc__fork_gen when connected */
 	char stats_path[108];

@@ -191,6 +191,10 @@ static void *watcher_main(void *arg)
 		{ .fd = c->stop_efd, .events = POLLIN },
 	};
 
+	pthread_mutex_lock(&c->cq_lock);
+	c->watcher_running = true;
+	pthread_cond_broadcast(&c->cq_cond);
+	pthread_mutex_unlock(&c->cq_lock);
 	while (poll(p, 2, -1) < 0 && errno == EINTR)
 		;
 	if (!(p[1].revents & POLLIN))
@@ -284,6 +288,13 @@ int mmc_connect(const char *path, mmc_client **out)
 	if (ret)
 		goto fail;
 	c->watcher_started = true;
+	/* Return only once the watcher runs: its start-up is over (a sanitizer
+	 * runtime takes locks there, and a fork() in the middle would copy
+	 * them held), and a death from now on is seen. */
+	pthread_mutex_lock(&c->cq_lock);
+	while (!c->watcher_running)
+		pthread_cond_wait(&c->cq_cond, &c->cq_lock);
+	pthread_mutex_unlock(&c->cq_lock);
 	*out = c;
 	return 0;
 fail:

@@ -353,11 +353,28 @@ START_TEST(out_of_descriptors)
 }
 END_TEST
 
-/* In a child as uid: connect, round-trip a value if admitted, write what
- * mmc_connect returned (an int) to ready, then hold the session until hold
- * is closed.  Exit 0 unless the round trip failed; 2 if hold brought
- * anything but end-of-file. */
-static pid_t uid_client(uid_t uid, const int ready[2], const int hold[2])
+/* What the uid_client wrote. */
+static int uid_result(int ready)
+{
+	struct pollfd p = { .fd = ready, .events = POLLIN };
+	int r = 1;
+
+	ck_assert_msg(poll(&p, 1, 10000) == 1, "no word from the uid client");
+	ck_assert_int_eq(read(ready, &r, sizeof(r)), sizeof(r));
+	return r;
+}
+
+/* In a child as uid: wait for a byte on go, connect, round-trip a value if
+ * admitted, write what mmc_connect returned (an int) to ready, then hold
+ * the session until hold is closed.  Exit 0 unless the round trip failed;
+ * 2 if hold brought anything but end-of-file, 3 if go never came.
+ *
+ * Forked before the test connects anything: a fork() while other threads
+ * run (each session has a watcher thread) can copy a lock one of them
+ * holds inside the ASan runtime (gcc 12's libasan has no fork handlers),
+ * and the child's own watcher thread then waits for it forever - which
+ * CI saw twice as this test hanging in its ASan pass. */
+static pid_t uid_client(uid_t uid, const int go[2], const int ready[2], const int hold[2])
 {
 	pid_t pid = fork();
 
@@ -367,8 +384,11 @@ static pid_t uid_client(uid_t uid, const int ready[2], const int hold[2])
 		char b, k[32];
 		int r = -EPERM;
 
+		close(go[1]);
 		close(ready[0]);
 		close(hold[1]);     /* else our own copy would keep us waiting */
+		if (read(go[0], &b, 1) != 1)
+			_exit(3);
 		if (!setgroups(0, NULL) && !setgid(uid) && !setuid(uid))
 			r = mmc_connect(NULL, &c);
 		snprintf(k, sizeof(k), "uid-%u", (unsigned)uid);
@@ -383,15 +403,11 @@ static pid_t uid_client(uid_t uid, const int ready[2], const int hold[2])
 	return pid;
 }
 
-/* What the uid_client wrote. */
-static int uid_result(int ready)
+/* Lets a uid_client go and returns what it wrote to ready. */
+static int uid_go(const int go[2], int ready)
 {
-	struct pollfd p = { .fd = ready, .events = POLLIN };
-	int r = 1;
-
-	ck_assert_msg(poll(&p, 1, 10000) == 1, "no word from the uid client");
-	ck_assert_int_eq(read(ready, &r, sizeof(r)), sizeof(r));
-	return r;
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	return uid_result(ready);
 }
 
 START_TEST(uid_caps)
@@ -399,7 +415,7 @@ START_TEST(uid_caps)
 	char conf[96];
 	struct agent_proc a;
 	mmc_client *c[4], *extra = NULL;
-	int rd[2], hold[2], r;
+	int rd[2], hold[2], go_a[2], go_b[2], r;
 	pid_t pa, pb;
 
 	require_root("switches uids");
@@ -408,16 +424,18 @@ START_TEST(uid_caps)
 		    "[limits]\nsessions_per_uid = 4\nmax_sessions = 5\n"), NULL);
 	unlink(conf);
 	ck_assert_int_eq(chmod(a.dir, 0755), 0);
+	ck_assert_int_eq(pipe(rd), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	ck_assert_int_eq(pipe(go_a), 0);
+	pa = uid_client(65533, go_a, rd, hold);     /* forked while single-threaded */
+	ck_assert_int_eq(pipe(go_b), 0);            /* pa must not hold it open */
+	pb = uid_client(65532, go_b, rd, hold);
 	for (int i = 0; i < 4; i++)
 		c[i] = connect_ok(NULL);
 	ck_assert_int_eq(mmc_connect(NULL, &extra), -EDQUOT);   /* root's fifth */
-	ck_assert_int_eq(pipe(rd), 0);
-	ck_assert_int_eq(pipe(hold), 0);
-	pa = uid_client(65533, rd, hold);                  /* the agent's fifth */
-	r = uid_result(rd[0]);
+	r = uid_go(go_a, rd[0]);                                /* the agent's fifth */
 	ck_assert_msg(r == 0, "uid 65533: %s", mmc_strerror(r));
-	pb = uid_client(65532, rd, hold);                  /* a sixth: full */
-	r = uid_result(rd[0]);
+	r = uid_go(go_b, rd[0]);                                /* a sixth: full */
 	ck_assert_msg(r == -EMFILE, "uid 65532: %s", mmc_strerror(r));
 	close(hold[1]);
 	ck_assert_int_eq(wait_child(pa), 0);
@@ -437,6 +455,10 @@ START_TEST(uid_caps)
 	close(rd[0]);
 	close(rd[1]);
 	close(hold[0]);
+	for (int i = 0; i < 2; i++) {
+		close(go_a[i]);
+		close(go_b[i]);
+	}
 	agent_finish(&a, c[0]);
 }
 END_TEST
