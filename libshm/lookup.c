@@ -20,6 +20,7 @@
  * lookup starts again.  docs/index-concurrency.md has the full argument.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <string.h>
 
@@ -64,6 +65,29 @@ static inline uint64_t load64(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* The entry's key equals key (both key_len bytes long): compared in the
+ * relaxed atomic 8-byte words the agent stores (agent/index.c, store_key),
+ * the entry's bytes past key_len being zero.  A torn read compares wrong
+ * at worst; the caller's seq check rejects it. */
+static inline bool key_equal(const struct mmc_entry *e, const void *key, uint16_t key_len)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)e->key;
+	const uint8_t *k = key;
+	uint64_t v, diff = 0;
+	size_t off = 0;
+
+	for (; off + 8 <= key_len; off += 8) {   /* no branch per word */
+		memcpy(&v, k + off, 8);
+		diff |= load64(&w[off / 8]) ^ v;
+	}
+	if (off < key_len) {
+		v = 0;
+		memcpy(&v, k + off, key_len - off);
+		diff |= load64(&w[off / 8]) ^ v;
+	}
+	return !diff;
+}
+
 #define EVICTING 2
 
 /* One attempt: 1 found (f filled), 0 absent, EVICTING (being judged by the
@@ -90,7 +114,7 @@ static int lookup_once(struct mmc_client *c, const void *key, uint16_t key_len,
 			return -EAGAIN;
 		if (load64(&e->hash) == hash &&
 		    __atomic_load_n(&e->key_len, __ATOMIC_RELAXED) == key_len &&
-		    !memcmp(e->key, key, key_len)) {
+		    key_equal(e, key, key_len)) {
 			f->idx = cur - 1;
 			f->seq = eseq;
 			f->gen = load32(&e->gen);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - installs what the project needs, builds it twice (release, and
-# ASan+UBSan) and runs the whole test suite against each build, runs each
+# ASan+UBSan) and runs the whole test suite against each build, the
+# threaded tests under ThreadSanitizer (scripts/tsan.sh), runs each
 # libFuzzer harness for a few seconds (clang build), then cross-compiles
 # the tree for arm64 and runs its unit tests under qemu.
 #
@@ -24,6 +25,8 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMMC_SANITIZE=ON
+echo "== ThreadSanitizer: the threaded tests =="
+bash scripts/tsan.sh build-tsan
 echo "== fuzzing: a short bounded pass of each libFuzzer harness =="
 # scripts/fuzz.sh runs them for 10 M executions each on demand.
 CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMC_FUZZ=ON \
