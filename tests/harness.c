@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -448,4 +449,37 @@ double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int as_uid(const char *sock, uid_t uid, const char *key, int want)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		mmc_client *c = NULL;
+		uint8_t v[4096], r[4096];
+		size_t got = 0;
+		int ret;
+
+		if (setgroups(0, NULL) || setgid(uid) || setuid(uid) || getuid() != uid)
+			_exit(99);
+		ret = mmc_connect(sock, &c);
+		if (ret != want)
+			_exit(100 + (-ret & 0xff));
+		if (!ret) {
+			pattern_fill(v, sizeof(v), uid);
+			if (mmc_put(c, key, strlen(key), v, sizeof(v)) ||
+			    mmc_get(c, key, strlen(key), r, sizeof(r), &got) ||
+			    got != sizeof(v) || pattern_check(r, sizeof(r), uid))
+				_exit(98);
+			mmc_disconnect(c);
+		}
+		_exit(0);
+	}
+	st = wait_child(pid);
+	ck_assert_msg(WIFEXITED(st), "uid %u child died by signal %d", uid,
+		      WTERMSIG(st));
+	return WEXITSTATUS(st);
 }

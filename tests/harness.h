@@ -111,6 +111,14 @@ void get_pat_ok(mmc_client *c, const char *key, size_t len);
 int wait_child(pid_t pid);
 /* wait_child(), and asserts the child died of signal sig. */
 void wait_killed(pid_t pid, int sig);
+/* In a child as uid (and gid = uid, no other groups): mmc_connect(sock)
+ * and, if admitted, put and get back key with 4 KiB of pattern seeded by
+ * uid.  Returns the child's exit status: 0 when mmc_connect returned want
+ * (and the round trip was byte-exact), 100 + errno when it returned
+ * something else, 98 for a failed round trip, 99 if the uid switch failed.
+ * Best called before this process connects (no client threads yet): a
+ * fork() while threads start is not safe under the sanitizers. */
+int as_uid(const char *sock, uid_t uid, const char *key, int want);
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
 /* Exits 77 with the reason unless running as root. */

@@ -147,41 +147,6 @@ END_TEST
 
 /* ---- credentials ---- */
 
-/* In a child: drop to uid/gid, connect, and (if admitted) round-trip a value.
- * Exit status 0 when mmc_connect returned `want`, else 100 + -ret. */
-static int as_uid(const char *sock, uid_t uid, int want)
-{
-	pid_t pid = fork();
-	int st;
-
-	ck_assert(pid >= 0);
-	if (pid == 0) {
-		mmc_client *c = NULL;
-		uint8_t v[4096], r[4096];
-		size_t got = 0;
-		int ret;
-
-		if (setgroups(0, NULL) || setgid(uid) || setuid(uid) || getuid() != uid)
-			_exit(99);
-		ret = mmc_connect(sock, &c);
-		if (ret != want)
-			_exit(100 + (-ret & 0xff));
-		if (!ret) {
-			pattern_fill(v, sizeof(v), uid);
-			if (mmc_put(c, "uid-key", 7, v, sizeof(v)) ||
-			    mmc_get(c, "uid-key", 7, r, sizeof(r), &got) ||
-			    got != sizeof(v) || pattern_check(r, sizeof(r), uid))
-				_exit(98);
-			mmc_disconnect(c);
-		}
-		_exit(0);
-	}
-	st = wait_child(pid);
-	ck_assert_msg(WIFEXITED(st), "uid %u child died by signal %d", uid,
-		      WTERMSIG(st));
-	return WEXITSTATUS(st);
-}
-
 START_TEST(test_disallowed_uid)
 {
 	char conf[320];
@@ -204,7 +169,7 @@ START_TEST(test_disallowed_uid)
 	c = connect_ok(NULL);
 	st0 = stats_ok(c);
 
-	rc = as_uid(a.sock, 65534, -EACCES);
+	rc = as_uid(a.sock, 65534, "uid-key", -EACCES);
 	ck_assert_msg(rc == 0, "uid 65534: child status %d", rc);
 	st = stats_ok(c);
 	/* The agent refused it (not the file system): the counter moved. */
@@ -213,7 +178,7 @@ START_TEST(test_disallowed_uid)
 	ck_assert_uint_eq(st.objects, 0);
 
 	/* Control: a listed uid on the same socket is admitted and served. */
-	rc = as_uid(a.sock, 65533, 0);
+	rc = as_uid(a.sock, 65533, "uid-key", 0);
 	ck_assert_msg(rc == 0, "uid 65533: child status %d", rc);
 	st = stats_ok(c);
 	ck_assert_uint_eq(st.clients_rejected, st0.clients_rejected + 1);

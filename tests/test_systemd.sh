@@ -9,7 +9,9 @@
 # then ignores, an unknown or misspelt key: exactly the mistake to catch).
 # When this systemd can score the unit offline, `systemd-analyze security`
 # must also rate it no worse than MAX_EXPOSURE, so hardening cannot quietly
-# rot.  Exits 77 (skipped) without systemd-analyze.
+# rot.  The tenant template CMake makes from the unit (mmc-agent@.service,
+# in the build directory) gets the same checks as an instance.  Exits 77
+# (skipped) without systemd-analyze.
 set -euo pipefail
 
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.5}
@@ -30,35 +32,48 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-unit=$tmp/mmc-agent.service
-sed "s#^ExecStart=[^ ]*#ExecStart=$bin#" "$unit_src" >"$unit"
-grep -q "^ExecStart=$bin " "$unit" || { echo "FAIL: no ExecStart= to rewrite"; exit 1; }
 
-echo "verify: $unit (ExecStart=$bin)"
-rc=0
-out=$(SYSTEMD_LOG_COLOR=0 systemd-analyze verify "$unit" 2>&1) || rc=$?
-[[ -n $out ]] && printf '%s\n' "$out"
-if ((rc != 0)); then
-	echo "FAIL: systemd-analyze verify exited $rc"
-	exit 1
-fi
-# Warnings about other units on this machine are not ours to fix.
-if grep -E 'mmc-agent' <<<"$out" >/dev/null; then
-	echo "FAIL: systemd-analyze verify complained about the unit (above)"
-	exit 1
-fi
-
-if systemd-analyze security --help 2>&1 | grep -q -- '--offline'; then
-	score=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>&1 |
-		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-	if [[ -z $score ]]; then
-		echo "FAIL: systemd-analyze security gave no score"
+# check SRC NAME: verify unit file SRC installed as NAME, score its hardening.
+check() {
+	local unit_src=$1 unit=$tmp/$2 out rc=0 score
+	sed "s#^ExecStart=[^ ]*#ExecStart=$bin#" "$unit_src" >"$unit"
+	grep -q "^ExecStart=$bin " "$unit" || { echo "FAIL: no ExecStart= to rewrite in $2"; exit 1; }
+	echo "verify: $unit (ExecStart=$bin)"
+	out=$(SYSTEMD_LOG_COLOR=0 systemd-analyze verify "$unit" 2>&1) || rc=$?
+	[[ -n $out ]] && printf '%s\n' "$out"
+	if ((rc != 0)); then
+		echo "FAIL: systemd-analyze verify exited $rc"
 		exit 1
 	fi
-	echo "security: exposure $score (limit $MAX_EXPOSURE)"
-	if awk -v s="$score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s > m) }'; then
-		echo "FAIL: the unit's hardening regressed (exposure $score > $MAX_EXPOSURE)"
+	# Warnings about other units on this machine are not ours to fix.
+	if grep -E 'mmc-agent' <<<"$out" >/dev/null; then
+		echo "FAIL: systemd-analyze verify complained about $2 (above)"
 		exit 1
 	fi
+	if systemd-analyze security --help 2>&1 | grep -q -- '--offline'; then
+		score=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>&1 |
+			sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+		if [[ -z $score ]]; then
+			echo "FAIL: systemd-analyze security gave no score for $2"
+			exit 1
+		fi
+		echo "security: $2 exposure $score (limit $MAX_EXPOSURE)"
+		if awk -v s="$score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s > m) }'; then
+			echo "FAIL: $2's hardening regressed (exposure $score > $MAX_EXPOSURE)"
+			exit 1
+		fi
+	fi
+}
+
+check "$unit_src" mmc-agent.service
+# The tenant template CMake makes from it (an instance of it, as systemd
+# would load mmc-agent@NAME.service), when this build has one.
+tmpl=${MMC_BIN:+$MMC_BIN/../mmc-agent@.service}
+if [[ -n $tmpl && -f $tmpl ]]; then
+	grep -q '^ExecStart=.*--config /etc/mmc/tenants/%i.conf --socket /run/mmc-%i/agent.sock' "$tmpl" ||
+		{ echo "FAIL: $tmpl: ExecStart is not the tenant's"; exit 1; }
+	grep -q '^RuntimeDirectory=mmc-%i$' "$tmpl" ||
+		{ echo "FAIL: $tmpl: RuntimeDirectory is not the tenant's"; exit 1; }
+	check "$tmpl" mmc-agent@test.service
 fi
 echo "PASS"
