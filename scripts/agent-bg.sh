@@ -44,7 +44,7 @@ our_pid() {
 	[ -s "$pidfile" ] || return 0
 	pid=$(cat "$pidfile")
 	if [[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = mmc-agent ] &&
-	   tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$sock"; then
+	   tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -xF -- "$sock" >/dev/null; then
 		echo "$pid"
 	else
 		rm -f "$pidfile"

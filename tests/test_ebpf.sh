@@ -64,7 +64,7 @@ echo "ok: $(jq -r '"\(.bpf.get.count) gets seen, p50 \(.bpf.get.p50_ns) ns, p99 
 # of DRAM holds 24 values of 1 MiB, most of them on SSD; reading them round
 # and round promotes one on nearly every get (LRU pushes the next one out).
 stop_agent || die "agent exit status $?"
-[[ -x $BIN/mmc-agent ]] && readelf -n "$BIN/mmc-agent" | grep -q 'Name: promote' ||
+[[ -x $BIN/mmc-agent ]] && readelf -n "$BIN/mmc-agent" | grep 'Name: promote' >/dev/null ||
 	die "mmc-agent has no mmc:promote probe"
 printf '[ssd]\npath = %s\nsize = 64M\nregion_size = 4M\n' "$T/tier" >"$T/tier.conf"
 start_agent ssd --config "$T/tier.conf" --arena-size 16M --hugepages off ||
