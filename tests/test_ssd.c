@@ -19,9 +19,10 @@
  *   flipped          a byte flipped in the file: the get is a miss, counted
  *                    (ssd_crc_failures), never wrong bytes
  *   scribbled        a value written into after its writer's checksum, then
- *                    demoted: the tier keeps the writer's crc, so the read
- *                    back is a miss (ssd_crc_failures) even for a reader
- *                    that checks nothing itself
+ *                    written down (clean stop): the tier keeps the writer's
+ *                    crc, so the read back after a restart is a miss
+ *                    (ssd_crc_failures) even for a reader that checks
+ *                    nothing itself
  *   remove_race      removes and re-puts of keys while other threads get
  *                    (promote) them: after a remove returned, a get gives
  *                    the new value or a miss, never the old one
@@ -354,12 +355,16 @@ START_TEST(flipped)
 END_TEST
 
 /* One checksum end to end: the writer's crc goes to the SSD with the
- * bytes, so bytes changed in DRAM after the put fail the read back. */
+ * bytes, so bytes changed in DRAM after the put fail the read back.  The
+ * agent is stopped (its clean stop writes DRAM-only pages down) and
+ * restarted on the file, so the get reads from the SSD whatever the
+ * engine's pace: a demotion still in flight would leave the scribbled
+ * DRAM copy to be read instead. */
 START_TEST(scribbled)
 {
 	struct agent_proc a;
 	struct mmc_view v;
-	struct mmc_stats s0, s1;
+	struct mmc_stats s;
 	mmc_client *w, *r;
 
 	write_conf(_i, "64M", "4M");
@@ -367,23 +372,23 @@ START_TEST(scribbled)
 	w = connect_ok(NULL);
 	r = connect_ok(NULL);
 	ck_assert_int_eq(mmc_set_verify(w, MMC_VERIFY_ALWAYS), 0);  /* puts carry a crc */
-	ck_assert_int_eq(mmc_set_verify(r, MMC_VERIFY_OFF), 0);     /* r checks nothing */
 	put_pat_ok(w, "victim", 100000);
 	put_pat_ok(w, "bystander", 100000);
 	ck_assert_int_eq(mmc_acquire(r, "victim", 6, &v), 0);
 	((unsigned char *)v.data)[777] ^= 0x01;          /* what any client can do */
 	ck_assert_int_eq(mmc_release(r, &v), 0);
-	s0 = stats_ok(w);
-	fill(w, "push-", 40, 500000);                    /* both leave DRAM */
-	s1 = stats_ok(w);
-	ck_assert_uint_ge(s1.demotions, s0.demotions + 2);
+	mmc_disconnect(r);
+	mmc_disconnect(w);
+	agent_stop_ok(&a);
+	start(&a, "16M");
+	r = connect_ok(NULL);
+	ck_assert_int_eq(mmc_set_verify(r, MMC_VERIFY_OFF), 0);     /* r checks nothing */
 	ck_assert_int_eq(get_pat(r, "victim", 100000), -ENOENT);
 	get_pat_ok(r, "bystander", 100000);
-	s1 = stats_ok(w);
-	ck_assert_uint_eq(s1.ssd_crc_failures, s0.ssd_crc_failures + 1);
+	s = stats_ok(r);
+	ck_assert_uint_eq(s.ssd_crc_failures, 1);
 	ck_assert_int_eq(mmc_exists(r, "victim", 6), 0);     /* gone for good */
-	mmc_disconnect(r);
-	agent_finish(&a, w);
+	agent_finish(&a, r);
 	remove_dir();
 }
 END_TEST
