@@ -107,30 +107,41 @@ static void failed(struct mmc_client *c, uint32_t idx, uint32_t gen)
 	(void)mmc__call(c, MMC_OP_REMOVE, key, key_len, MMC_REMOVE_EXACT, idx, gen, &cqe);
 }
 
+/* Calls fn on each piece of the first len bytes of iov, in order. */
+static void iov_each(const struct iovec *iov, int iovcnt, size_t len,
+		     void (*fn)(void *p, size_t n, void *arg), void *arg)
+{
+	size_t done = 0;
+
+	for (int i = 0; i < iovcnt && done < len; i++) {
+		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
+
+		fn(iov[i].iov_base, n, arg);
+		done += n;
+	}
+}
+
+static void crc_piece(void *p, size_t n, void *crc)
+{
+	*(uint32_t *)crc = mmc_crc32c(*(uint32_t *)crc, p, n);
+}
+
+static void zero_piece(void *p, size_t n, void *unused)
+{
+	memset(p, 0, n);
+}
+
 int mmc__verify_copy(struct mmc_client *c, const struct mmc_found *f,
 		     const struct iovec *iov, int iovcnt)
 {
 	uint32_t want, crc = 0;
-	size_t done = 0;
 
 	if (!stored_crc(c, f->idx, &want))
 		return 0;
-	for (int i = 0; i < iovcnt && done < f->len; i++) {
-		size_t n = iov[i].iov_len < f->len - done ? iov[i].iov_len : f->len - done;
-
-		crc = mmc_crc32c(crc, iov[i].iov_base, n);
-		done += n;
-	}
+	iov_each(iov, iovcnt, f->len, crc_piece, &crc);
 	if (crc == want)
 		return 1;
-	/* Never data: what was copied goes too. */
-	done = 0;
-	for (int i = 0; i < iovcnt && done < f->len; i++) {
-		size_t n = iov[i].iov_len < f->len - done ? iov[i].iov_len : f->len - done;
-
-		memset(iov[i].iov_base, 0, n);
-		done += n;
-	}
+	iov_each(iov, iovcnt, f->len, zero_piece, NULL);   /* never data */
 	failed(c, f->idx, f->gen);
 	return -ENOENT;
 }
