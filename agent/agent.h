@@ -13,6 +13,8 @@
  *   ssd      tier_ssd.c the SSD tier (opaque; ssd_recover.c, blkio.c)
  *   obj      object.c   an object's life: reserve, commit, remove, free;
  *            object_tier.c  the same across tiers: demote, promote
+ *            object_remote.c  and across nodes: fetch, push, serve
+ *   remote   peer.c     the other agents of the pool (opaque; placement.c)
  *   readers  readers.c  clients' pin tables and touch logs, as read by us
  *   sess     session.c  client sessions: socket, handshake, tear-down;
  *                       activity.c picks the rings polled each turn, ring.c
@@ -67,6 +69,7 @@ struct mmc_agent {
 	struct mmc_alloc *alloc;
 	struct mmc_evict *evict;
 	struct mmc_ssd *ssd;         /* tier_ssd.c (opaque), NULL: DRAM only */
+	struct mmc_remote *remote;   /* object_remote.c, NULL: not in a pool */
 	struct mmc_objects obj;
 	struct mmc_readers readers;
 	struct mmc_sessions sess;

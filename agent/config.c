@@ -55,6 +55,7 @@ static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const huge_names[]  = { "auto", "on", "off" };
 static const char *const engine_names[] = { "io_uring", "threads" };
 static const char *const verify_names[] = { "off", "sampled", "always" };  /* enum mmc_verify */
+static const char *const tls_names[] = { "unset", "off", "on" };     /* MMC_TLS_* */
 
 /* Writes a reason into err when the caller gave room for one; -EINVAL. */
 static int __attribute__((format(printf, 3, 4)))
@@ -97,6 +98,10 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->reserved_bytes_per_uid = (struct mmc_share){ 75, true };
 	cfg->pins_per_session = MMC_VIEWS_MAX;
 	cfg->pinned_bytes_per_session = (struct mmc_share){ 25, true };
+	cfg->cluster_timeout_ms = 10;       /* a prefetch budget: docs/cluster.md */
+	cfg->cluster_down_after = 3;
+	cfg->cluster_retry_ms = 200;
+	cfg->cluster_queue_max = 256ull << 20;
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */
@@ -287,8 +292,8 @@ static int parse_path(const struct key *k, struct mmc_config *cfg, const char *v
 		snprintf(why, whylen, "must not be empty");
 		return -EINVAL;
 	}
-	if (strlen(v) >= MMC_CONFIG_PATH_MAX) {
-		snprintf(why, whylen, "path longer than %d bytes", MMC_CONFIG_PATH_MAX - 1);
+	if (strlen(v) >= k->size) {
+		snprintf(why, whylen, "longer than %zu bytes", k->size - 1);
 		return -EINVAL;
 	}
 	strcpy(field(cfg, k), v);
@@ -314,7 +319,7 @@ static int parse_enum(const struct key *k, struct mmc_config *cfg, const char *v
 
 	if (i < 0)
 		return bad(k, v, why, whylen);
-	*(int *)field(cfg, k) = i;
+	*(int *)field(cfg, k) = i + (k->names == tls_names + 1);   /* 0: unset */
 	return 0;
 }
 
@@ -461,6 +466,25 @@ static const struct key keys[] = {
 	{ .section = "limits", .name = "pinned_bytes_per_session", .parse = parse_share,
 	  FIELD(pinned_bytes_per_session), .min = MMC_UNIT, .bytes = true,
 	  .hint = ": a size (at least 4K, e.g. 16G) or a percentage of the arena (e.g. 25%)" },
+	{ .section = "cluster", .name = "node_id", .parse = parse_path,
+	  FIELD(cluster_node_id), .zero_ok = true },
+	{ .section = "cluster", .name = "listen", .parse = parse_path,
+	  FIELD(cluster_listen), .zero_ok = true },
+	{ .section = "cluster", .name = "peers", .parse = parse_path,
+	  FIELD(cluster_peers), .zero_ok = true },
+	{ .section = "cluster", .name = "tls", .parse = parse_enum, FIELD(cluster_tls),
+	  .names = tls_names + 1, .nnames = 2, .hint = ": use off or on" },
+	{ .section = "cluster", .name = "timeout_ms", .parse = parse_number,
+	  FIELD(cluster_timeout_ms), .min = 1, .max = 60000,
+	  .hint = ": milliseconds, 1..60000" },
+	{ .section = "cluster", .name = "down_after", .parse = parse_number,
+	  FIELD(cluster_down_after), .min = 1, .max = 1000, .hint = ": failures, 1..1000" },
+	{ .section = "cluster", .name = "retry_ms", .parse = parse_number,
+	  FIELD(cluster_retry_ms), .min = 1, .max = 600000,
+	  .hint = ": milliseconds, 1..600000" },
+	{ .section = "cluster", .name = "queue_max", .parse = parse_bytes,
+	  FIELD(cluster_queue_max), .min = 1ull << 20, .max = 1ull << 40,
+	  .hint = ": 1M..1T, a multiple of 4096" },
 	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
 	  FIELD(ping_delay_max_ms), .max = 60000,
 	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },
@@ -543,6 +567,14 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 		return seterr(err, errlen, "[eviction] low_watermark (%u) must be "
 			      "below high_watermark (%u), both 1..99 percent",
 			      cfg->low_watermark, cfg->high_watermark);
+	if (cfg->cluster_node_id[0] && !cfg->cluster_listen[0])
+		return seterr(err, errlen, "[cluster] node_id is set: listen = host:port "
+			      "is needed too");
+	if (cfg->cluster_node_id[0] && cfg->cluster_tls != MMC_TLS_OFF)
+		return seterr(err, errlen, "[cluster] tls: %s", cfg->cluster_tls == MMC_TLS_ON ?
+			      "on is not built yet (mutual TLS, issue 11): say tls = off, "
+			      "on a network only the pool's nodes reach" :
+			      "say it: tls = off sends pages in the clear between nodes");
 	if (cfg->n_allow_uids > MMC_CONFIG_MAX_IDS ||
 	    cfg->n_allow_gids > MMC_CONFIG_MAX_IDS)
 		return seterr(err, errlen, "[access] more than %d ids",
@@ -615,7 +647,8 @@ static int on_key(void *user, const char *section, const char *key,
 		  const char *value)
 {
 	struct loader *ld = user;
-	bool list = !strcmp(section, "access") && !strncmp(key, "allow_", 6);
+	bool list = (!strcmp(section, "access") && !strncmp(key, "allow_", 6)) ||
+		(!strcmp(section, "cluster") && !strcmp(key, "peers"));
 	size_t used = strlen(ld->list);
 	char why[256];
 

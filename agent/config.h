@@ -30,6 +30,7 @@ struct mmc_share {
 };
 enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
 enum mmc_ssd_engine_cfg { MMC_SSD_ENGINE_URING = 0, MMC_SSD_ENGINE_THREADS };
+enum mmc_tls_cfg { MMC_TLS_UNSET = 0, MMC_TLS_OFF, MMC_TLS_ON };
 
 struct mmc_config {
 	/* [agent] */
@@ -70,6 +71,15 @@ struct mmc_config {
 	struct mmc_share reserved_bytes_per_uid;     /* = 75% */
 	unsigned pins_per_session;                   /* pins_per_session = 4096 */
 	struct mmc_share pinned_bytes_per_session;   /* = 25% (of the arena) */
+	/* [cluster] (peer.h says what each means) */
+	char     cluster_node_id[64];                /* node_id = (empty: not in a pool) */
+	char     cluster_listen[MMC_CONFIG_PATH_MAX];/* listen = host:port */
+	char     cluster_peers[4096];                /* peers = id@host:port, ... */
+	unsigned cluster_tls;                        /* tls = off|on: must be said */
+	unsigned cluster_timeout_ms;                 /* timeout_ms = 10 */
+	unsigned cluster_down_after;                 /* down_after = 3 */
+	unsigned cluster_retry_ms;                   /* retry_ms = 200 */
+	uint64_t cluster_queue_max;                  /* queue_max = 256M */
 	/* [debug] */
 	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };

@@ -77,6 +77,7 @@
 static struct mmc_watch w_listen = { .kind = MMC_WATCH_LISTEN };
 static struct mmc_watch w_signal = { .kind = MMC_WATCH_SIGNAL };
 static struct mmc_watch w_tier = { .kind = MMC_WATCH_TIER };
+static struct mmc_watch w_peer = { .kind = MMC_WATCH_PEER };
 
 /* An explicit max_objects (config: 1024 or more) is honoured exactly: it
  * is how an operator, or mmc-bench trace, bounds the cache in objects.  Only
@@ -320,12 +321,28 @@ static int build_arena(struct mmc_agent *ag, uint32_t nentries, uint64_t seed,
 	ag->hdr->agent_pid = (uint32_t)getpid();
 	ag->hdr->hugepages = ag->arena.hugepages;
 	ag->hdr->verify = ag->cfg.verify;        /* clients' default */
+	ag->hdr->pool = ag->cfg.cluster_node_id[0] != '\0';
 	atomic_store(&ag->hdr->agent_state, MMC_AGENT_RUNNING);
 	atomic_thread_fence(memory_order_release);
 	ag->hdr->magic = MMC_META_MAGIC;
 	ret = mmc_arena_seal_meta(&ag->arena);
 	if (ret)
 		log_err("cannot seal the index read-only: %s", strerror(-ret));
+	return ret;
+}
+
+/* Joins the pool when [cluster] says so.  0 or -errno, logged. */
+static int start_pool(struct mmc_agent *ag)
+{
+	const struct mmc_config *cfg = &ag->cfg;
+	char err[256] = "";
+	int ret = mmc_object_remote_start(ag, err, sizeof(err));
+
+	if (ret)
+		log_err("cannot join the pool: %s", err[0] ? err : strerror(-ret));
+	else if (ag->remote)
+		log_warn("[cluster] node %s, listening on %s, tls = off: pages cross "
+			 "the network in the clear", cfg->cluster_node_id, cfg->cluster_listen);
 	return ret;
 }
 
@@ -347,6 +364,10 @@ static int setup_events(struct mmc_agent *ag)
 	ev.data.ptr = &w_tier;
 	if (!ret && ag->ssd &&
 	    epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, mmc_ssd_event_fd(ag->ssd), &ev) < 0)
+		ret = -errno;
+	ev.data.ptr = &w_peer;
+	if (!ret && ag->remote &&
+	    epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, mmc_object_remote_fd(ag), &ev) < 0)
 		ret = -errno;
 	if (ret)
 		log_err("cannot set up the event loop: %s", strerror(-ret));
@@ -395,6 +416,8 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		ret = open_ssd(ag, &rnd[0]);     /* keys hash alike across restarts */
 	if (!ret)
 		ret = build_arena(ag, nentries, rnd[0], rnd[1]);
+	if (!ret)
+		ret = start_pool(ag);
 	if (!ret)
 		ret = setup_events(ag);
 	if (ret)
@@ -451,6 +474,9 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 		mmc_object_tier_poll(ag);
 		break;
 	}
+	case MMC_WATCH_PEER:
+		mmc_object_remote_poll(ag);
+		break;
 	}
 }
 
@@ -558,6 +584,7 @@ void mmc_agent_stop(struct mmc_agent *ag)
 		mmc_session_close(ag, ag->sess.list, NULL);
 	mmc_session_free_zombies(ag);
 	mmc_session_unlisten(ag);
+	mmc_object_remote_stop(ag);   /* before the objects it holds go */
 	if (ag->ssd && ag->cfg.ssd_flush_on_stop_ms) {
 		uint64_t t0 = mmc_now_ns(), n, left;
 

@@ -14,6 +14,7 @@
 #define OBJ_FILLING   0x01   /* RESERVED by the agent: being read back from SSD */
 #define OBJ_DEMOTING  0x02   /* COMMITTED, its block being written to SSD */
 #define OBJ_CANCELLED 0x04   /* removed while being read back */
+#define OBJ_REMOTE    0x08   /* with OBJ_FILLING: the bytes come from a peer */
 
 static inline struct mmc_obj_meta *mmc_object__meta(struct mmc_agent *ag, uint32_t slot)
 {
@@ -67,5 +68,13 @@ void mmc_object__cancel_fill(struct mmc_agent *ag, uint32_t slot);
 void mmc_object__space_freed(struct mmc_agent *ag);
 int mmc_object__tier_init(struct mmc_agent *ag);
 void mmc_object__tier_destroy(struct mmc_agent *ag);
+
+/* object_remote.c */
+/* FETCH of a key on no local tier, with a pool: asks its home (PARKED),
+ * or answers -ENOENT (DONE) when the home is this node or nobody. */
+enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_session *s,
+					     const struct mmc_sqe *q, struct mmc_cqe *c);
+/* slot was just committed: pushes it to its home if that is another node. */
+void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot);
 
 #endif /* MMC_AGENT_OBJECT_INT_H */

@@ -100,8 +100,10 @@ void mmc_object__free(struct mmc_agent *ag, uint32_t slot)
  * (scan of epoch), or an SSD write or read in flight. */
 static bool in_use(struct mmc_agent *ag, uint32_t slot, uint32_t epoch)
 {
+	const struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+
 	return mmc_readers_pinned(&ag->readers, slot, epoch) ||
-		(mmc_object__meta(ag, slot)->flags & (OBJ_DEMOTING | OBJ_FILLING));
+		(m->flags & (OBJ_DEMOTING | OBJ_FILLING)) || m->sends;
 }
 
 /* A DEAD slot that is pinned: freed by a later reap. */
@@ -198,7 +200,8 @@ static uint64_t evict_batch(struct mmc_agent *ag, uint64_t want, enum mmc_evict_
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t slot = cand[i];
 
-		if (mmc_readers_pinned(&ag->readers, slot, epoch)) {   /* a reader holds it */
+		if (mmc_readers_pinned(&ag->readers, slot, epoch) ||   /* a reader holds it */
+		    mmc_object__meta(ag, slot)->sends) {               /* or a peer's send */
 			mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
 			mmc_evict_touch(ag->evict, slot);
 			continue;
@@ -443,6 +446,8 @@ int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
 	ag->obj.objects++;
 	MMC_COUNT(ag, puts, 1);
 	MMC_COUNT(ag, put_bytes, ag->index.entries[slot].value_len);
+	if (ag->remote)
+		mmc_object__remote_put(ag, slot);
 	return 0;
 }
 

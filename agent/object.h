@@ -46,8 +46,8 @@ struct mmc_obj_meta {
 	uint32_t ssd_slot;         /* its copy on SSD (MMC_SSD_NONE), valid with ... */
 	uint32_t ssd_gen;          /* ... this generation */
 	uint16_t gap;              /* bytes of the block before the value */
-	uint8_t  flags;            /* OBJ_* (object_tier.c) */
-	uint8_t  pad_;
+	uint8_t  flags;            /* OBJ_* (object-int.h) */
+	uint8_t  sends;            /* being sent to peers now (object_remote.c) */
 };
 
 /* Object module state, agent-private. */
@@ -153,5 +153,20 @@ void mmc_object_tier_poll(struct mmc_agent *ag);
  * limit_ms, after which the rest is left (lost, as without a flush).
  * Returns the objects written; *left counts those still only in DRAM. */
 uint64_t mmc_object_flush_ssd(struct mmc_agent *ag, unsigned limit_ms, uint64_t *left);
+
+/* ---- object_remote.c: across nodes ---- */
+
+/* Joins the pool when [cluster] node_id is set (peer.c): 0, or -errno
+ * with one line in err. */
+int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen);
+/* Leaves it: every GET in flight ends (a miss), every object held for a
+ * send is released. */
+void mmc_object_remote_stop(struct mmc_agent *ag);
+/* The descriptor the loop watches, and what it calls when it is readable
+ * (also runs the peers' deadlines). */
+int mmc_object_remote_fd(const struct mmc_agent *ag);
+void mmc_object_remote_poll(struct mmc_agent *ag);
+/* Copies the peer engine's figures into the agent's counters. */
+void mmc_object_remote_stats(struct mmc_agent *ag);
 
 #endif /* MMC_AGENT_OBJECT_H */

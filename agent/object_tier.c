@@ -166,7 +166,8 @@ static void drop_written(struct mmc_agent *ag)
 	for (unsigned i = 0; i < w->nwritten; i++) {
 		uint32_t slot = w->written[i];
 
-		if (mmc_readers_pinned(&ag->readers, slot, epoch)) {
+		if (mmc_readers_pinned(&ag->readers, slot, epoch) ||
+		    mmc_object__meta(ag, slot)->sends) {
 			mmc_index_set_state(&ag->index, slot, MMC_ENTRY_COMMITTED);
 			mmc_evict_add(ag->evict, slot);   /* in use: stays in DRAM */
 		} else {
@@ -380,6 +381,8 @@ enum mmc_ops_result mmc_object_fetch(struct mmc_agent *ag, struct mmc_session *s
 
 	if (f || res == -EINPROGRESS)
 		return park(ag, s, q, c, f);
+	if (res == -ENOENT && ag->remote)    /* on no tier here: its home? */
+		return mmc_object__remote_fetch(ag, s, q, c);
 	c->res = res;
 	return MMC_OPS_DONE;
 }

@@ -214,6 +214,8 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	MMC_STAT(ag, max_objects) = ag->index.nentries;
 	MMC_STAT(ag, parked) = ag->sess.parked;
 	st->hugepages = ag->arena.hugepages;
+	if (ag->remote)
+		mmc_object_remote_stats(ag);
 	if (ag->ssd) {             /* the tier's gauges and its own counters */
 		struct mmc_ssd_stats ss;
 

@@ -143,7 +143,8 @@ struct mmc_meta_hdr {
 	uint32_t hugepages;         /* 1 if the data region is on 2 MiB pages */
 	uint32_t verify;            /* [agent] verify: enum mmc_verify, the
 				     * default of every client (mmc_set_verify) */
-	uint32_t verify_pad_;
+	uint32_t pool;              /* 1: in a pool ([cluster]): a local miss
+				     * asks the agent (MMC_OP_FETCH) */
 	_Atomic uint32_t agent_state __attribute__((aligned(MMC_CACHELINE)));
 	_Atomic uint32_t agent_sleeping; /* agent is (about to be) in epoll_wait */
 };

@@ -35,6 +35,7 @@ struct mmc_client {
 	uint32_t nentries, mask;
 	const struct mmc_ssd_bucket *ssd;   /* objects on the SSD tier, or NULL */
 	uint32_t ssd_nbuckets;
+	bool pool;                          /* the agent is in a pool: ask it on a miss */
 	uint64_t seed;
 	/* data region */
 	uint8_t *data;

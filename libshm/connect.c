@@ -134,6 +134,7 @@ static int check_meta(struct mmc_client *c)
 	     (uint64_t)h->ssd_nbuckets * sizeof(struct mmc_ssd_bucket) >
 	     c->meta_size - h->ssd_off))
 		return -EPROTO;
+	c->pool = h->pool != 0;
 	if (h->ssd_nbuckets) {
 		c->ssd = (const struct mmc_ssd_bucket *)((const char *)h + h->ssd_off);
 		c->ssd_nbuckets = h->ssd_nbuckets;

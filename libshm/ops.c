@@ -56,9 +56,10 @@ static void read_end(struct mmc_client *c, uint32_t slot, uint64_t len)
 		atomic_fetch_sub_explicit(&c->pinned_large, len, memory_order_relaxed);
 }
 
-/* Pins key for reading: from DRAM, or - when it is only on the SSD tier
- * and fetch is true - once the agent brought it back (one ring round trip
- * around an SSD read; without fetch: MMC__ON_SSD, uncounted).  Counts the
+/* Pins key for reading: from DRAM, or - when it is only on the SSD tier,
+ * or the agent is in a pool, and fetch is true - once the agent brought it
+ * back (one ring round trip around an SSD read or a peer's answer; without
+ * fetch: MMC__ON_SSD, uncounted).  Counts the
  * hit or miss and records the access. */
 static int read_begin(struct mmc_client *c, const void *key, size_t key_len,
 		      const uint64_t *hash, struct mmc_found *f, uint32_t *slot,
@@ -73,7 +74,8 @@ static int read_begin(struct mmc_client *c, const void *key, size_t key_len,
 		h = hash ? *hash : mmc_key_hash(c->seed, key, key_len);
 		ret = mmc__pin_h(c, key, key_len, h, f, slot);
 	}
-	if (ret == -ENOENT && mmc__on_ssd(c, h)) {
+	/* Elsewhere: on the SSD tier, or (in a pool) perhaps at the key's home. */
+	if (ret == -ENOENT && (c->pool || mmc__on_ssd(c, h))) {
 		if (!fetch)
 			return MMC__ON_SSD;
 		ret = fetch_one(c, key, key_len);

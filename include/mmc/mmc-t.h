@@ -148,7 +148,18 @@ struct mmc_client_stats {
 	X(ssd_write_bytes,    COUNTER, BYTES, "bytes written to the SSD") \
 	X(ssd_crc_failures,   COUNTER, COUNT, "SSD reads that failed their checks (misses)") \
 	X(ssd_io_errors,      COUNTER, COUNT, "SSD I/Os the device failed") \
-	X(verify_failures,    COUNTER, COUNT, "gets whose bytes failed the writer's checksum (reports, bounded)")
+	X(verify_failures,    COUNTER, COUNT, "gets whose bytes failed the writer's checksum (reports, bounded)") \
+	/* The pool ([cluster]; all 0 without one). */ \
+	X(peers_up,           GAUGE,   COUNT, "other members of the pool up now") \
+	X(remote_gets,        COUNTER, COUNT, "local misses asked of the key's home") \
+	X(remote_hits,        COUNTER, COUNT, "... answered with a value, now local") \
+	X(pushes,             COUNTER, COUNT, "pages sent to their home after a put") \
+	X(pushes_dropped,     COUNTER, COUNT, "pushes not sent: home down or too much queued") \
+	X(pushes_received,    COUNTER, COUNT, "pages members pushed here, stored") \
+	X(peer_bytes_in,      COUNTER, BYTES, "bytes received from members") \
+	X(peer_bytes_out,     COUNTER, BYTES, "bytes sent to members") \
+	X(peer_failures,      COUNTER, COUNT, "calls to members that failed: deadline, refused, broken") \
+	X(peer_bad_frames,    COUNTER, COUNT, "malformed frames from members (connection closed)")
 
 enum mmc_stat_kind { MMC_STAT_GAUGE = 0, MMC_STAT_COUNTER = 1 };
 enum mmc_stat_unit { MMC_STAT_COUNT = 0, MMC_STAT_BYTES = 1, MMC_STAT_PCT = 2 };

@@ -1,0 +1,391 @@
+/*
+ * object_remote.c - an object's life across nodes: a local miss fetched
+ * from the key's home, a put pushed to its home, and the same two seen from
+ * the home.
+ *
+ * The pool has no central metadata: a key's home is computed by every
+ * agent alike (placement.c, over the members peer.c keeps up or down), and
+ * agents talk only about keys.  This file decides what an object does; the
+ * peer engine (peer.c) moves the bytes and calls back here.
+ *
+ * Put.  A put is committed in the writer's arena as always (object.c); then,
+ * off the writer's path, the page is pushed to its home if that is another
+ * node.  The push sends straight from the arena: the object is held
+ * (mmc_obj_meta.sends) until the bytes are out, so eviction passes it by
+ * and a remove frees it only after.  A push that cannot go (home down, too
+ * much queued) is dropped: it costs a later miss, never an error.
+ *
+ * Get.  A client that misses locally asks its agent (FETCH); with a pool,
+ * object_tier.c hands what is on no local tier to mmc_object__remote_fetch:
+ * the home is asked (GET), the request parked.  When the answer's length is
+ * known a DRAM block is taken and the key inserted RESERVED by the agent
+ * (OBJ_FILLING | OBJ_REMOTE: invisible to readers, -EBUSY to writers), the
+ * value lands in it straight from the socket and is checked against the
+ * sender's crc32c; only then is it committed (with that crc) and the
+ * parked FETCHes answered, so the next get of the key on this node is a
+ * local hit.  Later FETCHes of a key in flight wait on the same GET.  A
+ * remove meanwhile cancels the fill (OBJ_CANCELLED): the block is freed
+ * when the bytes stop arriving.  A deadline, a dead home, a bad crc: a miss.
+ *
+ * Serving.  A member's GET is answered from DRAM (held while it is sent);
+ * a pushed page is filled like a fetched one and committed if its key is
+ * new here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "keyhash.h"
+#include "log.h"
+#include "object-int.h"
+#include "peer.h"
+#include "request.h"
+#include "tier_ssd.h"
+
+struct rwait {                   /* a parked FETCH */
+	struct mmc_request r;        /* first: what was parked */
+	struct rwait *next, *prev;
+	struct rfetch *f;
+};
+
+struct rfetch {                  /* a GET to a home, for one key */
+	struct rfetch *next, *prev;
+	uint64_t hash;               /* the index's */
+	uint32_t slot, egen;         /* the entry being filled, once the value comes */
+	uint16_t key_len;
+	uint8_t key[MMC_KEY_MAX];
+	struct rwait *waiters;
+};
+
+struct mmc_remote {
+	struct mmc_peer *peer;
+	struct rfetch *fetches;
+};
+
+static uint64_t pin_of(struct mmc_agent *ag, uint32_t slot)
+{
+	return (uint64_t)slot << 32 | ag->index.entries[slot].gen;
+}
+
+static int home_of(struct mmc_agent *ag, const void *key, uint16_t key_len)
+{
+	return mmc_peer_home(ag->remote->peer, mmc_key_hash(MMC_PEER_HASH_SEED, key, key_len));
+}
+
+/* The crc32c of slot's value: the writer's, or computed now. */
+static uint32_t crc_of(struct mmc_agent *ag, uint32_t slot)
+{
+	const struct mmc_entry *e = &ag->index.entries[slot];
+
+	if (e->flags & MMC_ENTRY_CRC)
+		return e->crc;
+	return mmc_crc32c(0, (char *)ag->arena.data + e->loc, e->value_len);
+}
+
+/* ---- filling a block from the network ---- */
+
+/* A block for len bytes of key, inserted RESERVED by the agent and marked
+ * filling: its bytes, or NULL (the key is here already, or no room). */
+static char *fill_begin(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			uint64_t hash, uint64_t len, uint32_t *slot)
+{
+	uint64_t off;
+
+	if (!len || len > mmc_alloc_capacity(ag->alloc) ||
+	    mmc_index_find(&ag->index, key, key_len, hash) != MMC_NO_ENTRY ||
+	    (ag->ssd && mmc_ssd_find(ag->ssd, hash) != MMC_SSD_NONE))
+		return NULL;
+	mmc_object__make_room(ag, len, MMC_EVICT_DEMOTE);
+	if (mmc_alloc_take(ag->alloc, len, &off) && mmc_object__take_space(ag, len, &off))
+		return NULL;
+	if (mmc_object__index_slot(ag, key, key_len, hash, len, off, slot, false)) {
+		mmc_alloc_release(ag->alloc, off);
+		return NULL;
+	}
+	*mmc_object__meta(ag, *slot) = (struct mmc_obj_meta){
+		.owner = 0, .ssd_slot = MMC_SSD_NONE, .flags = OBJ_FILLING | OBJ_REMOTE };
+	return (char *)ag->arena.data + off;
+}
+
+/* The bytes of slot are in (res 0, checked against crc) or will never be:
+ * publishes or frees it.  true if it is committed now. */
+static bool fill_end(struct mmc_agent *ag, uint32_t slot, int res, uint32_t crc)
+{
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	bool cancelled = m->flags & OBJ_CANCELLED;
+
+	m->flags &= (uint8_t)~(OBJ_FILLING | OBJ_REMOTE | OBJ_CANCELLED);
+	if (cancelled) {             /* removed meanwhile: DEAD, on the list */
+		mmc_object_reap(ag);
+		return false;
+	}
+	if (res) {
+		mmc_index_unlink(&ag->index, slot, MMC_ENTRY_DEAD);
+		mmc_object__free(ag, slot);
+		return false;
+	}
+	mmc_index_commit(&ag->index, slot, &crc);
+	mmc_evict_add(ag->evict, slot);
+	ag->obj.objects++;
+	return true;
+}
+
+/* ---- fetching from the home ---- */
+
+static void fetch_unlink(struct mmc_remote *rm, struct rfetch *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		rm->fetches = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+}
+
+static struct rfetch *fetch_of(struct mmc_remote *rm, const struct mmc_sqe *q)
+{
+	struct rfetch *f = rm->fetches;
+
+	while (f && (f->key_len != q->key_len || memcmp(f->key, q->key, q->key_len)))
+		f = f->next;
+	return f;
+}
+
+static void wait_cancel(struct mmc_agent *ag, struct mmc_request *r)
+{
+	struct rwait *w = (struct rwait *)r;
+	struct mmc_cqe c = { 0 };
+
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		w->f->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
+}
+
+static enum mmc_ops_result wait_on(struct mmc_agent *ag, struct mmc_session *s,
+				   const struct mmc_sqe *q, struct mmc_cqe *c, struct rfetch *f)
+{
+	struct rwait *w = (struct rwait *)mmc_request_park(ag, s, q, sizeof(*w), wait_cancel);
+
+	if (!w) {
+		c->res = -ENOMEM;
+		return MMC_OPS_DONE;
+	}
+	w->f = f;
+	w->next = f->waiters;
+	if (f->waiters)
+		f->waiters->prev = w;
+	f->waiters = w;
+	return MMC_OPS_PARKED;
+}
+
+enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_session *s,
+					     const struct mmc_sqe *q, struct mmc_cqe *c)
+{
+	struct mmc_remote *rm = ag->remote;
+	struct rfetch *f = fetch_of(rm, q);
+	int home;
+
+	if (f)
+		return wait_on(ag, s, q, c, f);
+	c->res = -ENOENT;
+	home = home_of(ag, q->key, q->key_len);
+	if (home < 0)                /* ours (and not here), or nobody is up */
+		return MMC_OPS_DONE;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return MMC_OPS_DONE;
+	f->hash = mmc_key_hash(ag->index.seed, q->key, q->key_len);
+	f->slot = MMC_NO_ENTRY;
+	f->key_len = q->key_len;
+	memcpy(f->key, q->key, q->key_len);
+	MMC_COUNT(ag, remote_gets, 1);
+	if (mmc_peer_get(rm->peer, home, q->key, q->key_len, (uint64_t)(uintptr_t)f)) {
+		free(f);
+		return MMC_OPS_DONE;
+	}
+	f->next = rm->fetches;
+	if (rm->fetches)
+		rm->fetches->prev = f;
+	rm->fetches = f;
+	return wait_on(ag, s, q, c, f);
+}
+
+static void *value_begin(void *ctx, uint64_t cookie, uint64_t len)
+{
+	struct mmc_agent *ag = ctx;
+	struct rfetch *f = (struct rfetch *)(uintptr_t)cookie;
+	char *dst = fill_begin(ag, f->key, f->key_len, f->hash, len, &f->slot);
+
+	if (dst)
+		f->egen = ag->index.entries[f->slot].gen;
+	else
+		f->slot = MMC_NO_ENTRY;
+	return dst;
+}
+
+static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
+{
+	struct mmc_agent *ag = ctx;
+	struct rfetch *f = (struct rfetch *)(uintptr_t)cookie;
+	uint32_t slot;
+
+	if (f->slot != MMC_NO_ENTRY && fill_end(ag, f->slot, res, crc))
+		MMC_COUNT(ag, remote_hits, 1);
+	/* Whatever happened, a waiter finds the key if it is here now (a
+	 * local put may have raced the answer). */
+	slot = mmc_index_find(&ag->index, f->key, f->key_len, f->hash);
+	res = slot != MMC_NO_ENTRY &&
+		ag->index.entries[slot].state == MMC_ENTRY_COMMITTED ? 0 : -ENOENT;
+	while (f->waiters) {
+		struct rwait *w = f->waiters;
+		struct mmc_cqe c = { .res = res };
+
+		f->waiters = w->next;
+		mmc_request_complete(ag, &w->r, &c);
+	}
+	fetch_unlink(ag->remote, f);
+	free(f);
+}
+
+/* ---- pushing to the home ---- */
+
+void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot)
+{
+	const struct mmc_entry *e = &ag->index.entries[slot];
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+	int home = home_of(ag, e->key, e->key_len);
+
+	if (home < 0 || m->sends == UINT8_MAX)
+		return;
+	m->sends++;
+	(void)mmc_peer_push(ag->remote->peer, home, e->key, e->key_len,
+			    (char *)ag->arena.data + e->loc, e->value_len, crc_of(ag, slot),
+			    pin_of(ag, slot));
+}
+
+/* ---- serving members ---- */
+
+static int lookup(void *ctx, const void *key, uint16_t key_len, const void **value,
+		  uint64_t *len, uint32_t *crc, uint64_t *pin)
+{
+	struct mmc_agent *ag = ctx;
+	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
+	uint32_t slot = mmc_index_find(&ag->index, key, key_len, hash);
+	const struct mmc_entry *e;
+	struct mmc_obj_meta *m;
+
+	if (slot == MMC_NO_ENTRY)
+		return -ENOENT;
+	e = &ag->index.entries[slot];
+	if (e->state != MMC_ENTRY_COMMITTED)
+		return -ENOENT;
+	m = mmc_object__meta(ag, slot);
+	if (m->sends == UINT8_MAX)
+		return -ENOENT;
+	m->sends++;
+	mmc_evict_touch(ag->evict, slot);    /* a remote read is a use */
+	*value = (char *)ag->arena.data + e->loc;
+	*len = e->value_len;
+	*crc = crc_of(ag, slot);
+	*pin = pin_of(ag, slot);
+	return 0;
+}
+
+static void release(void *ctx, uint64_t pin)
+{
+	struct mmc_agent *ag = ctx;
+	uint32_t slot = (uint32_t)(pin >> 32);
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
+
+	if (m->sends && !--m->sends && ag->index.entries[slot].state == MMC_ENTRY_DEAD)
+		mmc_object_reap(ag);         /* removed while it was being sent */
+}
+
+static void *put_begin(void *ctx, const void *key, uint16_t key_len, uint64_t len,
+		       uint64_t *cookie)
+{
+	struct mmc_agent *ag = ctx;
+	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
+	uint32_t slot;
+	char *dst = fill_begin(ag, key, key_len, hash, len, &slot);
+
+	if (dst)
+		*cookie = pin_of(ag, slot);
+	return dst;
+}
+
+static void put_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
+{
+	struct mmc_agent *ag = ctx;
+
+	if (fill_end(ag, (uint32_t)(cookie >> 32), res, crc))
+		MMC_COUNT(ag, pushes_received, 1);
+}
+
+/* ---- life ---- */
+
+int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
+{
+	static const struct mmc_peer_ops ops = {
+		.value_begin = value_begin, .get_done = get_done, .lookup = lookup,
+		.release = release, .put_begin = put_begin, .put_done = put_done,
+	};
+	const struct mmc_config *cfg = &ag->cfg;
+	struct mmc_peer_config pc = {
+		.node_id = cfg->cluster_node_id, .listen = cfg->cluster_listen,
+		.peers = cfg->cluster_peers, .timeout_ms = cfg->cluster_timeout_ms,
+		.down_after = cfg->cluster_down_after, .retry_ms = cfg->cluster_retry_ms,
+		.queue_max = cfg->cluster_queue_max,
+	};
+	int ret;
+
+	if (!cfg->cluster_node_id[0])
+		return 0;
+	ag->remote = calloc(1, sizeof(*ag->remote));
+	if (!ag->remote)
+		return -ENOMEM;
+	ret = mmc_peer_create(&pc, &ops, ag, &ag->remote->peer, err, errlen);
+	if (ret) {
+		free(ag->remote);
+		ag->remote = NULL;
+	}
+	return ret;
+}
+
+void mmc_object_remote_stop(struct mmc_agent *ag)
+{
+	if (!ag->remote)
+		return;
+	mmc_peer_destroy(ag->remote->peer);   /* every GET answered, every hold released */
+	free(ag->remote);
+	ag->remote = NULL;
+}
+
+int mmc_object_remote_fd(const struct mmc_agent *ag)
+{
+	return mmc_peer_fd(ag->remote->peer);
+}
+
+void mmc_object_remote_poll(struct mmc_agent *ag)
+{
+	mmc_peer_poll(ag->remote->peer);
+}
+
+void mmc_object_remote_stats(struct mmc_agent *ag)
+{
+	struct mmc_peer_stats ps;
+
+	mmc_peer_get_stats(ag->remote->peer, &ps);
+	MMC_STAT(ag, peers_up) = ps.members_up;
+	MMC_STAT(ag, pushes) = ps.pushes;
+	MMC_STAT(ag, pushes_dropped) = ps.pushes_dropped;
+	MMC_STAT(ag, peer_bytes_in) = ps.bytes_in;
+	MMC_STAT(ag, peer_bytes_out) = ps.bytes_out;
+	MMC_STAT(ag, peer_failures) = ps.failures;
+	MMC_STAT(ag, peer_bad_frames) = ps.bad_frames;
+}

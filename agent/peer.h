@@ -1,0 +1,116 @@
+/*
+ * peer.h - the agents of other nodes: TCP connections, frames, deadlines,
+ * and who is up.
+ *
+ * An engine behind an opaque handle, like the SSD tier: it knows members
+ * (node ids and addresses), sockets and frames (peer_proto-t.h), not the
+ * index, sessions or pins.  Its owner (object_remote.c) decides what an
+ * object does; this file moves bytes and reports back through the ops
+ * below, on the agent's one thread.
+ *
+ * Connections.  Each agent dials every other member for the requests it
+ * makes (GET, PUT) and accepts the members' connections for the requests
+ * it serves; each direction starts with a HELLO naming the sender.  Every
+ * socket is non-blocking and watched by the engine's own epoll descriptor
+ * (mmc_peer_fd(), which the agent's loop watches in turn); values are sent
+ * from and received into the arena, never copied through a buffer.
+ *
+ * Never a hang.  Every GET has a deadline (timeout_ms): past it the asker
+ * gets -ETIMEDOUT and whatever arrives later is read and dropped.  A member
+ * that fails down_after calls in a row (timeouts, refused or broken
+ * connections) is marked down: placement skips it, so its keys are misses
+ * on every node, and it is tried again after retry_ms, doubling up to 32
+ * times that, until a connection succeeds.
+ *
+ * Membership: the static list of [cluster] peers (this node's own entry is
+ * recognised by its node_id and skipped).  Placement (placement.c) maps a
+ * key to its home among the members that are up.
+ */
+#ifndef MMC_AGENT_PEER_H
+#define MMC_AGENT_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mmc_peer;
+
+/* The hash placement uses: the same on every node (the index's hash has a
+ * per-agent seed). */
+#define MMC_PEER_HASH_SEED 0x6d6d632d706f6f6cull   /* "mmc-pool" */
+
+struct mmc_peer_config {
+	const char *node_id;       /* this node's name in the pool */
+	const char *listen;        /* "host:port" (host may be empty: all) */
+	const char *peers;         /* "id@host:port, ..."; may name this node */
+	unsigned timeout_ms;       /* a GET's deadline */
+	unsigned down_after;       /* failures in a row that mark a member down */
+	unsigned retry_ms;         /* first retry of a down member */
+	uint64_t queue_max;        /* bytes waiting to go to one member at most */
+};
+
+/* What the engine asks of its owner.  ctx is the owner's. */
+struct mmc_peer_ops {
+	/* Asking: the answer to GET cookie brings len bytes; where to put them
+	 * (NULL: read and dropped, the GET ends -ENOMEM). */
+	void *(*value_begin)(void *ctx, uint64_t cookie, uint64_t len);
+	/* The GET is over: 0 (len bytes in place, their crc32c checked against
+	 * the sender's: crc), -ENOENT, -ETIMEDOUT, -EHOSTDOWN, -EBADMSG (crc
+	 * mismatch), -ENOMEM, -ECONNRESET. */
+	void (*get_done)(void *ctx, uint64_t cookie, int res, uint32_t crc);
+	/* Serving: a member asks for key.  0 with the value (readable and
+	 * unchanged until release(*pin)), its length and crc32c; or -ENOENT. */
+	int (*lookup)(void *ctx, const void *key, uint16_t key_len,
+		      const void **value, uint64_t *len, uint32_t *crc, uint64_t *pin);
+	/* A value given by lookup() or to mmc_peer_push() is no longer read. */
+	void (*release)(void *ctx, uint64_t pin);
+	/* Serving: a member pushes a page of len bytes under key: where to put
+	 * it (NULL: read and dropped) and *cookie to name it in put_done. */
+	void *(*put_begin)(void *ctx, const void *key, uint16_t key_len, uint64_t len,
+			   uint64_t *cookie);
+	/* The pushed page is in place: 0 (crc checked), -EBADMSG, -ECONNRESET. */
+	void (*put_done)(void *ctx, uint64_t cookie, int res, uint32_t crc);
+};
+
+/* Where a key lives, from mmc_peer_home(). */
+#define MMC_PEER_SELF (-1)         /* this node */
+#define MMC_PEER_NONE (-2)         /* no member is up (a miss) */
+
+struct mmc_peer_stats {
+	uint64_t members, members_up;      /* others, not counting this node */
+	uint64_t gets, get_hits;           /* GETs sent, answered with a value */
+	uint64_t served, pushes, pushes_received, pushes_dropped;
+	uint64_t bytes_in, bytes_out;
+	uint64_t failures;                 /* timeouts, refused or broken connections */
+	uint64_t bad_frames;
+};
+
+/* Parses the member list, binds the listener.  0, or -errno with one line
+ * in err. */
+int mmc_peer_create(const struct mmc_peer_config *cfg, const struct mmc_peer_ops *ops,
+		    void *ctx, struct mmc_peer **out, char *err, size_t errlen);
+void mmc_peer_destroy(struct mmc_peer *p);   /* every GET ends -ECONNRESET */
+
+/* The descriptor to watch for input; mmc_peer_poll() when it is readable
+ * (and now and then: it also runs deadlines and retries). */
+int mmc_peer_fd(const struct mmc_peer *p);
+void mmc_peer_poll(struct mmc_peer *p);
+
+/* The home of the key of placement hash h (MMC_PEER_HASH_SEED): a member
+ * index, MMC_PEER_SELF or MMC_PEER_NONE. */
+int mmc_peer_home(const struct mmc_peer *p, uint64_t h);
+const char *mmc_peer_member_id(const struct mmc_peer *p, int member);
+
+/* Asks member for key; the answer comes through value_begin/get_done with
+ * cookie, within the deadline.  0, or -EHOSTDOWN (down, or cannot be
+ * reached now: counted as a failure). */
+int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
+		 uint64_t cookie);
+/* Sends len bytes at value under key to member (a page to its home), with
+ * its crc32c; release(pin) once they are sent or dropped.  0, or -EHOSTDOWN
+ * / -ENOBUFS (too much waiting to go there: dropped; release was called). */
+int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
+		  const void *value, uint64_t len, uint32_t crc, uint64_t pin);
+
+void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st);
+
+#endif /* MMC_AGENT_PEER_H */
