@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# test_cluster.sh - three agents in three network namespaces, joined by veth
+# pairs on a bridge, form one pool (static [cluster] peers, tls = off):
+#
+#   pushed    a put on A reaches its key's home (B or C), once, byte-exact
+#   spread    each member is home to a share of the keys
+#   remote    every key put on A is a byte-exact get on B and on C
+#   stopped   B frozen (SIGSTOP): gets of B-homed keys on C end within the
+#             deadline (a miss), the other keys keep serving
+#   killed    B killed (-9): A and C mark it down; B-homed keys are misses
+#             or, rehomed to A, right bytes - never wrong bytes, never a hang
+#   rejoin    B restarted: A and C see it up again, pushes reach it
+#   garbage   random, truncated and malformed frames at B's port never
+#             crash it; it counts them and keeps serving
+#
+# Needs root (namespaces, veth); exits 77 without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+
+[ "$(id -u)" -eq 0 ] || skip "needs root: network namespaces and veth pairs"
+command -v ip >/dev/null || skip "no ip(8) (iproute2)"
+make_tmp cluster
+
+TAG=m$$
+BR=$TAG-br
+NODES=(a b c)
+declare -A NS ADDR PID
+for i in 0 1 2; do
+	n=${NODES[$i]}
+	NS[$n]=$TAG-$n
+	ADDR[$n]=10.77.$((($$ % 200) + 1)).$((i + 1))
+done
+PORT=7700
+PEERS="a@${ADDR[a]}:$PORT, b@${ADDR[b]}:$PORT, c@${ADDR[c]}:$PORT"
+
+on_cleanup() {
+	local n
+	for n in "${NODES[@]}"; do ip netns del "${NS[$n]}" 2>/dev/null || true; done
+	ip netns del "$BR" 2>/dev/null || true
+}
+
+# ---- the network: a bridge in its own namespace, one veth pair per node ----
+ip netns add "$BR" || skip "cannot create network namespaces"
+ip -n "$BR" link add br0 type bridge || skip "no bridge support"
+ip -n "$BR" link set br0 up
+for n in "${NODES[@]}"; do
+	ip netns add "${NS[$n]}"
+	ip link add "$TAG$n" netns "${NS[$n]}" type veth peer name "p$TAG$n" netns "$BR"
+	ip -n "$BR" link set "p$TAG$n" master br0 up
+	ip -n "${NS[$n]}" addr add "${ADDR[$n]}/24" dev "$TAG$n"
+	ip -n "${NS[$n]}" link set "$TAG$n" up
+	ip -n "${NS[$n]}" link set lo up
+done
+
+# start_node N: the agent of node N in its namespace; returns once it serves.
+start_node() {
+	local n=$1 i
+	cat >"$T/$n.conf" <<-EOF
+	[agent]
+	socket = $T/$n.sock
+	log_level = info
+	[arena]
+	size = 64M
+	hugepages = off
+	[cluster]
+	node_id = $n
+	listen = ${ADDR[$n]}:$PORT
+	peers = $PEERS
+	tls = off
+	timeout_ms = 200
+	down_after = 3
+	retry_ms = 100
+	EOF
+	ip netns exec "${NS[$n]}" "$AGENT" --config "$T/$n.conf" >>"$T/$n.log" 2>&1 &
+	PID[$n]=$!
+	track "${PID[$n]}"
+	for ((i = 0; i < 200; i++)); do
+		on "$n" "$MMC" stat >/dev/null 2>&1 && return 0
+		kill -0 "${PID[$n]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/$n.log" >&2
+	die "agent $n did not start"
+}
+on() { local n=$1; shift; MMC_SOCKET=$T/$n.sock "$@"; }
+stat_of() { on "$1" "$MMC" stat | awk -v k="$2" '$1 == k { print $2 }'; }
+# wait_for WHAT CMD...: polls CMD (bounded: 20 s) until it succeeds.
+wait_for() {
+	local what=$1 i
+	shift
+	for ((i = 0; i < 200; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	die "$what: not within 20 s"
+}
+# pushes_landed: every push a made since mark_pushes was stored by b or c.
+mark_pushes() { P0=("$(stat_of a pushes)" "$(stat_of b pushes_received)" "$(stat_of c pushes_received)"); }
+pushes_landed() {
+	[ $(($(stat_of a pushes) - P0[0])) -eq \
+	  $(($(stat_of b pushes_received) - P0[1] + $(stat_of c pushes_received) - P0[2])) ]
+}
+ms() { echo $(($(date +%s%N) / 1000000)); }
+
+for n in "${NODES[@]}"; do start_node "$n"; done
+wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
+ok "three agents in three namespaces, each sees 2 members up"
+
+# ---- pushed, spread: keys of set 1 (gets now) and set 2 (failures later) ----
+declare -A HOME
+mark_pushes
+for k in $(seq 1 60); do
+	head -c $((65536 + k * 4096 + k)) /dev/urandom >"$T/v$k"
+	on a "$MMC" put "key$k" "$T/v$k" || die "put key$k on a"
+done
+wait_for "every push landed" pushes_landed
+[ "$(stat_of a pushes_dropped)" = 0 ] || fail "pushes dropped on a"
+for k in $(seq 1 60); do
+	hb=0 hc=0
+	on b "$MMC" exists "key$k" >/dev/null && hb=1
+	on c "$MMC" exists "key$k" >/dev/null && hc=1
+	case $hb$hc in
+	00) HOME[$k]=a ;; 10) HOME[$k]=b ;; 01) HOME[$k]=c ;;
+	*) fail "key$k pushed to both b and c" ;;
+	esac
+done
+for n in a b c; do
+	cnt=0
+	for k in $(seq 1 60); do [ "${HOME[$k]}" = "$n" ] && cnt=$((cnt + 1)); done
+	if [ "$cnt" -ge 8 ]; then ok "$n is home to $cnt of 60 keys"; else fail "$n is home to $cnt of 60 keys"; fi
+done
+
+# ---- remote: set 1 (keys 1..30) read on b and c ----
+bad=0
+for k in $(seq 1 30); do
+	for n in b c; do
+		on "$n" "$MMC" get "key$k" >"$T/out" || { bad=$((bad + 1)); continue; }
+		cmp -s "$T/v$k" "$T/out" || { fail "key$k on $n: wrong bytes"; bad=$((bad + 1)); }
+	done
+done
+[ "$bad" = 0 ] && ok "30 keys put on a: byte-exact gets on b and c"
+[ "$(stat_of b remote_hits)" -gt 0 ] && [ "$(stat_of c remote_hits)" -gt 0 ] ||
+	fail "no remote hits counted"
+# now local: a second get is a hit without asking anyone
+before=$(stat_of b remote_gets)
+for k in $(seq 1 30); do on b "$MMC" get "key$k" >/dev/null || fail "key$k second get on b"; done
+[ "$(stat_of b remote_gets)" = "$before" ] && ok "fetched pages are local hits after" ||
+	fail "second gets asked a peer again"
+
+# ---- stopped: b frozen, c asks for b-homed keys of set 2 ----
+kill -STOP "${PID[b]}"
+slow=0 hits_a=0
+for k in $(seq 31 60); do
+	[ "${HOME[$k]}" = b ] || continue
+	t0=$(ms)
+	if on c "$MMC" get "key$k" >"$T/out"; then
+		cmp -s "$T/v$k" "$T/out" || fail "key$k: wrong bytes while b is frozen"
+	fi
+	[ $(($(ms) - t0)) -lt 2000 ] || slow=$((slow + 1))
+done
+[ "$slow" = 0 ] && ok "b frozen: gets of its keys on c end within the deadline" ||
+	fail "$slow gets took 2 s or more with b frozen (deadline 200 ms)"
+for k in $(seq 31 60); do
+	[ "${HOME[$k]}" = a ] || continue
+	on c "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" && hits_a=$((hits_a + 1)) ||
+		fail "key$k (a's) not served while b is frozen"
+done
+ok "b frozen: $hits_a keys of a's still byte-exact on c"
+
+# ---- killed: b gone; its keys miss or come from a (rehomed), never wrong ----
+kill -CONT "${PID[b]}"
+kill -KILL "${PID[b]}"
+wait "${PID[b]}" 2>/dev/null || true
+for k in $(seq 31 60); do
+	[ "${HOME[$k]}" = b ] || continue
+	t0=$(ms)
+	if on c "$MMC" get "key$k" >"$T/out"; then
+		cmp -s "$T/v$k" "$T/out" || fail "key$k: wrong bytes after b died"
+	fi
+	[ $(($(ms) - t0)) -lt 2000 ] || fail "key$k: a get on c took 2 s or more after b died"
+done
+wait_for "c marks b down" eval '[ "$(stat_of c peers_up)" = 1 ]'
+grep -q "member b .* is down" "$T/c.log" && ok "c logged b down" || fail "c did not log b down"
+for k in $(seq 31 60); do
+	[ "${HOME[$k]}" = c ] || continue
+	on a "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" ||
+		fail "key$k (c's) not served on a after b died"
+done
+ok "b killed: the rest of the pool keeps serving"
+
+# ---- rejoin ----
+start_node b
+wait_for "a and c see b again" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
+ok "b restarted: a and c see it up"
+got=$(stat_of b pushes_received)
+mark_pushes
+for k in $(seq 61 90); do
+	head -c 32768 /dev/urandom >"$T/v$k"
+	on a "$MMC" put "key$k" "$T/v$k" || die "put key$k on a"
+done
+wait_for "pushes after the rejoin landed" pushes_landed
+[ "$(stat_of b pushes_received)" -gt "$got" ] && ok "pushes reach b again" ||
+	fail "no push reached b after it rejoined"
+for k in $(seq 61 90); do
+	on c "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" || fail "key$k on c after the rejoin"
+done
+
+# ---- garbage at b's port ----
+ip netns exec "${NS[a]}" python3 - "${ADDR[b]}" "$PORT" <<'EOF' || fail "the frame fuzzer failed"
+import random, socket, struct, sys
+host, port = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(1234)
+def hdr(t, key_len=0, value_len=0, magic=0x5043434d, version=1, status=0, crc=0, flags=0):
+    return struct.pack("<IBBHIiQIIQ", magic, version, t, key_len, 0, status, value_len, crc, flags, 0)
+hello = hdr(1, 1) + b"a"
+cases = [b"", b"\0" * 7, hdr(1, 1)[:20], hdr(1, 1, magic=1) + b"a", hdr(1, 1, version=9) + b"a",
+         hdr(1, 200) + b"x" * 200, hdr(9, 1) + b"a", hdr(1, 7) + b"mallory",
+         hello + hdr(2, 0), hello + hdr(2, 3000), hello + hdr(4, 1, 1 << 40) + b"k",
+         hello + hdr(4, 1, 100) + b"k" + b"z" * 10, hello + hdr(3, 0, 0, status=-2),
+         hello + hdr(4, 1, 8, crc=1) + b"k" + b"12345678", hello + hdr(2, 1, 5) + b"k"]
+for _ in range(300):
+    base = rnd.choice(cases[8:]) if rnd.random() < 0.5 else hello
+    b = bytearray(base + bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 200))))
+    for _ in range(rnd.randrange(0, 4)):
+        if b:
+            b[rnd.randrange(len(b))] = rnd.getrandbits(8)
+    cases.append(bytes(b[:rnd.randrange(len(b) + 1)]))
+for c in cases:
+    s = socket.create_connection((host, port), timeout=5)
+    try:
+        s.sendall(c)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5)
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
+print(len(cases), "connections of garbage sent")
+EOF
+kill -0 "${PID[b]}" 2>/dev/null && ok "b survived 300+ connections of garbage" || die "b died of garbage"
+[ "$(stat_of b peer_bad_frames)" -gt 0 ] && ok "b counted $(stat_of b peer_bad_frames) bad frames" ||
+	fail "b counted no bad frames"
+for k in $(seq 61 70); do
+	on b "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" || fail "key$k on b after the garbage"
+done
+ok "b serves byte-exact after the garbage"
+finish_checks
