@@ -366,7 +366,8 @@ static struct out *frame(int type, const void *key, uint16_t key_len)
 	if (!o)
 		return NULL;
 	memcpy(o->head, &f, sizeof(f));
-	memcpy(o->head + sizeof(f), key, key_len);
+	if (key_len)
+		memcpy(o->head + sizeof(f), key, key_len);
 	o->head_len = sizeof(f) + key_len;
 	return o;
 }

@@ -36,6 +36,12 @@ PEERS="a@${ADDR[a]}:$PORT, b@${ADDR[b]}:$PORT, c@${ADDR[c]}:$PORT"
 
 on_cleanup() {
 	local n
+	if [ "$FAILS" -ne 0 ] || [ "${PASSED:-0}" != 1 ]; then
+		for n in "${NODES[@]}"; do
+			echo "---- agent $n's log ----" >&2
+			tail -n 40 "$T/$n.log" >&2 2>/dev/null || true
+		done
+	fi
 	for n in "${NODES[@]}"; do ip netns del "${NS[$n]}" 2>/dev/null || true; done
 	ip netns del "$BR" 2>/dev/null || true
 }
@@ -246,4 +252,13 @@ for k in $(seq 61 70); do
 	on b "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" || fail "key$k on b after the garbage"
 done
 ok "b serves byte-exact after the garbage"
+# a clean stop of every agent (under ASan: no leak, no error at exit)
+for n in "${NODES[@]}"; do
+	rc=0
+	kill -TERM "${PID[$n]}"
+	wait "${PID[$n]}" || rc=$?
+	[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
+done
+ok "every agent stopped cleanly"
+PASSED=1
 finish_checks

@@ -79,6 +79,14 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert(c->reserved_bytes_per_uid.pct && c->reserved_bytes_per_uid.n == 75);
 	ck_assert_uint_eq(c->pins_per_session, 4096);
 	ck_assert(c->pinned_bytes_per_session.pct && c->pinned_bytes_per_session.n == 25);
+	ck_assert_str_eq(c->cluster_node_id, "");
+	ck_assert_str_eq(c->cluster_listen, "");
+	ck_assert_str_eq(c->cluster_peers, "");
+	ck_assert_int_eq(c->cluster_tls, MMC_TLS_UNSET);
+	ck_assert_uint_eq(c->cluster_timeout_ms, 10);
+	ck_assert_uint_eq(c->cluster_down_after, 3);
+	ck_assert_uint_eq(c->cluster_retry_ms, 200);
+	ck_assert_uint_eq(c->cluster_queue_max, 256ull << 20);
 }
 
 START_TEST(defaults)
@@ -558,6 +566,54 @@ START_TEST(id_limit)
 }
 END_TEST
 
+/* [cluster]: every key, the peers list over continuation lines, and the
+ * rules: a node_id needs listen and an explicit tls; tls = on is refused
+ * until it is built. */
+START_TEST(cluster_keys)
+{
+	struct mmc_config c;
+	char err[512] = "";
+
+	ck_assert_msg(load_text(&c, "[cluster]\nnode_id = node-a\nlisten = 10.0.0.1:7700\n"
+				"peers = node-a@10.0.0.1:7700,\n  node-b@10.0.0.2:7700\n"
+				"tls = off\ntimeout_ms = 25\ndown_after = 5\nretry_ms = 50\n"
+				"queue_max = 64M\n", err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.cluster_node_id, "node-a");
+	ck_assert_str_eq(c.cluster_listen, "10.0.0.1:7700");
+	ck_assert_str_eq(c.cluster_peers, "node-a@10.0.0.1:7700, node-b@10.0.0.2:7700");
+	ck_assert_int_eq(c.cluster_tls, MMC_TLS_OFF);
+	ck_assert_uint_eq(c.cluster_timeout_ms, 25);
+	ck_assert_uint_eq(c.cluster_down_after, 5);
+	ck_assert_uint_eq(c.cluster_retry_ms, 50);
+	ck_assert_uint_eq(c.cluster_queue_max, 64ull << 20);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+
+	c.cluster_tls = MMC_TLS_UNSET;              /* not said */
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "tls = off"), "%s", err);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "tls", "on", err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "not built yet"), "%s", err);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "tls", "unset", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "tls", "off", err, sizeof(err)), 0);
+	c.cluster_listen[0] = '\0';
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "listen"), "%s", err);
+
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "timeout_ms", "0", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "node_id",
+					"0123456789012345678901234567890123456789"
+					"012345678901234567890123", err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "longer than 63 bytes"), "%s", err);
+	/* no tls said: the agent would not start */
+	ck_assert_int_eq(load_text(&c, "[cluster]\nnode_id = a\nlisten = :7700\n",
+				   err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -566,6 +622,7 @@ int main(void)
 	add_tests(tc, TESTS(defaults, shipped_conf_is_the_defaults, every_key));
 	tcase_add_loop_test(tc, parse_size, 0, sizeof(sizes) / sizeof(sizes[0]));
 	add_tests(tc, TESTS(watermarks, bad_values, errors_name_the_line, duplicate_keys,
-			    file_checks, objects_fit_the_arena, names_resolve, id_limit));
+			    file_checks, objects_fit_the_arena, names_resolve, id_limit,
+			    cluster_keys));
 	return run_suite(s);
 }
