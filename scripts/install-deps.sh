@@ -32,7 +32,8 @@ pkgs=(
 )
 # Benchmarks against other caches.
 bench=(libmemcached-dev libhiredis-dev memcached redis-server fio
-       python3-redis python3-hiredis python3-pymemcache)   # bench/python.py
+       python3-redis python3-hiredis python3-pymemcache    # bench/python.py
+       iperf3 iputils-ping)                                # bench/cluster.sh
 
 case ${1:-} in
 	"") pkgs+=("${bench[@]}") ;;

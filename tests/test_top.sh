@@ -58,7 +58,7 @@ VERSION = int(re.search(r"#define MMC_STATS_VERSION (\d+)u",
 # magic, version, size, updated_ns, start_ns, agent_pid, hugepages, slots
 FMT = "<QIIQQII%dQ" % SLOTS
 SIZE = struct.calcsize(FMT)
-assert SIZE == 488 and "hits" in NAMES and len(NAMES) <= SLOTS
+assert SIZE == 680 and "hits" in NAMES and len(NAMES) <= SLOTS
 if sys.argv[1] == "--bump":          # what an agent refresh looks like
     path = sys.argv[2]
     with open(path, "r+b") as f:
@@ -92,7 +92,7 @@ export SRC
 # ---- 1. error paths ----
 expect_rc 1 "not running" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/none.stats"
 expect_rc 1 "$T/nope.sock.stats" env MMC_SOCKET="$T/nope.sock" "$TOP" -b -n 1 -d 0 --no-bpf
-head -c 488 /dev/zero >"$T/zero.stats"
+head -c 680 /dev/zero >"$T/zero.stats"
 expect_rc 1 "bad magic" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/zero.stats"
 head -c 100 /dev/zero >"$T/short.stats"
 expect_rc 1 "too short" "$TOP" -b -n 1 -d 0 --no-bpf --stats "$T/short.stats"

@@ -164,14 +164,14 @@ struct mmc_client_stats {
 enum mmc_stat_kind { MMC_STAT_GAUGE = 0, MMC_STAT_COUNTER = 1 };
 enum mmc_stat_unit { MMC_STAT_COUNT = 0, MMC_STAT_BYTES = 1, MMC_STAT_PCT = 2 };
 
-/* Named figures in struct mmc_stats; the rest of its 56 slots is padding. */
+/* Named figures in struct mmc_stats; the rest of its 80 slots is padding. */
 #define MMC_STATS_COUNT (0 MMC_STATS_FIELDS(MMC_FIELD_ONE_))
-#define MMC_STATS_SLOTS 56
+#define MMC_STATS_SLOTS 80
 
 /* The agent's counters, as it publishes them in its stats file (read with
  * mmc_agent_stats() or, with no session, mmc_stats_read()).  magic, version
  * and size identify the file format; counters only grow while one agent
- * runs (start_ns and agent_pid tell a restart).  488 bytes whatever the
+ * runs (start_ns and agent_pid tell a restart).  680 bytes whatever the
  * list holds: new figures take padding. */
 struct mmc_stats {
 	uint64_t magic;
