@@ -1,7 +1,7 @@
 /*
- * peer.c - the agents of other nodes: TCP connections, frames, deadlines,
- * and who is up (peer.h has the contract, peer_proto-t.h the frames,
- * docs/cluster.md the story).
+ * peer.c - the agents of other nodes: who they are, who is up, deadlines,
+ * and the calls the owner makes (peer.h has the contract, peer_wire.c the
+ * connections, peer_proto-t.h the frames, docs/cluster.md the story).
  *
  * Members.  The [cluster] peers list, parsed once: id, host, port.  This
  * node's own entry is skipped; every other member gets a slot with its
@@ -9,19 +9,10 @@
  * and when to try it again once it is down.  Placement (placement.c) holds
  * the same members by id and skips the down ones.
  *
- * A connection is a socket with a receive state (header, key, value) and a
- * queue of frames to send.  Outgoing ones start with our HELLO and are
- * ready when the member's HELLO comes back: only an answer proves a member
- * is alive (a stopped process still completes TCP handshakes).  Incoming
- * ones must start with a HELLO naming a known member, answered with ours;
- * then they carry GETs (answered with VALUE) and PUTs (not answered).
- *
- * Values never pass through a buffer: a VALUE or PUT is sent with one
- * sendmsg() of the header and key and the value where it lies (the arena:
- * the owner keeps it there until release()), and received with recv()
- * straight into the block the owner gives (value_begin/put_begin), then
- * checked against the sender's crc32c before the owner may publish it.  A
- * value nobody wants is read into a scratch buffer and dropped.
+ * Connections (peer_wire.c has them, and the frames): outgoing ones start
+ * with our HELLO and are ready when the member's HELLO comes back - only an
+ * answer proves a member is alive (a stopped process still completes TCP
+ * handshakes) - so a member is up again only once it answered.
  *
  * Deadlines.  Every GET carries one; mmc_peer_poll() answers the late ones
  * -ETIMEDOUT.  A GET whose value is arriving when its deadline passes ends
@@ -32,8 +23,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,90 +30,12 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "layout-t.h"
 #include "log.h"
-#include "peer.h"
-#include "peer_proto-t.h"
-#include "placement.h"
+#include "peer-int.h"
 #include "timer.h"
 
-#define HELLO_MIN_MS  1000      /* a new connection's deadline, at least */
-#define BACKOFF_MAX   32        /* retry_ms doubles up to this many times it */
-#define SCRATCH       (64 << 10)
-#define SOCK_BUF      (4 << 20)
-#define MS            1000000ull
-
-enum rstate { R_HDR, R_KEY, R_VALUE };
-
-struct out {                     /* a frame waiting to be sent */
-	struct out *next;
-	unsigned char head[sizeof(struct mmc_peer_frame) + MMC_KEY_MAX];
-	size_t head_len, sent;       /* sent counts head, then value bytes */
-	const char *value;
-	uint64_t value_len;
-	uint64_t pin;
-	bool pinned;
-};
-
-struct pget {                    /* a GET we sent and wait for */
-	struct pget *next;
-	uint32_t id;
-	uint64_t cookie, deadline;
-};
-
-struct conn {
-	struct conn *next;
-	int fd;
-	int member;                  /* -1: incoming, before its HELLO */
-	bool outgoing, connecting, ready, want_out;
-	uint64_t deadline;           /* outgoing, not ready yet: its HELLO's */
-	/* receiving */
-	enum rstate rs;
-	struct mmc_peer_frame f;
-	size_t got;
-	unsigned char key[MMC_KEY_MAX];
-	char *dst;                   /* NULL: dropping the value */
-	uint64_t cookie;             /* of the GET (VALUE) or the push (PUT) */
-	bool has_cookie;
-	uint32_t crc;
-	/* sending */
-	struct out *q, *q_tail;
-	uint64_t queued;             /* value bytes in q */
-	/* outgoing: GETs waiting for their VALUE, oldest first */
-	struct pget *gets, *gets_tail;
-	struct pget *receiving;      /* the one whose value is arriving */
-};
-
-struct member {
-	char id[MMC_NODE_ID_MAX + 1];
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	char where[300];             /* host:port, for messages */
-	struct conn *out;
-	unsigned fails;
-	bool up;
-	uint64_t retry_at, backoff_ms;
-};
-
-struct mmc_peer {
-	struct mmc_peer_config cfg;
-	char self[MMC_NODE_ID_MAX + 1];
-	struct mmc_peer_ops ops;
-	void *ctx;
-	struct mmc_placement *place;
-	struct member *m;
-	int nm;
-	int epfd, lfd, tfd;
-	uint64_t timer_due;          /* the timerfd fires then (0: disarmed) */
-	struct conn *conns;
-	uint32_t next_id;
-	char *scratch;
-	struct mmc_peer_stats st;
-};
 
 static const char lfd_tag, tfd_tag;   /* epoll data of the listener, the timer */
 
@@ -232,81 +143,7 @@ static int parse_members(struct mmc_peer *p, char *err, size_t errlen)
 	return ret;
 }
 
-/* ---- connections ---- */
-
-static void watch(struct mmc_peer *p, struct conn *c)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP |
-				  (c->want_out ? EPOLLOUT : 0u), .data.ptr = c };
-
-	(void)epoll_ctl(p->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-static struct conn *conn_new(struct mmc_peer *p, int fd, int member, bool outgoing)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
-	int one = 1, buf = SOCK_BUF;
-
-	if (!c || epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		free(c);
-		close(fd);
-		return NULL;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	c->fd = fd;
-	c->member = member;
-	c->outgoing = outgoing;
-	c->next = p->conns;
-	p->conns = c;
-	return c;
-}
-
-static void out_release(struct mmc_peer *p, struct out *o)
-{
-	if (o->pinned)
-		p->ops.release(p->ctx, o->pin);
-	free(o);
-}
-
-/* Ends c: its queued values are released, its GETs answered res, a value
- * being received handed back. */
-static void conn_close(struct mmc_peer *p, struct conn *c, int res)
-{
-	struct conn **pp;
-
-	for (pp = &p->conns; *pp != c; pp = &(*pp)->next)
-		;
-	*pp = c->next;
-	if (c->member >= 0 && p->m[c->member].out == c)
-		p->m[c->member].out = NULL;
-	while (c->q) {
-		struct out *o = c->q;
-
-		c->q = o->next;
-		out_release(p, o);
-	}
-	if (c->rs == R_VALUE && c->has_cookie && !c->outgoing)
-		p->ops.put_done(p->ctx, c->cookie, -ECONNRESET, 0);
-	if (c->receiving) {
-		p->ops.get_done(p->ctx, c->receiving->cookie, res, 0);
-		free(c->receiving);
-	}
-	while (c->gets) {
-		struct pget *g = c->gets;
-
-		c->gets = g->next;
-		p->ops.get_done(p->ctx, g->cookie, res, 0);
-		free(g);
-	}
-	close(c->fd);
-	free(c);
-}
-
-/* Member m answered: it is up. */
-static void member_ok(struct mmc_peer *p, struct member *m)
+void mmc_peer__member_ok(struct mmc_peer *p, struct member *m)
 {
 	m->fails = 0;
 	m->backoff_ms = 0;
@@ -338,56 +175,9 @@ static void member_failed(struct mmc_peer *p, struct member *m, const char *why)
 		 "its keys are misses until it answers again", m->id, m->where,
 		 m->fails, why);
 	if (m->out)
-		conn_close(p, m->out, -EHOSTDOWN);
+		mmc_peer__conn_close(p, m->out, -EHOSTDOWN);
 }
 
-static void queue(struct mmc_peer *p, struct conn *c, struct out *o)
-{
-	o->next = NULL;
-	if (c->q_tail && c->q)
-		c->q_tail->next = o;
-	else
-		c->q = o;
-	c->q_tail = o;
-	c->queued += o->value_len;
-	if (!c->want_out) {
-		c->want_out = true;
-		watch(p, c);
-	}
-}
-
-/* A frame of type with key: a zeroed out with its head filled. */
-static struct out *frame(int type, const void *key, uint16_t key_len)
-{
-	struct out *o = calloc(1, sizeof(*o));
-	struct mmc_peer_frame f = { .magic = MMC_PEER_MAGIC, .version = MMC_PEER_VERSION,
-				    .type = (uint8_t)type, .key_len = key_len };
-
-	if (!o)
-		return NULL;
-	memcpy(o->head, &f, sizeof(f));
-	if (key_len)
-		memcpy(o->head + sizeof(f), key, key_len);
-	o->head_len = sizeof(f) + key_len;
-	return o;
-}
-
-static struct mmc_peer_frame *head_of(struct out *o)
-{
-	return (struct mmc_peer_frame *)(void *)o->head;
-}
-
-static int send_hello(struct mmc_peer *p, struct conn *c)
-{
-	struct out *o = frame(MMC_PEER_HELLO, p->self, (uint16_t)strlen(p->self));
-
-	if (!o)
-		return -ENOMEM;
-	queue(p, c, o);
-	return 0;
-}
-
-/* Starts the outgoing connection to member i (connect, then HELLO). */
 static struct conn *dial(struct mmc_peer *p, int i)
 {
 	struct member *m = &p->m[i];
@@ -403,266 +193,18 @@ static struct conn *dial(struct mmc_peer *p, int i)
 		member_failed(p, m, strerror(errno));
 		return NULL;
 	}
-	c = conn_new(p, fd, i, true);
+	c = mmc_peer__conn_new(p, fd, i, true);
 	if (!c)
 		return NULL;
 	c->connecting = true;
 	c->deadline = mmc_now_ns() + t * MS;
-	if (send_hello(p, c)) {
-		conn_close(p, c, -ENOMEM);
+	if (mmc_peer__send_hello(p, c)) {
+		mmc_peer__conn_close(p, c, -ENOMEM);
 		return NULL;
 	}
 	m->out = c;
 	arm(p, c->deadline, mmc_now_ns());
 	return c;
-}
-
-/* ---- sending ---- */
-
-/* Sends what c has queued until the socket is full.  0, or -errno (the
- * connection is broken: the caller closes it). */
-static int flush(struct mmc_peer *p, struct conn *c)
-{
-	while (c->q) {
-		struct out *o = c->q;
-		struct iovec iov[2];
-		struct msghdr mh = { .msg_iov = iov };
-		ssize_t n;
-
-		if (o->sent < o->head_len) {
-			iov[0] = (struct iovec){ o->head + o->sent, o->head_len - o->sent };
-			iov[1] = (struct iovec){ (void *)o->value, o->value_len };
-			mh.msg_iovlen = o->value_len ? 2 : 1;
-		} else {
-			uint64_t done = o->sent - o->head_len;
-
-			iov[0] = (struct iovec){ (void *)(o->value + done), o->value_len - done };
-			mh.msg_iovlen = 1;
-		}
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n < 0)
-			return -errno;
-		o->sent += (size_t)n;
-		p->st.bytes_out += (uint64_t)n;
-		if (o->sent < o->head_len + o->value_len)
-			return 0;
-		c->q = o->next;
-		c->queued -= o->value_len;
-		out_release(p, o);
-	}
-	c->want_out = false;
-	watch(p, c);
-	return 0;
-}
-
-/* ---- receiving ---- */
-
-static bool frame_ok(const struct conn *c, const struct mmc_peer_frame *f)
-{
-	bool valued = f->type == MMC_PEER_VALUE || f->type == MMC_PEER_PUT;
-
-	if (f->magic != MMC_PEER_MAGIC || f->version != MMC_PEER_VERSION ||
-	    !f->type || f->type >= MMC_PEER_TYPE_MAX_ || f->key_len > MMC_KEY_MAX ||
-	    f->value_len >= MMC_PEER_VALUE_MAX || (!valued && f->value_len) || f->flags)
-		return false;
-	if (f->type == MMC_PEER_HELLO)
-		return !c->ready && f->key_len >= 1 && f->key_len <= MMC_NODE_ID_MAX;
-	if (!c->ready)
-		return false;
-	if (c->outgoing)              /* we ask, it answers: a value or why not */
-		return f->type == MMC_PEER_VALUE && !f->key_len &&
-			(f->status < 0) == !f->value_len;
-	if (f->type == MMC_PEER_PUT)
-		return f->key_len && f->value_len;
-	return f->type == MMC_PEER_GET && f->key_len;
-}
-
-static void serve_get(struct mmc_peer *p, struct conn *c)
-{
-	const void *v = NULL;
-	uint64_t len = 0, pin = 0;
-	uint32_t crc = 0;
-	int r = p->ops.lookup(p->ctx, c->key, c->f.key_len, &v, &len, &crc, &pin);
-	struct out *o = frame(MMC_PEER_VALUE, NULL, 0);
-
-	if (!o) {
-		if (!r)
-			p->ops.release(p->ctx, pin);
-		return;                   /* the asker's deadline answers it */
-	}
-	head_of(o)->id = c->f.id;
-	head_of(o)->status = r;
-	if (!r) {
-		head_of(o)->value_len = len;
-		head_of(o)->crc = crc;
-		o->value = v;
-		o->value_len = len;
-		o->pin = pin;
-		o->pinned = true;
-	}
-	p->st.served++;
-	queue(p, c, o);
-}
-
-/* A whole HELLO: incoming, it names the member (answered with ours);
- * outgoing, the member answered ours. */
-static int got_hello(struct mmc_peer *p, struct conn *c)
-{
-	char id[MMC_NODE_ID_MAX + 1];
-	int i;
-
-	memcpy(id, c->key, c->f.key_len);
-	id[c->f.key_len] = '\0';
-	for (i = 0; i < p->nm && strcmp(p->m[i].id, id); i++)
-		;
-	if (i == p->nm || (c->outgoing && i != c->member)) {
-		log_warn("[cluster] a connection says it is '%s', not a member we expect: "
-			 "closed", id);
-		return -EPERM;
-	}
-	c->ready = true;
-	c->member = i;
-	if (c->outgoing)
-		member_ok(p, &p->m[i]);
-	else if (send_hello(p, c))
-		return -ENOMEM;
-	return 0;
-}
-
-/* The header and key of a frame are in: decide where its value goes. */
-static int frame_in(struct mmc_peer *p, struct conn *c)
-{
-	struct mmc_peer_frame *f = &c->f;
-
-	c->dst = NULL;
-	c->has_cookie = false;
-	c->crc = 0;
-	switch (f->type) {
-	case MMC_PEER_HELLO:
-		return got_hello(p, c);
-	case MMC_PEER_GET:
-		serve_get(p, c);
-		return 0;
-	case MMC_PEER_PUT:
-		p->st.pushes_received++;
-		c->dst = p->ops.put_begin(p->ctx, c->key, f->key_len, f->value_len, &c->cookie);
-		c->has_cookie = c->dst != NULL;
-		return 0;
-	case MMC_PEER_VALUE: {
-		struct pget **pp = &c->gets, *g;
-
-		for (; *pp && (*pp)->id != f->id; pp = &(*pp)->next)
-			;
-		if (!(g = *pp))
-			return 0;             /* timed out already: dropped */
-		*pp = g->next;
-		if (c->gets_tail == g) {
-			c->gets_tail = NULL;
-			for (struct pget *x = c->gets; x; x = x->next)
-				c->gets_tail = x;
-		}
-		member_ok(p, &p->m[c->member]);
-		if (f->status) {
-			p->ops.get_done(p->ctx, g->cookie, f->status == -ENOENT ? -ENOENT : -EPROTO, 0);
-			free(g);
-			return 0;
-		}
-		c->receiving = g;
-		c->dst = p->ops.value_begin(p->ctx, g->cookie, f->value_len);
-		return 0;
-	}
-	}
-	return -EPROTO;
-}
-
-/* The value of the frame is in (in c->dst, or dropped). */
-static void value_in(struct mmc_peer *p, struct conn *c)
-{
-	const struct mmc_peer_frame *f = &c->f;
-	int res = 0;
-
-	if (c->dst && mmc_crc32c(0, c->dst, f->value_len) != f->crc)
-		res = -EBADMSG;
-	if (res)
-		log_warn("[cluster] a value from %s failed its crc32c check: dropped",
-			 p->m[c->member].id);
-	if (f->type == MMC_PEER_PUT) {
-		if (c->has_cookie)
-			p->ops.put_done(p->ctx, c->cookie, res, f->crc);
-	} else if (c->receiving) {
-		if (!res && !c->dst)
-			res = -ENOMEM;
-		p->st.get_hits += !res;
-		p->ops.get_done(p->ctx, c->receiving->cookie, res, f->crc);
-		free(c->receiving);
-		c->receiving = NULL;
-	}
-	c->has_cookie = false;
-}
-
-/* Reads what c has.  0, or -errno: the connection must close. */
-static int receive(struct mmc_peer *p, struct conn *c)
-{
-	for (;;) {
-		char *to;
-		size_t want;
-		ssize_t n;
-
-		switch (c->rs) {
-		case R_HDR:
-			to = (char *)&c->f + c->got;
-			want = sizeof(c->f) - c->got;
-			break;
-		case R_KEY:
-			to = (char *)c->key + c->got;
-			want = c->f.key_len - c->got;
-			break;
-		default: {
-			uint64_t left = c->f.value_len - c->got;
-
-			to = c->dst ? c->dst + c->got : p->scratch;
-			want = c->dst || left < SCRATCH ? (size_t)left : SCRATCH;
-			break;
-		}
-		}
-		n = want ? recv(c->fd, to, want, MSG_DONTWAIT) : 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		if (!n && want)
-			return -ECONNRESET;
-		c->got += (size_t)n;
-		p->st.bytes_in += (uint64_t)n;
-		if (c->rs == R_HDR && c->got == sizeof(c->f)) {
-			if (!frame_ok(c, &c->f)) {
-				p->st.bad_frames++;
-				log_warn("[cluster] a malformed frame from %s: connection closed",
-					 c->member >= 0 ? p->m[c->member].id : "a new connection");
-				return -EPROTO;
-			}
-			c->rs = R_KEY;
-			c->got = 0;
-		}
-		if (c->rs == R_KEY && c->got == c->f.key_len) {
-			int r = frame_in(p, c);
-
-			if (r)
-				return r;
-			c->rs = R_VALUE;
-			c->got = 0;
-		}
-		if (c->rs == R_VALUE && c->got == c->f.value_len) {
-			if (c->f.type == MMC_PEER_VALUE || c->f.type == MMC_PEER_PUT)
-				value_in(p, c);
-			c->rs = R_HDR;
-			c->got = 0;
-		}
-	}
 }
 
 /* ---- the engine ---- */
@@ -727,7 +269,7 @@ void mmc_peer_destroy(struct mmc_peer *p)
 	if (!p)
 		return;
 	while (p->conns)
-		conn_close(p, p->conns, -ECONNRESET);
+		mmc_peer__conn_close(p, p->conns, -ECONNRESET);
 	if (p->lfd >= 0)
 		close(p->lfd);
 	if (p->tfd >= 0)
@@ -753,7 +295,7 @@ static void accept_all(struct mmc_peer *p)
 
 		if (fd < 0)
 			return;               /* EAGAIN, or out of descriptors: later */
-		c = conn_new(p, fd, -1, false);
+		c = mmc_peer__conn_new(p, fd, -1, false);
 		if (c)                    /* its HELLO must come within a deadline */
 			c->deadline = mmc_now_ns() + (uint64_t)HELLO_MIN_MS * MS;
 	}
@@ -771,23 +313,24 @@ static void conn_event(struct mmc_peer *p, struct conn *c, uint32_t events)
 		if (e) {
 			struct member *m = &p->m[c->member];
 
-			conn_close(p, c, -EHOSTDOWN);
+			mmc_peer__conn_close(p, c, -EHOSTDOWN);
 			member_failed(p, m, strerror(e));
 			return;
 		}
 		c->connecting = false;
 	}
 	if (events & EPOLLIN)
-		r = receive(p, c);
-	if (!r && !c->connecting && (events & EPOLLOUT))
-		r = flush(p, c);
+		r = mmc_peer__receive(p, c);
+	/* Answers just queued go now, not a turn of the loop later. */
+	if (!r && !c->connecting && ((events & EPOLLOUT) || c->q))
+		r = mmc_peer__flush(p, c);
 	if (!r && (events & (EPOLLHUP | EPOLLERR)))
 		r = -ECONNRESET;
 	if (r) {
 		int member = c->member;
 		bool outgoing = c->outgoing;
 
-		conn_close(p, c, r == -EPROTO ? -EPROTO : -ECONNRESET);
+		mmc_peer__conn_close(p, c, r == -EPROTO ? -EPROTO : -ECONNRESET);
 		if (outgoing && member >= 0)
 			member_failed(p, &p->m[member], strerror(-r));
 	}
@@ -810,7 +353,7 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 			int member = c->member;
 			bool outgoing = c->outgoing;
 
-			conn_close(p, c, -ETIMEDOUT);
+			mmc_peer__conn_close(p, c, -ETIMEDOUT);
 			if (outgoing)
 				member_failed(p, &p->m[member], "no answer to our hello");
 			continue;
@@ -842,7 +385,7 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 			struct member *m = &p->m[c->member];
 
 			if (c->receiving)
-				conn_close(p, c, -ETIMEDOUT);
+				mmc_peer__conn_close(p, c, -ETIMEDOUT);
 			member_failed(p, m, "a deadline passed");
 		}
 	}
@@ -927,7 +470,7 @@ int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_l
 	if (!c)
 		return -EHOSTDOWN;
 	g = calloc(1, sizeof(*g));
-	o = frame(MMC_PEER_GET, key, key_len);
+	o = mmc_peer__frame(MMC_PEER_GET, key, key_len);
 	if (!g || !o) {
 		free(g);
 		free(o);
@@ -936,16 +479,16 @@ int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_l
 	g->id = ++p->next_id;
 	g->cookie = cookie;
 	g->deadline = mmc_now_ns() + (uint64_t)p->cfg.timeout_ms * MS;
-	head_of(o)->id = g->id;
+	mmc_peer__head(o)->id = g->id;
 	if (c->gets_tail)
 		c->gets_tail->next = g;
 	else
 		c->gets = g;
 	c->gets_tail = g;
-	queue(p, c, o);
+	mmc_peer__queue(p, c, o);
 	p->st.gets++;
-	if (!c->connecting && flush(p, c)) {
-		conn_close(p, c, -ECONNRESET);   /* answers g too */
+	if (!c->connecting && mmc_peer__flush(p, c)) {
+		mmc_peer__conn_close(p, c, -ECONNRESET);   /* answers g too */
 		return 0;
 	}
 	arm(p, g->deadline, mmc_now_ns());
@@ -959,22 +502,22 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 	struct out *o = NULL;
 
 	if (c && c->queued + len <= p->cfg.queue_max)
-		o = frame(MMC_PEER_PUT, key, key_len);
+		o = mmc_peer__frame(MMC_PEER_PUT, key, key_len);
 	if (!o) {
 		p->st.pushes_dropped++;
 		p->ops.release(p->ctx, pin);
 		return c ? -ENOBUFS : -EHOSTDOWN;
 	}
-	head_of(o)->value_len = len;
-	head_of(o)->crc = crc;
+	mmc_peer__head(o)->value_len = len;
+	mmc_peer__head(o)->crc = crc;
 	o->value = value;
 	o->value_len = len;
 	o->pin = pin;
 	o->pinned = true;
-	queue(p, c, o);
+	mmc_peer__queue(p, c, o);
 	p->st.pushes++;
-	if (!c->connecting && flush(p, c))
-		conn_close(p, c, -ECONNRESET);
+	if (!c->connecting && mmc_peer__flush(p, c))
+		mmc_peer__conn_close(p, c, -ECONNRESET);
 	return 0;
 }
 
@@ -986,3 +529,4 @@ void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st)
 	for (int i = 0; i < p->nm; i++)
 		st->members_up += p->m[i].up;
 }
+

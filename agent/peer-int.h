@@ -1,0 +1,116 @@
+/*
+ * peer-int.h - what peer.c (members, deadlines, the engine) and peer_wire.c
+ * (connections and frames) share, and nothing else includes.
+ */
+#ifndef MMC_AGENT_PEER_INT_H
+#define MMC_AGENT_PEER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "layout-t.h"
+#include "peer.h"
+#include "peer_proto-t.h"
+#include "placement.h"
+
+#define HELLO_MIN_MS  1000      /* a new connection's deadline, at least */
+#define BACKOFF_MAX   32        /* retry_ms doubles up to this many times it */
+#define SCRATCH       (64 << 10) /* a dropped value is read through this */
+#define SOCK_BUF      (4 << 20)  /* socket buffers: a 4 MiB page in flight */
+#define MS            1000000ull
+
+enum rstate { R_HDR, R_KEY, R_VALUE };
+
+struct out {                     /* a frame waiting to be sent */
+	struct out *next;
+	unsigned char head[sizeof(struct mmc_peer_frame) + MMC_KEY_MAX];
+	size_t head_len, sent;       /* sent counts head, then value bytes */
+	const char *value;
+	uint64_t value_len;
+	uint64_t pin;
+	bool pinned;
+};
+
+struct pget {                    /* a GET we sent and wait for */
+	struct pget *next;
+	uint32_t id;
+	uint64_t cookie, deadline;
+};
+
+struct conn {
+	struct conn *next;
+	int fd;
+	int member;                  /* -1: incoming, before its HELLO */
+	bool outgoing, connecting, ready, want_out;
+	uint64_t deadline;           /* outgoing, not ready yet: its HELLO's */
+	/* receiving */
+	enum rstate rs;
+	struct mmc_peer_frame f;
+	size_t got;
+	unsigned char key[MMC_KEY_MAX];
+	char *dst;                   /* NULL: dropping the value */
+	uint64_t cookie;             /* of the GET (VALUE) or the push (PUT) */
+	bool has_cookie;
+	uint32_t crc;
+	/* sending */
+	struct out *q, *q_tail;
+	uint64_t queued;             /* value bytes in q */
+	/* outgoing: GETs waiting for their VALUE, oldest first */
+	struct pget *gets, *gets_tail;
+	struct pget *receiving;      /* the one whose value is arriving */
+};
+
+struct member {
+	char id[MMC_NODE_ID_MAX + 1];
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char where[300];             /* host:port, for messages */
+	struct conn *out;
+	unsigned fails;
+	bool up;
+	uint64_t retry_at, backoff_ms;
+};
+
+struct mmc_peer {
+	struct mmc_peer_config cfg;
+	char self[MMC_NODE_ID_MAX + 1];
+	struct mmc_peer_ops ops;
+	void *ctx;
+	struct mmc_placement *place;
+	struct member *m;
+	int nm;
+	int epfd, lfd, tfd;
+	uint64_t timer_due;          /* the timerfd fires then (0: disarmed) */
+	struct conn *conns;
+	uint32_t next_id;
+	char *scratch;
+	struct mmc_peer_stats st;
+};
+
+static inline struct mmc_peer_frame *mmc_peer__head(struct out *o)
+{
+	return (struct mmc_peer_frame *)(void *)o->head;
+}
+
+/* peer_wire.c */
+/* A connection on fd (watched for input) to or from member (-1: not known
+ * yet), NULL when memory or epoll fails (fd is closed then). */
+struct conn *mmc_peer__conn_new(struct mmc_peer *p, int fd, int member, bool outgoing);
+/* Ends c: its queued values are released, its GETs answered res, a value
+ * being received handed back to the owner. */
+void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res);
+/* A zeroed frame of type with key, its head filled; NULL: no memory. */
+struct out *mmc_peer__frame(int type, const void *key, uint16_t key_len);
+void mmc_peer__queue(struct mmc_peer *p, struct conn *c, struct out *o);
+int mmc_peer__send_hello(struct mmc_peer *p, struct conn *c);
+/* Sends / reads what c has until the socket would block: 0, or -errno
+ * (the connection must close). */
+int mmc_peer__flush(struct mmc_peer *p, struct conn *c);
+int mmc_peer__receive(struct mmc_peer *p, struct conn *c);
+
+/* peer.c */
+/* Member m answered: it is up. */
+void mmc_peer__member_ok(struct mmc_peer *p, struct member *m);
+
+#endif /* MMC_AGENT_PEER_INT_H */
