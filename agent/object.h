@@ -166,6 +166,13 @@ void mmc_object_remote_stop(struct mmc_agent *ag);
  * (also runs the peers' deadlines). */
 int mmc_object_remote_fd(const struct mmc_agent *ag);
 void mmc_object_remote_poll(struct mmc_agent *ag);
+/* LOOKUP of key by s: res 1 when it is on a tier here; in a pool, else
+ * its home is asked (PARKED; the asks of one turn of the loop go to each
+ * home as one EXISTS, sent by mmc_object_remote_flush()); else 0. */
+enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *s,
+				      const struct mmc_sqe *q, struct mmc_cqe *c);
+/* Sends the EXISTS batches gathered since the last call (cheap when none). */
+void mmc_object_remote_flush(struct mmc_agent *ag);
 /* Copies the peer engine's figures into the agent's counters. */
 void mmc_object_remote_stats(struct mmc_agent *ag);
 

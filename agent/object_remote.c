@@ -58,9 +58,30 @@ struct rfetch {                  /* a GET to a home, for one key */
 	struct rwait *waiters;
 };
 
+struct xbatch;
+
+struct xwait {                   /* a parked LOOKUP */
+	struct mmc_request r;        /* first: what was parked */
+	struct xwait *next;          /* on its home's list, until sent */
+	struct xbatch *b;            /* once sent: the batch, and its place */
+	unsigned i;
+};
+
+struct xbatch {                  /* one EXISTS in flight */
+	unsigned n;
+	struct xwait *w[MMC_PEER_EXISTS_MAX];   /* NULL: its session closed */
+};
+
+struct xpend {                   /* LOOKUPs for one home, not sent yet */
+	struct xwait *head, *tail;
+	unsigned n;
+};
+
 struct mmc_remote {
 	struct mmc_peer *peer;
 	struct rfetch *fetches;
+	struct xpend *pend;          /* one per member */
+	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
 };
 
 static uint64_t pin_of(struct mmc_agent *ag, uint32_t slot)
@@ -252,6 +273,143 @@ static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
 	free(f);
 }
 
+/* ---- asking homes what they hold ---- */
+
+/* A key held here, on any tier. */
+static bool held(struct mmc_agent *ag, const void *key, uint16_t key_len)
+{
+	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
+	uint32_t slot = mmc_index_find(&ag->index, key, key_len, hash);
+
+	if (slot != MMC_NO_ENTRY)
+		return ag->index.entries[slot].state == MMC_ENTRY_COMMITTED;
+	return ag->ssd && mmc_ssd_find(ag->ssd, hash) != MMC_SSD_NONE;
+}
+
+static bool has(void *ctx, const void *key, uint16_t key_len)
+{
+	return held(ctx, key, key_len);
+}
+
+static void xwait_cancel(struct mmc_agent *ag, struct mmc_request *r)
+{
+	struct xwait *w = (struct xwait *)r, **pp;
+	struct mmc_cqe c = { 0 };
+
+	if (w->b) {
+		w->b->w[w->i] = NULL;
+	} else {                     /* still on its home's list */
+		for (int m = 0; m < mmc_peer_count(ag->remote->peer); m++) {
+			struct xpend *x = &ag->remote->pend[m];
+			struct xwait *prev = NULL;
+
+			for (pp = &x->head; *pp && *pp != w; pp = &(*pp)->next)
+				prev = *pp;
+			if (!*pp)
+				continue;
+			*pp = w->next;
+			if (x->tail == w)
+				x->tail = prev;
+			x->n--;
+			ag->remote->npend--;
+			break;
+		}
+	}
+	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
+}
+
+/* Sends home m's gathered LOOKUPs as one EXISTS; on failure they are
+ * answered 0 (not found: a miss, never an error). */
+static void send_batch(struct mmc_agent *ag, int m)
+{
+	struct xpend *x = &ag->remote->pend[m];
+	struct xbatch *b = malloc(sizeof(*b));
+	unsigned char *packed = malloc(MMC_PEER_EXISTS_BYTES), *k = packed;
+	struct xwait *w;
+
+	for (w = x->head; w && b && packed; w = w->next) {
+		k[0] = (unsigned char)w->r.q.key_len;
+		k[1] = (unsigned char)(w->r.q.key_len >> 8);
+		memcpy(k + 2, w->r.q.key, w->r.q.key_len);
+		k += 2 + w->r.q.key_len;
+	}
+	if (b && packed) {
+		b->n = 0;
+		for (w = x->head; w; w = w->next) {
+			w->b = b;
+			w->i = b->n;
+			b->w[b->n++] = w;
+		}
+	}
+	ag->remote->npend -= x->n;
+	if (!b || !packed || mmc_peer_exists(ag->remote->peer, m, packed, (size_t)(k - packed),
+					     x->n, (uint64_t)(uintptr_t)b)) {
+		while ((w = x->head)) {
+			struct mmc_cqe c = { .res = 0 };
+
+			x->head = w->next;
+			mmc_request_complete(ag, &w->r, &c);
+		}
+		free(b);
+	}
+	free(packed);
+	x->head = x->tail = NULL;
+	x->n = 0;
+}
+
+static void exists_done(void *ctx, uint64_t cookie, int res, const uint8_t *found,
+			unsigned n)
+{
+	struct mmc_agent *ag = ctx;
+	struct xbatch *b = (struct xbatch *)(uintptr_t)cookie;
+
+	for (unsigned i = 0; i < b->n; i++) {
+		struct mmc_cqe c = { .res = !res && i < n && found[i] };
+
+		if (b->w[i])
+			mmc_request_complete(ag, &b->w[i]->r, &c);
+	}
+	free(b);
+}
+
+enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *s,
+				      const struct mmc_sqe *q, struct mmc_cqe *c)
+{
+	struct xpend *x;
+	struct xwait *w;
+	int home;
+
+	c->res = held(ag, q->key, q->key_len);
+	if (c->res || !ag->remote ||
+	    (home = home_of(ag, q->key, q->key_len)) < 0)
+		return MMC_OPS_DONE;
+	w = (struct xwait *)mmc_request_park(ag, s, q, sizeof(*w), xwait_cancel);
+	if (!w)
+		return MMC_OPS_DONE;      /* 0: not found, as when the home fails */
+	x = &ag->remote->pend[home];
+	if (x->tail)
+		x->tail->next = w;
+	else
+		x->head = w;
+	x->tail = w;
+	x->n++;
+	ag->remote->npend++;
+	if (x->n == MMC_PEER_EXISTS_MAX)
+		send_batch(ag, home);
+	return MMC_OPS_PARKED;
+}
+
+void mmc_object_remote_flush(struct mmc_agent *ag)
+{
+	struct mmc_remote *rm = ag->remote;
+
+	if (!rm || !rm->npend)
+		return;
+	for (int m = 0; m < mmc_peer_count(rm->peer); m++)
+		if (rm->pend[m].n)
+			send_batch(ag, m);
+}
+
 /* ---- pushing to the home ---- */
 
 void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot)
@@ -334,6 +492,7 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 	static const struct mmc_peer_ops ops = {
 		.value_begin = value_begin, .get_done = get_done, .lookup = lookup,
 		.release = release, .put_begin = put_begin, .put_done = put_done,
+		.has = has, .exists_done = exists_done,
 	};
 	const struct mmc_config *cfg = &ag->cfg;
 	struct mmc_peer_config pc = {
@@ -350,6 +509,14 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 	if (!ag->remote)
 		return -ENOMEM;
 	ret = mmc_peer_create(&pc, &ops, ag, &ag->remote->peer, err, errlen);
+	if (!ret) {
+		ag->remote->pend = calloc((size_t)mmc_peer_count(ag->remote->peer) + 1,
+					  sizeof(*ag->remote->pend));
+		if (!ag->remote->pend) {
+			mmc_peer_destroy(ag->remote->peer);
+			ret = -ENOMEM;
+		}
+	}
 	if (ret) {
 		free(ag->remote);
 		ag->remote = NULL;
@@ -362,6 +529,7 @@ void mmc_object_remote_stop(struct mmc_agent *ag)
 	if (!ag->remote)
 		return;
 	mmc_peer_destroy(ag->remote->peer);   /* every GET answered, every hold released */
+	free(ag->remote->pend);
 	free(ag->remote);
 	ag->remote = NULL;
 }

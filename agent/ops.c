@@ -132,6 +132,12 @@ static enum mmc_ops_result op_fetch(struct mmc_agent *ag, struct mmc_session *s,
 	return mmc_object_fetch(ag, s, q, c);   /* parked while read from SSD */
 }
 
+static enum mmc_ops_result op_lookup(struct mmc_agent *ag, struct mmc_session *s,
+				     const struct mmc_sqe *q, struct mmc_cqe *c)
+{
+	return mmc_object_lookup(ag, s, q, c);  /* parked while its home answers */
+}
+
 static enum mmc_ops_result op_clear(struct mmc_agent *ag, struct mmc_session *s,
 				    const struct mmc_sqe *q, struct mmc_cqe *c)
 {
@@ -161,6 +167,7 @@ static const struct {
 	[MMC_OP_STAT]    = { "stat",    false, op_stat },
 	[MMC_OP_FETCH]   = { "fetch",   true,  op_fetch },
 	[MMC_OP_CLEAR]   = { "clear",   false, op_clear },
+	[MMC_OP_LOOKUP]  = { "lookup",  true,  op_lookup },
 };
 
 static int check_key(const struct mmc_sqe *q)

@@ -29,11 +29,14 @@ struct out {                     /* a frame waiting to be sent */
 	const char *value;
 	uint64_t value_len;
 	uint64_t pin;
-	bool pinned;
+	bool pinned;                 /* release(pin) once sent */
+	bool owned;                  /* value is ours: freed once sent */
 };
 
-struct pget {                    /* a GET we sent and wait for */
+struct pget {                    /* a GET (or EXISTS) we sent and wait for */
 	struct pget *next;
+	bool exists;                 /* an EXISTS of n keys */
+	unsigned n;
 	uint32_t id;
 	uint64_t cookie, deadline;
 };
@@ -50,6 +53,7 @@ struct conn {
 	size_t got;
 	unsigned char key[MMC_KEY_MAX];
 	char *dst;                   /* NULL: dropping the value */
+	bool dst_owned;              /* dst was malloc'd here (an EXISTS) */
 	uint64_t cookie;             /* of the GET (VALUE) or the push (PUT) */
 	bool has_cookie;
 	uint32_t crc;
@@ -112,5 +116,7 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c);
 /* peer.c */
 /* Member m answered: it is up. */
 void mmc_peer__member_ok(struct mmc_peer *p, struct member *m);
+/* g will never be answered: tells the owner res, frees g. */
+void mmc_peer__fail(struct mmc_peer *p, struct pget *g, int res);
 
 #endif /* MMC_AGENT_PEER_INT_H */

@@ -32,6 +32,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "peer-int.h"
 #include "timer.h"
@@ -372,8 +373,7 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 				continue;
 			}
 			*pp = g->next;
-			p->ops.get_done(p->ctx, g->cookie, -ETIMEDOUT, 0);
-			free(g);
+			mmc_peer__fail(p, g, -ETIMEDOUT);
 			late = true;
 		}
 		c->gets_tail = NULL;
@@ -433,6 +433,20 @@ void mmc_peer_poll(struct mmc_peer *p)
 
 /* ---- asking ---- */
 
+void mmc_peer__fail(struct mmc_peer *p, struct pget *g, int res)
+{
+	if (g->exists)
+		p->ops.exists_done(p->ctx, g->cookie, res, NULL, 0);
+	else
+		p->ops.get_done(p->ctx, g->cookie, res, 0);
+	free(g);
+}
+
+int mmc_peer_count(const struct mmc_peer *p)
+{
+	return p->nm;
+}
+
 int mmc_peer_home(const struct mmc_peer *p, uint64_t h)
 {
 	const char *id;
@@ -460,24 +474,20 @@ static struct conn *conn_to(struct mmc_peer *p, int i)
 	return p->m[i].out ? p->m[i].out : dial(p, i);
 }
 
-int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
-		 uint64_t cookie)
+/* Sends o (a GET or EXISTS) to member, to be answered with cookie within
+ * the deadline (g's other fields set by the caller). */
+static int ask(struct mmc_peer *p, int member, struct out *o, struct pget *g)
 {
 	struct conn *c = conn_to(p, member);
-	struct pget *g;
-	struct out *o;
 
-	if (!c)
-		return -EHOSTDOWN;
-	g = calloc(1, sizeof(*g));
-	o = mmc_peer__frame(MMC_PEER_GET, key, key_len);
-	if (!g || !o) {
-		free(g);
+	if (!c || !o || !g) {
+		if (o && o->owned)
+			free((void *)o->value);
 		free(o);
-		return -ENOMEM;
+		free(g);
+		return c ? -ENOMEM : -EHOSTDOWN;
 	}
 	g->id = ++p->next_id;
-	g->cookie = cookie;
 	g->deadline = mmc_now_ns() + (uint64_t)p->cfg.timeout_ms * MS;
 	mmc_peer__head(o)->id = g->id;
 	if (c->gets_tail)
@@ -486,13 +496,50 @@ int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_l
 		c->gets = g;
 	c->gets_tail = g;
 	mmc_peer__queue(p, c, o);
-	p->st.gets++;
 	if (!c->connecting && mmc_peer__flush(p, c)) {
 		mmc_peer__conn_close(p, c, -ECONNRESET);   /* answers g too */
 		return 0;
 	}
 	arm(p, g->deadline, mmc_now_ns());
 	return 0;
+}
+
+int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
+		 uint64_t cookie)
+{
+	struct pget *g = calloc(1, sizeof(*g));
+
+	if (g)
+		g->cookie = cookie;
+	p->st.gets++;
+	return ask(p, member, mmc_peer__frame(MMC_PEER_GET, key, key_len), g);
+}
+
+int mmc_peer_exists(struct mmc_peer *p, int member, const void *packed, size_t len,
+		    unsigned n, uint64_t cookie)
+{
+	struct pget *g = calloc(1, sizeof(*g));
+	struct out *o = mmc_peer__frame(MMC_PEER_EXISTS, NULL, 0);
+	void *v = malloc(len);
+
+	if (!v || !o || n < 1 || n > MMC_PEER_EXISTS_MAX || len > MMC_PEER_EXISTS_BYTES) {
+		free(v);
+		free(o);
+		free(g);
+		return -ENOMEM;
+	}
+	memcpy(v, packed, len);
+	mmc_peer__head(o)->value_len = len;
+	mmc_peer__head(o)->crc = mmc_crc32c(0, v, len);
+	o->value = v;
+	o->value_len = len;
+	o->owned = true;
+	if (g) {
+		g->cookie = cookie;
+		g->exists = true;
+		g->n = n;
+	}
+	return ask(p, member, o, g);
 }
 
 int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_len,

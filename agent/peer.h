@@ -29,8 +29,11 @@
 #ifndef MMC_AGENT_PEER_H
 #define MMC_AGENT_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "layout-t.h"      /* MMC_KEY_MAX */
 
 struct mmc_peer;
 
@@ -69,7 +72,18 @@ struct mmc_peer_ops {
 			   uint64_t *cookie);
 	/* The pushed page is in place: 0 (crc checked), -EBADMSG, -ECONNRESET. */
 	void (*put_done)(void *ctx, uint64_t cookie, int res, uint32_t crc);
+	/* Serving: is key held here, on any tier? */
+	bool (*has)(void *ctx, const void *key, uint16_t key_len);
+	/* Asking: the answer to EXISTS cookie: 0 with found[0..n) (1: the
+	 * member holds that key), or -errno (found NULL) as for get_done. */
+	void (*exists_done)(void *ctx, uint64_t cookie, int res, const uint8_t *found,
+			    unsigned n);
 };
+
+/* One EXISTS asks about this many keys at most, packed in at most
+ * MMC_PEER_EXISTS_BYTES (mmc_peer_exists()). */
+#define MMC_PEER_EXISTS_MAX   1024
+#define MMC_PEER_EXISTS_BYTES (MMC_PEER_EXISTS_MAX * (2 + MMC_KEY_MAX))
 
 /* Where a key lives, from mmc_peer_home(). */
 #define MMC_PEER_SELF (-1)         /* this node */
@@ -105,6 +119,14 @@ const char *mmc_peer_member_id(const struct mmc_peer *p, int member);
  * reached now: counted as a failure). */
 int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
 		 uint64_t cookie);
+/* Asks member which of n keys (1..MMC_PEER_EXISTS_MAX) it holds: packed
+ * is len bytes, each key a little-endian u16 length then its bytes (copied
+ * here).  The answer comes through exists_done with cookie, within the
+ * deadline.  0, -EHOSTDOWN, -ENOMEM. */
+int mmc_peer_exists(struct mmc_peer *p, int member, const void *packed, size_t len,
+		    unsigned n, uint64_t cookie);
+/* Members other than this node (their indexes are 0..count-1). */
+int mmc_peer_count(const struct mmc_peer *p);
 /* Sends len bytes at value under key to member (a page to its home), with
  * its crc32c; release(pin) once they are sent or dropped.  0, or -EHOSTDOWN
  * / -ENOBUFS (too much waiting to go there: dropped; release was called). */

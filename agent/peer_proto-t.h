@@ -18,6 +18,10 @@
  *           or status -ENOENT (no value).
  *   PUT     key, value and crc32c: a page pushed to its home after a put.
  *           No answer: a push that fails costs a later miss, not an error.
+ *   EXISTS  no key; the value is up to MMC_PEER_EXISTS_MAX (peer.h) keys, each a
+ *           little-endian u16 length (1..MMC_KEY_MAX) then its bytes.
+ *   FOUND   the answer to EXISTS id: one byte per key asked, 1 if it is
+ *           held here (any tier), else 0.
  */
 #ifndef MMC_AGENT_PEER_PROTO_T_H
 #define MMC_AGENT_PEER_PROTO_T_H
@@ -33,6 +37,8 @@ enum mmc_peer_type {
 	MMC_PEER_GET   = 2,
 	MMC_PEER_VALUE = 3,
 	MMC_PEER_PUT   = 4,
+	MMC_PEER_EXISTS = 5,
+	MMC_PEER_FOUND = 6,
 	MMC_PEER_TYPE_MAX_
 };
 

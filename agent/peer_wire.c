@@ -70,6 +70,8 @@ static void out_release(struct mmc_peer *p, struct out *o)
 {
 	if (o->pinned)
 		p->ops.release(p->ctx, o->pin);
+	if (o->owned)
+		free((void *)o->value);
 	free(o);
 }
 
@@ -92,16 +94,15 @@ void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res)
 	}
 	if (c->rs == R_VALUE && c->has_cookie && !c->outgoing)
 		p->ops.put_done(p->ctx, c->cookie, -ECONNRESET, 0);
-	if (c->receiving) {
-		p->ops.get_done(p->ctx, c->receiving->cookie, res, 0);
-		free(c->receiving);
-	}
+	if (c->dst_owned)
+		free(c->dst);
+	if (c->receiving)
+		mmc_peer__fail(p, c->receiving, res);
 	while (c->gets) {
 		struct pget *g = c->gets;
 
 		c->gets = g->next;
-		p->ops.get_done(p->ctx, g->cookie, res, 0);
-		free(g);
+		mmc_peer__fail(p, g, res);
 	}
 	close(c->fd);
 	free(c);
@@ -196,7 +197,8 @@ int mmc_peer__flush(struct mmc_peer *p, struct conn *c)
 
 static bool frame_ok(const struct conn *c, const struct mmc_peer_frame *f)
 {
-	bool valued = f->type == MMC_PEER_VALUE || f->type == MMC_PEER_PUT;
+	bool valued = f->type == MMC_PEER_VALUE || f->type == MMC_PEER_PUT ||
+		f->type == MMC_PEER_EXISTS || f->type == MMC_PEER_FOUND;
 
 	if (f->magic != MMC_PEER_MAGIC || f->version != MMC_PEER_VERSION ||
 	    !f->type || f->type >= MMC_PEER_TYPE_MAX_ || f->key_len > MMC_KEY_MAX ||
@@ -206,11 +208,16 @@ static bool frame_ok(const struct conn *c, const struct mmc_peer_frame *f)
 		return !c->ready && f->key_len >= 1 && f->key_len <= MMC_NODE_ID_MAX;
 	if (!c->ready)
 		return false;
+	if (c->outgoing && f->type == MMC_PEER_FOUND)   /* one byte per key */
+		return !f->key_len && !f->status && f->value_len &&
+			f->value_len <= MMC_PEER_EXISTS_MAX;
 	if (c->outgoing)              /* we ask, it answers: a value or why not */
 		return f->type == MMC_PEER_VALUE && !f->key_len &&
 			(f->status < 0) == !f->value_len;
 	if (f->type == MMC_PEER_PUT)
 		return f->key_len && f->value_len;
+	if (f->type == MMC_PEER_EXISTS)
+		return !f->key_len && f->value_len >= 3 && f->value_len <= MMC_PEER_EXISTS_BYTES;
 	return f->type == MMC_PEER_GET && f->key_len;
 }
 
@@ -239,6 +246,47 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 	}
 	p->st.served++;
 	mmc_peer__queue(p, c, o);
+}
+
+/* A whole EXISTS is in c->dst: answers it with a FOUND.  0, or -EPROTO
+ * for a list that is not well formed. */
+static int serve_exists(struct mmc_peer *p, struct conn *c)
+{
+	const unsigned char *k = (const unsigned char *)c->dst, *end = k + c->f.value_len;
+	uint8_t *found = malloc(MMC_PEER_EXISTS_MAX);
+	struct out *o = NULL;
+	unsigned n = 0;
+
+	if (!found)
+		return 0;                 /* the asker's deadline answers it */
+	while (k < end) {
+		uint16_t len;
+
+		if (end - k < 3 || n == MMC_PEER_EXISTS_MAX)
+			break;
+		len = (uint16_t)(k[0] | k[1] << 8);
+		if (!len || len > MMC_KEY_MAX || len > end - k - 2)
+			break;
+		found[n++] = p->ops.has(p->ctx, k + 2, len);
+		k += 2 + len;
+	}
+	if (k != end) {
+		free(found);
+		return -EPROTO;
+	}
+	if (!(o = mmc_peer__frame(MMC_PEER_FOUND, NULL, 0))) {
+		free(found);
+		return 0;
+	}
+	mmc_peer__head(o)->id = c->f.id;
+	mmc_peer__head(o)->value_len = n;
+	mmc_peer__head(o)->crc = mmc_crc32c(0, found, n);
+	o->value = (const char *)found;
+	o->value_len = n;
+	o->owned = true;
+	p->st.served++;
+	mmc_peer__queue(p, c, o);
+	return 0;
 }
 
 /* A whole HELLO: incoming, it names the member (answered with ours);
@@ -272,6 +320,7 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 	struct mmc_peer_frame *f = &c->f;
 
 	c->dst = NULL;
+	c->dst_owned = false;
 	c->has_cookie = false;
 	c->crc = 0;
 	switch (f->type) {
@@ -285,13 +334,21 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 		c->dst = p->ops.put_begin(p->ctx, c->key, f->key_len, f->value_len, &c->cookie);
 		c->has_cookie = c->dst != NULL;
 		return 0;
-	case MMC_PEER_VALUE: {
+	case MMC_PEER_EXISTS:
+		c->dst = malloc(f->value_len);     /* NULL: dropped, the asker times out */
+		c->dst_owned = c->dst != NULL;
+		return 0;
+	case MMC_PEER_VALUE:
+	case MMC_PEER_FOUND: {
 		struct pget **pp = &c->gets, *g;
 
 		for (; *pp && (*pp)->id != f->id; pp = &(*pp)->next)
 			;
 		if (!(g = *pp))
 			return 0;             /* timed out already: dropped */
+		if (g->exists != (f->type == MMC_PEER_FOUND) ||
+		    (g->exists && g->n != f->value_len))
+			return -EPROTO;       /* not the answer to what was asked */
 		*pp = g->next;
 		if (c->gets_tail == g) {
 			c->gets_tail = NULL;
@@ -300,20 +357,21 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 		}
 		mmc_peer__member_ok(p, &p->m[c->member]);
 		if (f->status) {
-			p->ops.get_done(p->ctx, g->cookie, f->status == -ENOENT ? -ENOENT : -EPROTO, 0);
-			free(g);
+			mmc_peer__fail(p, g, f->status == -ENOENT ? -ENOENT : -EPROTO);
 			return 0;
 		}
 		c->receiving = g;
-		c->dst = p->ops.value_begin(p->ctx, g->cookie, f->value_len);
+		c->dst = g->exists ? p->scratch :     /* <= MMC_PEER_EXISTS_MAX bytes */
+			p->ops.value_begin(p->ctx, g->cookie, f->value_len);
 		return 0;
 	}
 	}
 	return -EPROTO;
 }
 
-/* The value of the frame is in (in c->dst, or dropped). */
-static void value_in(struct mmc_peer *p, struct conn *c)
+/* The value of the frame is in (in c->dst, or dropped).  0, or -errno:
+ * the connection must close. */
+static int value_in(struct mmc_peer *p, struct conn *c)
 {
 	const struct mmc_peer_frame *f = &c->f;
 	int res = 0;
@@ -323,9 +381,26 @@ static void value_in(struct mmc_peer *p, struct conn *c)
 	if (res)
 		log_warn("[cluster] a value from %s failed its crc32c check: dropped",
 			 p->m[c->member].id);
+	if (f->type == MMC_PEER_EXISTS) {
+		if (c->dst && !res)
+			res = serve_exists(p, c);
+		free(c->dst);
+		c->dst = NULL;
+		c->dst_owned = false;
+		return res == -EPROTO ? res : 0;
+	}
 	if (f->type == MMC_PEER_PUT) {
 		if (c->has_cookie)
 			p->ops.put_done(p->ctx, c->cookie, res, f->crc);
+	} else if (c->receiving && c->receiving->exists) {
+		if (res)
+			mmc_peer__fail(p, c->receiving, res);
+		else
+			p->ops.exists_done(p->ctx, c->receiving->cookie, 0,
+					   (const uint8_t *)c->dst, (unsigned)f->value_len);
+		if (!res)
+			free(c->receiving);
+		c->receiving = NULL;
 	} else if (c->receiving) {
 		if (!res && !c->dst)
 			res = -ENOMEM;
@@ -335,6 +410,7 @@ static void value_in(struct mmc_peer *p, struct conn *c)
 		c->receiving = NULL;
 	}
 	c->has_cookie = false;
+	return 0;
 }
 
 /* Reads what c has.  0, or -errno: the connection must close. */
@@ -390,8 +466,14 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 			c->got = 0;
 		}
 		if (c->rs == R_VALUE && c->got == c->f.value_len) {
-			if (c->f.type == MMC_PEER_VALUE || c->f.type == MMC_PEER_PUT)
-				value_in(p, c);
+			int t = c->f.type, r = 0;
+
+			if (t == MMC_PEER_VALUE || t == MMC_PEER_PUT || t == MMC_PEER_EXISTS ||
+			    t == MMC_PEER_FOUND)
+				r = value_in(p, c);
+
+			if (r)
+				return r;
 			c->rs = R_HDR;
 			c->got = 0;
 		}

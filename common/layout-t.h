@@ -160,6 +160,7 @@ enum mmc_op {
 	MMC_OP_STAT    = 5,  /* refresh the stats region now */
 	MMC_OP_FETCH   = 6,  /* key: bring a non-DRAM object into DRAM */
 	MMC_OP_CLEAR   = 7,  /* remove every committed object */
+	MMC_OP_LOOKUP  = 8,  /* key: is it anywhere in the pool? res 1 or 0 */
 	MMC_OP_MAX_
 };
 

@@ -100,33 +100,64 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 	return ret ? ret : ok;
 }
 
+/* Keys [base, end) of an exists batch: r[] gets 1/0 (or a key's -EINVAL /
+ * -ENAMETOOLONG) from this node, then, in a pool, the keys not here are
+ * asked of the agent in one pipeline (it asks their homes, one request per
+ * home).  0, or -errno when the session failed. */
+static int exists_window(mmc_client *c, size_t base, size_t end, const void *const *keys,
+			 const size_t *key_lens, int *r)
+{
+	uint64_t hashes[MMC_PREFETCH_GROUP];
+	struct mmc_req reqs[RING_WINDOW];
+	struct mmc_cqe cqes[RING_WINDOW];
+	size_t later[RING_WINDOW], k = 0;
+	int ret;
+
+	for (size_t i = base; i < end; i++) {
+		if ((i - base) % MMC_PREFETCH_GROUP == 0)
+			mmc__prefetch(c, keys + i, key_lens + i, end - i, hashes);
+		r[i - base] = mmc__exists(c, keys[i], key_lens[i],
+					  &hashes[(i - base) % MMC_PREFETCH_GROUP]);
+		if (r[i - base] < 0 && r[i - base] != -EINVAL && r[i - base] != -ENAMETOOLONG)
+			return r[i - base];
+		if (!r[i - base] && c->pool) {
+			reqs[k] = (struct mmc_req){ .op = MMC_OP_LOOKUP, .key = keys[i],
+						    .key_len = (uint16_t)key_lens[i] };
+			later[k++] = i - base;
+		}
+	}
+	if (k && (ret = mmc__pipeline(c, k, reqs, cqes)))
+		return ret;
+	for (size_t j = 0; j < k; j++)
+		r[later[j]] = cqes[j].res > 0;
+	return 0;
+}
+
 int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 		     const size_t *key_lens, uint8_t *present, size_t *prefix)
 {
-	uint64_t hashes[MMC_PREFETCH_GROUP];
+	int r[RING_WINDOW];
 	size_t lead = n;
 	int count = 0, ret = batch_args(c, n, keys, key_lens);
 
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < n; i++) {
-		int r;
+	for (size_t base = 0; base < n; base += RING_WINDOW) {
+		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n;
 
-		if (i % MMC_PREFETCH_GROUP == 0)
-			mmc__prefetch(c, keys + i, key_lens + i, n - i, hashes);
-		r = mmc__exists(c, keys[i], key_lens[i], &hashes[i % MMC_PREFETCH_GROUP]);
-
-		if (r < 0 && r != -EINVAL && r != -ENAMETOOLONG)
-			return r;
-		if (present)
-			present[i] = r == 1;
-		if (r == 1)
-			count++;
-		else if (lead == n)
-			lead = i;
 		/* Without present[] only the prefix is asked: stop at the gap. */
 		if (lead != n && !present)
 			break;
+		if ((ret = exists_window(c, base, end, keys, key_lens, r)))
+			return ret;
+		for (size_t i = base; i < end; i++) {
+			if (present)
+				present[i] = r[i - base] == 1;
+			if (r[i - base] == 1 && (present || lead == n))
+				count++;
+			else if (r[i - base] != 1 && lead == n)
+				lead = i;
+		}
 	}
 	if (prefix)
 		*prefix = lead;

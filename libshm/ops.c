@@ -198,6 +198,17 @@ int mmc_release(mmc_client *c, struct mmc_view *v)
 
 int mmc_exists(mmc_client *c, const void *key, size_t key_len)
 {
+	struct mmc_cqe cqe;
+	int ret = mmc__exists(c, key, key_len, NULL);
+
+	if (ret || !c->pool)
+		return ret;
+	ret = mmc__call(c, MMC_OP_LOOKUP, key, key_len, 0, 0, 0, &cqe);
+	return ret < 0 ? ret : ret > 0;
+}
+
+int mmc_exists_here(mmc_client *c, const void *key, size_t key_len)
+{
 	return mmc__exists(c, key, key_len, NULL);
 }
 

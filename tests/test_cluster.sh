@@ -4,6 +4,7 @@
 #
 #   pushed    a put on A reaches its key's home (B or C), once, byte-exact
 #   spread    each member is home to a share of the keys
+#   exists    one batch on C counts every key put on A (asked of homes)
 #   remote    every key put on A is a byte-exact get on B and on C
 #   stopped   B frozen (SIGSTOP): gets of B-homed keys on C end within the
 #             deadline (a miss), the other keys keep serving
@@ -124,8 +125,8 @@ wait_for "every push landed" pushes_landed
 [ "$(stat_of a pushes_dropped)" = 0 ] || fail "pushes dropped on a"
 for k in $(seq 1 60); do
 	hb=0 hc=0
-	on b "$MMC" exists "key$k" >/dev/null && hb=1
-	on c "$MMC" exists "key$k" >/dev/null && hc=1
+	on b "$MMC" exists --here "key$k" >/dev/null && hb=1
+	on c "$MMC" exists --here "key$k" >/dev/null && hc=1
 	case $hb$hc in
 	00) HOME[$k]=a ;; 10) HOME[$k]=b ;; 01) HOME[$k]=c ;;
 	*) fail "key$k pushed to both b and c" ;;
@@ -136,6 +137,15 @@ for n in a b c; do
 	for k in $(seq 1 60); do [ "${HOME[$k]}" = "$n" ] && cnt=$((cnt + 1)); done
 	if [ "$cnt" -ge 8 ]; then ok "$n is home to $cnt of 60 keys"; else fail "$n is home to $cnt of 60 keys"; fi
 done
+
+# ---- exists across the pool: one batch on c counts every key put on a ----
+keys=()
+for k in $(seq 1 60); do keys+=("key$k"); done
+n=$({ on c "$MMC" exists "${keys[@]}" nope-1 nope-2 || true; } | awk '$2 == 1' | wc -l)
+[ "$n" = 60 ] && ok "exists of 62 keys on c: the 60 put on a count, 2 absent do not" ||
+	fail "exists on c: $n of the 60 keys put on a"
+n=$({ on c "$MMC" exists --here "${keys[@]}" || true; } | awk '$2 == 1' | wc -l)
+[ "$n" -lt 60 ] && ok "exists --here on c: $n (its own share)" || fail "exists --here on c: $n"
 
 # ---- remote: set 1 (keys 1..30) read on b and c ----
 bad=0
@@ -224,9 +234,12 @@ cases = [b"", b"\0" * 7, hdr(1, 1)[:20], hdr(1, 1, magic=1) + b"a", hdr(1, 1, ve
          hdr(1, 200) + b"x" * 200, hdr(9, 1) + b"a", hdr(1, 7) + b"mallory",
          hello + hdr(2, 0), hello + hdr(2, 3000), hello + hdr(4, 1, 1 << 40) + b"k",
          hello + hdr(4, 1, 100) + b"k" + b"z" * 10, hello + hdr(3, 0, 0, status=-2),
-         hello + hdr(4, 1, 8, crc=1) + b"k" + b"12345678", hello + hdr(2, 1, 5) + b"k"]
+         hello + hdr(4, 1, 8, crc=1) + b"k" + b"12345678", hello + hdr(2, 1, 5) + b"k",
+         hello + hdr(5, 0, 3) + b"\x01\x00k", hello + hdr(5, 0, 4) + b"\xff\xffkk",
+         hello + hdr(5, 0, 5) + b"\x00\x00abc", hello + hdr(5, 0, 1 << 20),
+         hello + hdr(6, 0, 1) + b"\x01", hello + hdr(5, 1, 3) + b"k\x01\x00k"]
 for _ in range(300):
-    base = rnd.choice(cases[8:]) if rnd.random() < 0.5 else hello
+    base = rnd.choice(cases[8:21]) if rnd.random() < 0.5 else hello
     b = bytearray(base + bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 200))))
     for _ in range(rnd.randrange(0, 4)):
         if b:

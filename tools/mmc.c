@@ -4,8 +4,10 @@
  *   mmc put KEY FILE|-     store a file (or stdin) under KEY
  *   mmc get KEY            write the value to stdout
  *   mmc rm KEY             remove KEY
- *   mmc exists KEY...      one line per key: "KEY 1" or "KEY 0"; exit 0 only
- *                          if all are present
+ *   mmc exists [--here] KEY...
+ *                          one line per key: "KEY 1" or "KEY 0"; exit 0 only
+ *                          if all are present.  One batch: in a pool, keys
+ *                          anywhere count; --here: on this node only
  *   mmc stat [--json]      the agent's counters
  *
  * The socket is $MMC_SOCKET or /run/mmc/agent.sock.  Exit status: 0 success
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +34,7 @@ static int usage(void)
 		"usage: mmc put KEY FILE|-\n"
 		"       mmc get KEY\n"
 		"       mmc rm KEY\n"
-		"       mmc exists KEY...\n"
+		"       mmc exists [--here] KEY...\n"
 		"       mmc stat [--json]\n"
 		"socket: $MMC_SOCKET or " MMC_DEFAULT_SOCKET "\n");
 	return 2;
@@ -166,6 +169,44 @@ static int cmd_stat(mmc_client *c, int json)
 	return 0;
 }
 
+/* exists: one batch when every key is well formed (in a pool, the keys
+ * not here are asked of their homes together), else key by key so that
+ * each bad key gets its own error. */
+static int cmd_exists(mmc_client *c, int n, char **keys, bool here)
+{
+	const void **k = calloc((size_t)n, sizeof(*k));
+	size_t *lens = calloc((size_t)n, sizeof(*lens));
+	uint8_t *present = calloc((size_t)n, 1);
+	bool batch = !here && k && lens && present;
+	int rc = 0, ret;
+
+	for (int i = 0; i < n && batch; i++) {
+		k[i] = keys[i];
+		lens[i] = strlen(keys[i]);
+		batch = lens[i] >= 1 && lens[i] <= MMC_KEY_MAX;
+	}
+	ret = batch ? mmc_exists_batch(c, (size_t)n, k, lens, present, NULL) : 0;
+	for (int i = 0; i < n; i++) {
+		if (!batch)
+			ret = here ? mmc_exists_here(c, keys[i], strlen(keys[i])) :
+				mmc_exists(c, keys[i], strlen(keys[i]));
+		if (ret < 0) {
+			fprintf(stderr, "mmc: exists %s: %s\n", keys[i], mmc_strerror(ret));
+			rc = 1;
+			continue;
+		}
+		if (batch)
+			ret = present[i];
+		printf("%s %d\n", keys[i], ret);
+		if (ret != 1)
+			rc = 1;
+	}
+	free(k);
+	free(lens);
+	free(present);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	mmc_client *c;
@@ -179,7 +220,8 @@ int main(int argc, char **argv)
 	}
 	if ((!strcmp(argv[1], "put") && argc != 4) ||
 	    ((!strcmp(argv[1], "get") || !strcmp(argv[1], "rm")) && argc != 3) ||
-	    (!strcmp(argv[1], "exists") && argc < 3) ||
+	    (!strcmp(argv[1], "exists") &&
+	     (argc < 3 || (argc == 3 && !strcmp(argv[2], "--here")))) ||
 	    (!strcmp(argv[1], "stat") && argc > 3))
 		return usage();
 	ret = mmc_connect(NULL, &c);
@@ -201,18 +243,9 @@ int main(int argc, char **argv)
 			rc = 1;
 		}
 	} else if (!strcmp(argv[1], "exists")) {
-		for (int i = 2; i < argc; i++) {
-			ret = mmc_exists(c, argv[i], strlen(argv[i]));
-			if (ret < 0) {
-				fprintf(stderr, "mmc: exists %s: %s\n", argv[i],
-					mmc_strerror(ret));
-				rc = 1;
-				continue;
-			}
-			printf("%s %d\n", argv[i], ret);
-			if (ret != 1)
-				rc = 1;
-		}
+		bool here = !strcmp(argv[2], "--here");
+
+		rc = cmd_exists(c, argc - 2 - here, argv + 2 + here, here);
 	} else if (!strcmp(argv[1], "stat")) {
 		if (argc == 3 && strcmp(argv[2], "--json")) {
 			mmc_disconnect(c);

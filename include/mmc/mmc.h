@@ -77,8 +77,13 @@ int mmc_put(mmc_client *c, const void *key, size_t key_len,
  * also when the call fails with -EMSGSIZE. */
 int mmc_get(mmc_client *c, const void *key, size_t key_len,
 	    void *buf, size_t buf_len, size_t *out_len);
-/* 1 if present, 0 if not, or -errno.  No system call. */
+/* 1 if present, 0 if not, or -errno.  No system call - unless the agent
+ * is in a pool ([cluster]) and the key is not on this node: then the agent
+ * asks the key's home (one ring round trip, a deadline). */
 int mmc_exists(mmc_client *c, const void *key, size_t key_len);
+/* 1 if the key is on this node (DRAM or its SSD tier), 0 if not, or
+ * -errno; never asks the pool.  No system call. */
+int mmc_exists_here(mmc_client *c, const void *key, size_t key_len);
 /* Removes a committed object; pinned ones vanish for new readers at once and
  * their space is freed when the last view is released. */
 int mmc_remove(mmc_client *c, const void *key, size_t key_len);
@@ -133,7 +138,9 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
  * counted from the first, are present without a gap: SGLang's
  * batch_exists().  Returns the number of keys present; with present == NULL
  * only the prefix is looked at (the scan stops at the first gap), so the
- * return value is then *prefix.  No system call. */
+ * return value is then *prefix.  No system call when every key is on this
+ * node; in a pool the others are asked of their homes, one request per
+ * home for the whole batch (pages anywhere in the pool count). */
 int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,
 		     const size_t *key_lens, uint8_t *present, size_t *prefix);
 int mmc_remove_batch(mmc_client *c, size_t n, const void *const *keys,
