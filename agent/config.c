@@ -474,6 +474,12 @@ static const struct key keys[] = {
 	  FIELD(cluster_peers), .zero_ok = true },
 	{ .section = "cluster", .name = "tls", .parse = parse_enum, FIELD(cluster_tls),
 	  .names = tls_names + 1, .nnames = 2, .hint = ": use off or on" },
+	{ .section = "cluster", .name = "cert", .parse = parse_path,
+	  FIELD(cluster_cert), .zero_ok = true },
+	{ .section = "cluster", .name = "key", .parse = parse_path,
+	  FIELD(cluster_key), .zero_ok = true },
+	{ .section = "cluster", .name = "ca", .parse = parse_path,
+	  FIELD(cluster_ca), .zero_ok = true },
 	{ .section = "cluster", .name = "timeout_ms", .parse = parse_number,
 	  FIELD(cluster_timeout_ms), .min = 1, .max = 60000,
 	  .hint = ": milliseconds, 1..60000" },
@@ -570,11 +576,13 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 	if (cfg->cluster_node_id[0] && !cfg->cluster_listen[0])
 		return seterr(err, errlen, "[cluster] node_id is set: listen = host:port "
 			      "is needed too");
-	if (cfg->cluster_node_id[0] && cfg->cluster_tls != MMC_TLS_OFF)
-		return seterr(err, errlen, "[cluster] tls: %s", cfg->cluster_tls == MMC_TLS_ON ?
-			      "on is not built yet (mutual TLS, issue 11): say tls = off, "
-			      "on a network only the pool's nodes reach" :
-			      "say it: tls = off sends pages in the clear between nodes");
+	if (cfg->cluster_node_id[0] && cfg->cluster_tls == MMC_TLS_UNSET)
+		return seterr(err, errlen, "[cluster] tls: say it: on (mutual TLS: cert, "
+			      "key and ca) or off (pages in the clear between nodes)");
+	if (cfg->cluster_node_id[0] && cfg->cluster_tls == MMC_TLS_ON &&
+	    (!cfg->cluster_cert[0] || !cfg->cluster_key[0] || !cfg->cluster_ca[0]))
+		return seterr(err, errlen, "[cluster] tls = on needs cert, key and ca "
+			      "(PEM files: this node's certificate, its key, the pool's CA)");
 	if (cfg->n_allow_uids > MMC_CONFIG_MAX_IDS ||
 	    cfg->n_allow_gids > MMC_CONFIG_MAX_IDS)
 		return seterr(err, errlen, "[access] more than %d ids",

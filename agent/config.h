@@ -76,6 +76,9 @@ struct mmc_config {
 	char     cluster_listen[MMC_CONFIG_PATH_MAX];/* listen = host:port */
 	char     cluster_peers[4096];                /* peers = id@host:port, ... */
 	unsigned cluster_tls;                        /* tls = off|on: must be said */
+	char     cluster_cert[MMC_CONFIG_PATH_MAX];  /* cert = this node's certificate (PEM) */
+	char     cluster_key[MMC_CONFIG_PATH_MAX];   /* key = its private key (PEM) */
+	char     cluster_ca[MMC_CONFIG_PATH_MAX];    /* ca = the pool's CA certificate(s) */
 	unsigned cluster_timeout_ms;                 /* timeout_ms = 10 */
 	unsigned cluster_down_after;                 /* down_after = 3 */
 	unsigned cluster_retry_ms;                   /* retry_ms = 200 */

@@ -340,6 +340,9 @@ static int start_pool(struct mmc_agent *ag)
 
 	if (ret)
 		log_err("cannot join the pool: %s", err[0] ? err : strerror(-ret));
+	else if (ag->remote && cfg->cluster_tls == MMC_TLS_ON)
+		log_info("[cluster] node %s, listening on %s, mutual TLS (ca %s)",
+			 cfg->cluster_node_id, cfg->cluster_listen, cfg->cluster_ca);
 	else if (ag->remote)
 		log_warn("[cluster] node %s, listening on %s, tls = off: pages cross "
 			 "the network in the clear", cfg->cluster_node_id, cfg->cluster_listen);

@@ -499,7 +499,9 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 		.node_id = cfg->cluster_node_id, .listen = cfg->cluster_listen,
 		.peers = cfg->cluster_peers, .timeout_ms = cfg->cluster_timeout_ms,
 		.down_after = cfg->cluster_down_after, .retry_ms = cfg->cluster_retry_ms,
-		.queue_max = cfg->cluster_queue_max,
+		.queue_max = cfg->cluster_queue_max, .tls = cfg->cluster_tls == MMC_TLS_ON,
+		.tls_cert = cfg->cluster_cert, .tls_key = cfg->cluster_key,
+		.tls_ca = cfg->cluster_ca,
 	};
 	int ret;
 
@@ -556,4 +558,5 @@ void mmc_object_remote_stats(struct mmc_agent *ag)
 	MMC_STAT(ag, peer_bytes_out) = ps.bytes_out;
 	MMC_STAT(ag, peer_failures) = ps.failures;
 	MMC_STAT(ag, peer_bad_frames) = ps.bad_frames;
+	MMC_STAT(ag, peer_tls_refused) = ps.tls_refused;
 }

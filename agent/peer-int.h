@@ -8,6 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+
+struct ssl_st;                   /* OpenSSL's SSL and SSL_CTX (peer_tls.c) */
+struct ssl_ctx_st;
+struct iovec;
 
 #include "layout-t.h"
 #include "peer.h"
@@ -44,6 +49,8 @@ struct pget {                    /* a GET (or EXISTS) we sent and wait for */
 struct conn {
 	struct conn *next;
 	int fd;
+	struct ssl_st *ssl;          /* tls = on */
+	bool tls_done;               /* its handshake is over */
 	int member;                  /* -1: incoming, before its HELLO */
 	bool outgoing, connecting, ready, want_out;
 	uint64_t deadline;           /* outgoing, not ready yet: its HELLO's */
@@ -85,6 +92,7 @@ struct mmc_peer {
 	struct member *m;
 	int nm;
 	int epfd, lfd, tfd;
+	struct ssl_ctx_st *tls;      /* NULL: tls = off */
 	uint64_t timer_due;          /* the timerfd fires then (0: disarmed) */
 	struct conn *conns;
 	uint32_t next_id;
@@ -112,6 +120,33 @@ int mmc_peer__send_hello(struct mmc_peer *p, struct conn *c);
  * (the connection must close). */
 int mmc_peer__flush(struct mmc_peer *p, struct conn *c);
 int mmc_peer__receive(struct mmc_peer *p, struct conn *c);
+
+/* Watches c for input, and for output while it has something to send. */
+void mmc_peer__watch(struct mmc_peer *p, struct conn *c);
+
+/* Frames may be sent and received on c: connected, TLS handshake over. */
+static inline bool mmc_peer__io_ready(const struct conn *c)
+{
+	return !c->connecting && (!c->ssl || c->tls_done);
+}
+
+/* peer_tls.c */
+/* The TLS context from cfg's cert, key and ca (nothing with tls off): 0 or
+ * -errno with one line in err. */
+int mmc_peer__tls_init(struct mmc_peer *p, char *err, size_t errlen);
+void mmc_peer__tls_free(struct mmc_peer *p);
+/* c's TLS state (its fd and direction set): 0 or -ENOMEM. */
+int mmc_peer__tls_attach(struct mmc_peer *p, struct conn *c);
+void mmc_peer__tls_detach(struct conn *c);
+/* Drives c's handshake: 1 over (or no TLS), 0 in progress (c->want_out
+ * set when it must write), -EPROTO refused (logged, counted). */
+int mmc_peer__tls_handshake(struct mmc_peer *p, struct conn *c);
+/* Does c's peer certificate name member id?  (true without TLS) */
+bool mmc_peer__tls_is(const struct conn *c, const char *id);
+/* recv() / sendmsg() on c, through TLS when it has it: bytes, or -1 with
+ * errno (EAGAIN: later). */
+ssize_t mmc_peer__read(struct conn *c, void *buf, size_t len);
+ssize_t mmc_peer__write(struct conn *c, const struct iovec *iov, int n);
 
 /* peer.c */
 /* Member m answered: it is up. */

@@ -234,7 +234,7 @@ int mmc_peer_create(const struct mmc_peer_config *cfg, const struct mmc_peer_ops
 		snprintf(err, errlen, "[cluster] node_id '%s': %s", p->self, strerror(-ret));
 		goto fail;
 	}
-	if ((ret = parse_members(p, err, errlen)))
+	if ((ret = parse_members(p, err, errlen)) || (ret = mmc_peer__tls_init(p, err, errlen)))
 		goto fail;
 	if ((ret = resolve(cfg->listen, true, &ss, &sl, err, errlen)))
 		goto fail;
@@ -258,6 +258,7 @@ int mmc_peer_create(const struct mmc_peer_config *cfg, const struct mmc_peer_ops
 		snprintf(err, errlen, "[cluster] epoll: %s", strerror(-ret));
 		goto fail;
 	}
+	arm(p, mmc_now_ns() + MS, mmc_now_ns());   /* the first turn dials every member */
 	*out = p;
 	return 0;
 fail:
@@ -278,6 +279,7 @@ void mmc_peer_destroy(struct mmc_peer *p)
 	if (p->epfd >= 0)
 		close(p->epfd);
 	mmc_placement_destroy(p->place);
+	mmc_peer__tls_free(p);
 	free(p->scratch);
 	free(p->m);
 	free(p);
@@ -320,10 +322,27 @@ static void conn_event(struct mmc_peer *p, struct conn *c, uint32_t events)
 		}
 		c->connecting = false;
 	}
-	if (events & EPOLLIN)
+	if (c->connecting)
+		return;
+	if (c->ssl && !c->tls_done) {    /* TLS first: what arrives is handshake */
+		bool out = c->want_out;
+
+		c->want_out = false;
+		r = mmc_peer__tls_handshake(p, c);
+		if (!r) {                    /* more to come: watch what it wants */
+			if (c->want_out != out)
+				mmc_peer__watch(p, c);
+			return;
+		}
+		c->want_out = out || c->q;
+		mmc_peer__watch(p, c);
+		r = r < 0 ? r : 0;
+		events |= EPOLLIN;           /* bytes may follow the handshake's */
+	}
+	if (!r && (events & EPOLLIN))
 		r = mmc_peer__receive(p, c);
 	/* Answers just queued go now, not a turn of the loop later. */
-	if (!r && !c->connecting && ((events & EPOLLOUT) || c->q))
+	if (!r && ((events & EPOLLOUT) || c->q))
 		r = mmc_peer__flush(p, c);
 	if (!r && (events & (EPOLLHUP | EPOLLERR)))
 		r = -ECONNRESET;
@@ -392,6 +411,8 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 	for (int i = 0; i < p->nm; i++) {
 		struct member *m = &p->m[i];
 
+		if (m->up && !m->out)        /* keep a connection to every member */
+			dial(p, i);
 		if (m->up || m->out)
 			continue;
 		if (m->retry_at <= now)
@@ -496,7 +517,7 @@ static int ask(struct mmc_peer *p, int member, struct out *o, struct pget *g)
 		c->gets = g;
 	c->gets_tail = g;
 	mmc_peer__queue(p, c, o);
-	if (!c->connecting && mmc_peer__flush(p, c)) {
+	if (mmc_peer__io_ready(c) && mmc_peer__flush(p, c)) {
 		mmc_peer__conn_close(p, c, -ECONNRESET);   /* answers g too */
 		return 0;
 	}
@@ -563,7 +584,7 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 	o->pinned = true;
 	mmc_peer__queue(p, c, o);
 	p->st.pushes++;
-	if (!c->connecting && mmc_peer__flush(p, c))
+	if (mmc_peer__io_ready(c) && mmc_peer__flush(p, c))
 		mmc_peer__conn_close(p, c, -ECONNRESET);
 	return 0;
 }

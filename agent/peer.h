@@ -49,6 +49,10 @@ struct mmc_peer_config {
 	unsigned down_after;       /* failures in a row that mark a member down */
 	unsigned retry_ms;         /* first retry of a down member */
 	uint64_t queue_max;        /* bytes waiting to go to one member at most */
+	bool tls;                  /* mutual TLS (peer_tls.c), with: */
+	const char *tls_cert;      /* this node's certificate chain (PEM) */
+	const char *tls_key;       /* its private key (PEM) */
+	const char *tls_ca;        /* the pool's CA certificate(s) (PEM) */
 };
 
 /* What the engine asks of its owner.  ctx is the owner's. */
@@ -96,6 +100,7 @@ struct mmc_peer_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t failures;                 /* timeouts, refused or broken connections */
 	uint64_t bad_frames;
+	uint64_t tls_refused;              /* handshakes failed, certificates refused */
 };
 
 /* Parses the member list, binds the listener.  0, or -errno with one line

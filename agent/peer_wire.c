@@ -36,7 +36,7 @@
 
 /* ---- connections ---- */
 
-static void watch(struct mmc_peer *p, struct conn *c)
+void mmc_peer__watch(struct mmc_peer *p, struct conn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP |
 				  (c->want_out ? EPOLLOUT : 0u), .data.ptr = c };
@@ -63,6 +63,10 @@ struct conn *mmc_peer__conn_new(struct mmc_peer *p, int fd, int member, bool out
 	c->outgoing = outgoing;
 	c->next = p->conns;
 	p->conns = c;
+	if (mmc_peer__tls_attach(p, c)) {
+		mmc_peer__conn_close(p, c, -ENOMEM);
+		return NULL;
+	}
 	return c;
 }
 
@@ -104,6 +108,7 @@ void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res)
 		c->gets = g->next;
 		mmc_peer__fail(p, g, res);
 	}
+	mmc_peer__tls_detach(c);
 	close(c->fd);
 	free(c);
 }
@@ -120,7 +125,7 @@ void mmc_peer__queue(struct mmc_peer *p, struct conn *c, struct out *o)
 	c->queued += o->value_len;
 	if (!c->want_out) {
 		c->want_out = true;
-		watch(p, c);
+		mmc_peer__watch(p, c);
 	}
 }
 
@@ -173,7 +178,7 @@ int mmc_peer__flush(struct mmc_peer *p, struct conn *c)
 			iov[0] = (struct iovec){ (void *)(o->value + done), o->value_len - done };
 			mh.msg_iovlen = 1;
 		}
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = mmc_peer__write(c, iov, (int)mh.msg_iovlen);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -189,7 +194,7 @@ int mmc_peer__flush(struct mmc_peer *p, struct conn *c)
 		out_release(p, o);
 	}
 	c->want_out = false;
-	watch(p, c);
+	mmc_peer__watch(p, c);
 	return 0;
 }
 
@@ -303,6 +308,12 @@ static int got_hello(struct mmc_peer *p, struct conn *c)
 	if (i == p->nm || (c->outgoing && i != c->member)) {
 		log_warn("[cluster] a connection says it is '%s', not a member we expect: "
 			 "closed", id);
+		return -EPERM;
+	}
+	if (!c->outgoing && !mmc_peer__tls_is(c, id)) {
+		p->st.tls_refused++;
+		log_warn("[cluster] a connection says it is '%s' but its certificate is "
+			 "not for '%s': closed", id, id);
 		return -EPERM;
 	}
 	c->ready = true;
@@ -438,7 +449,7 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 			break;
 		}
 		}
-		n = want ? recv(c->fd, to, want, MSG_DONTWAIT) : 0;
+		n = want ? mmc_peer__read(c, to, want) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -14,7 +14,8 @@ the veth - and timed; B's copies are then removed, so each round fetches
 again.  memcached (pymemcache get_many) and Redis (redis-py MGET) hold the
 same values on node A and are read from B the same way.  Every store's
 bytes are checked against what was put.  Prints one JSON object: GB/s per
-store and size (the median round).
+store and size (the median round), and the median time of a batch_exists
+of 128 keys on B whose home is A.
 """
 
 import argparse
@@ -50,7 +51,7 @@ def bench_mmc(mmc, a, b, size, count, rounds, tag):
     keys = [f"{tag}-{size}-{i}".encode() for i in range(count)]
     a.batch_put(keys, vals)
     wait_pushes(a, b)
-    remote = [i for i, k in enumerate(keys) if not b.exists(k)]   # homed on A
+    remote = [i for i, k in enumerate(keys) if not b.exists_here(k)]   # homed on A
     keys = [keys[i] for i in remote]
     vals = [vals[i] for i in remote]
     bufs = [bytearray(size) for _ in keys]
@@ -69,6 +70,24 @@ def bench_mmc(mmc, a, b, size, count, rounds, tag):
         for x in bufs:
             x[:] = bytes(size)
     return len(keys) * size / statistics.median(times) / 1e9, len(keys)
+
+
+def bench_exists(a, b, batch, rounds):
+    """batch_exists on B of `batch` keys whose home is A: median seconds."""
+    keys = [f"x-{i}".encode() for i in range(batch * 3)]
+    a.batch_put(keys, [b"v" * 4096] * len(keys))
+    wait_pushes(a, b)
+    keys = [k for k in keys if not b.exists_here(k)][:batch]   # homed on A
+    if len(keys) < batch:
+        sys.exit(f"bench/cluster.py: only {len(keys)} keys homed on A")
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        n = b.batch_exists(keys)
+        times.append(time.perf_counter() - t0)
+        if n != batch:
+            sys.exit(f"bench/cluster.py: batch_exists on B counted {n} of {batch}")
+    return statistics.median(times)
 
 
 def bench_memcached(host, size, count, rounds):
@@ -129,6 +148,7 @@ def main():
         out[s] = {"mmc": gbps, "mmc_keys": n,
                   "memcached": bench_memcached(args.host, size, n, args.rounds),
                   "redis": bench_redis(args.host, size, n, args.rounds)}
+    out["exists_us"] = bench_exists(a, b, 128, 5 if args.quick else 50) * 1e6
     print(json.dumps(out))
 
 

@@ -112,7 +112,11 @@ json=$(ip netns exec "$NB" "$PY" bench/cluster.py --a-sock "$T/a.sock" --b-sock 
 "$PY" - "$json" "$iperf" "$rtt" <<'EOF'
 import json, sys
 r, iperf, rtt = json.loads(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ex = r.pop("exists_us")
 print(f"veth B<-A: ping rtt {rtt} ms, iperf3 one stream {iperf:.2f} GB/s")
+print(f"batch_exists of 128 keys homed on A, asked on B: {ex:.1f} us"
+      f" = {ex / (float(rtt) * 1000):.1f} x ping rtt (target <= 2 x rtt + 20 us ="
+      f" {2 * float(rtt) * 1000 + 20:.0f} us)")
 print(f"{'size':>5} {'keys':>5} {'mmc GB/s':>9} {'memcached':>10} {'Redis':>7}"
       f" {'mmc/iperf3':>11} {'mmc/memcached':>14} {'mmc/Redis':>10}")
 for s, v in r.items():

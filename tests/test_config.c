@@ -82,6 +82,9 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_str_eq(c->cluster_node_id, "");
 	ck_assert_str_eq(c->cluster_listen, "");
 	ck_assert_str_eq(c->cluster_peers, "");
+	ck_assert_str_eq(c->cluster_cert, "");
+	ck_assert_str_eq(c->cluster_key, "");
+	ck_assert_str_eq(c->cluster_ca, "");
 	ck_assert_int_eq(c->cluster_tls, MMC_TLS_UNSET);
 	ck_assert_uint_eq(c->cluster_timeout_ms, 10);
 	ck_assert_uint_eq(c->cluster_down_after, 3);
@@ -590,10 +593,20 @@ START_TEST(cluster_keys)
 
 	c.cluster_tls = MMC_TLS_UNSET;              /* not said */
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "tls = off"), "%s", err);
+	ck_assert_msg(strstr(err, "say it"), "%s", err);
 	ck_assert_int_eq(mmc_config_set(&c, "cluster", "tls", "on", err, sizeof(err)), 0);
 	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "not built yet"), "%s", err);
+	ck_assert_msg(strstr(err, "needs cert, key and ca"), "%s", err);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "cert", "/etc/mmc/a.pem", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "key", "/etc/mmc/a.key", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "ca", "/etc/mmc/ca.pem", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.cluster_cert, "/etc/mmc/a.pem");
+	ck_assert_str_eq(c.cluster_ca, "/etc/mmc/ca.pem");
 	ck_assert_int_eq(mmc_config_set(&c, "cluster", "tls", "unset", err, sizeof(err)),
 			 -EINVAL);
 	ck_assert_int_eq(mmc_config_set(&c, "cluster", "tls", "off", err, sizeof(err)), 0);

@@ -159,7 +159,8 @@ struct mmc_client_stats {
 	X(peer_bytes_in,      COUNTER, BYTES, "bytes received from members") \
 	X(peer_bytes_out,     COUNTER, BYTES, "bytes sent to members") \
 	X(peer_failures,      COUNTER, COUNT, "calls to members that failed: deadline, refused, broken") \
-	X(peer_bad_frames,    COUNTER, COUNT, "malformed frames from members (connection closed)")
+	X(peer_bad_frames,    COUNTER, COUNT, "malformed frames from members (connection closed)") \
+	X(peer_tls_refused,   COUNTER, COUNT, "TLS connections refused: certificate, CA, name, not TLS")
 
 enum mmc_stat_kind { MMC_STAT_GAUGE = 0, MMC_STAT_COUNTER = 1 };
 enum mmc_stat_unit { MMC_STAT_COUNT = 0, MMC_STAT_BYTES = 1, MMC_STAT_PCT = 2 };

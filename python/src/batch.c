@@ -104,7 +104,9 @@ static PyObject *batch_exists(mmcpy_client *self, PyObject *keys)
 		mmcpy_keys_free(&k);
 		return NULL;
 	}
+	Py_BEGIN_ALLOW_THREADS   /* in a pool, homes are asked */
 	r = k.n ? mmc_exists_batch(self->c, k.n, k.ptr, k.len, NULL, &prefix) : 0;
+	Py_END_ALLOW_THREADS
 	mmcpy_leave(self);
 	mmcpy_keys_free(&k);
 	if (r < 0)
@@ -129,8 +131,10 @@ static PyObject *batch_exists_each(mmcpy_client *self, PyObject *keys)
 	present = scratch_get(&s, k.n, 1);
 	if (!present || mmcpy_enter(self) < 0)
 		goto done;
+	Py_BEGIN_ALLOW_THREADS
 	if (k.n)
 		r = mmc_exists_batch(self->c, k.n, k.ptr, k.len, present, NULL);
+	Py_END_ALLOW_THREADS
 	mmcpy_leave(self);
 	if (r < 0) {
 		mmcpy_error(r, NULL);

@@ -34,6 +34,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -374,9 +375,14 @@ static PyObject *client_get_into_ptr(mmcpy_client *self, PyObject *const *args,
 
 PyDoc_STRVAR(exists_doc,
 "exists(key) -> bool\n\n"
-"Whether key is committed now.  A lookup in shared memory: no system call.");
+"Whether key is committed now.  A lookup in shared memory: no system call,\n"
+"unless the agent is in a pool and the key is not on this node (then its\n"
+"home is asked, within the pool's deadline).");
+PyDoc_STRVAR(exists_here_doc,
+"exists_here(key) -> bool\n\n"
+"Whether key is committed on this node (DRAM or SSD).  Never asks the pool.");
 
-static PyObject *client_exists(mmcpy_client *self, PyObject *key)
+static PyObject *exists_common(mmcpy_client *self, PyObject *key, bool here)
 {
 	const char *k;
 	Py_ssize_t kl;
@@ -384,11 +390,23 @@ static PyObject *client_exists(mmcpy_client *self, PyObject *key)
 
 	if (mmcpy_key(key, &k, &kl) < 0 || mmcpy_enter(self) < 0)
 		return NULL;
-	r = mmc_exists(self->c, k, (size_t)kl);
+	Py_BEGIN_ALLOW_THREADS
+	r = here ? mmc_exists_here(self->c, k, (size_t)kl) : mmc_exists(self->c, k, (size_t)kl);
+	Py_END_ALLOW_THREADS
 	mmcpy_leave(self);
 	if (r < 0)
 		return mmcpy_error(r, NULL);
 	return PyBool_FromLong(r);
+}
+
+static PyObject *client_exists(mmcpy_client *self, PyObject *key)
+{
+	return exists_common(self, key, false);
+}
+
+static PyObject *client_exists_here(mmcpy_client *self, PyObject *key)
+{
+	return exists_common(self, key, true);
 }
 
 PyDoc_STRVAR(remove_doc,
@@ -554,6 +572,7 @@ static PyMethodDef client_methods[] = {
 	{ "get_into_ptr", (PyCFunction)(void (*)(void))client_get_into_ptr, FASTKW,
 	  get_into_ptr_doc },
 	{ "exists", (PyCFunction)client_exists, METH_O, exists_doc },
+	{ "exists_here", (PyCFunction)client_exists_here, METH_O, exists_here_doc },
 	{ "remove", (PyCFunction)client_remove, METH_O, remove_doc },
 	{ "clear", (PyCFunction)client_clear, METH_NOARGS, clear_doc },
 	{ "acquire", (PyCFunction)client_acquire, METH_O, acquire_doc },
