@@ -102,6 +102,8 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->cluster_down_after = 3;
 	cfg->cluster_retry_ms = 200;
 	cfg->cluster_queue_max = 256ull << 20;
+	snprintf(cfg->cluster_etcd_prefix, sizeof(cfg->cluster_etcd_prefix), "/mmc/");
+	cfg->cluster_etcd_ttl_s = 5;
 }
 
 /* The name the config file uses for l; "?" for a value out of range. */
@@ -474,6 +476,14 @@ static const struct key keys[] = {
 	  FIELD(cluster_peers), .zero_ok = true },
 	{ .section = "cluster", .name = "tls", .parse = parse_enum, FIELD(cluster_tls),
 	  .names = tls_names + 1, .nnames = 2, .hint = ": use off or on" },
+	{ .section = "cluster", .name = "etcd", .parse = parse_path,
+	  FIELD(cluster_etcd), .zero_ok = true },
+	{ .section = "cluster", .name = "etcd_prefix", .parse = parse_path,
+	  FIELD(cluster_etcd_prefix) },
+	{ .section = "cluster", .name = "etcd_ttl_s", .parse = parse_number,
+	  FIELD(cluster_etcd_ttl_s), .min = 2, .max = 3600, .hint = ": seconds, 2..3600" },
+	{ .section = "cluster", .name = "advertise", .parse = parse_path,
+	  FIELD(cluster_advertise), .zero_ok = true },
 	{ .section = "cluster", .name = "cert", .parse = parse_path,
 	  FIELD(cluster_cert), .zero_ok = true },
 	{ .section = "cluster", .name = "key", .parse = parse_path,
@@ -576,6 +586,13 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 	if (cfg->cluster_node_id[0] && !cfg->cluster_listen[0])
 		return seterr(err, errlen, "[cluster] node_id is set: listen = host:port "
 			      "is needed too");
+	if (cfg->cluster_etcd[0] && cfg->cluster_peers[0])
+		return seterr(err, errlen, "[cluster] peers and etcd: members come from one "
+			      "of them; keep one");
+	if (cfg->cluster_etcd[0] && strncmp(cfg->cluster_etcd, "http://", 7) &&
+	    strncmp(cfg->cluster_etcd, "https://", 8))
+		return seterr(err, errlen, "[cluster] etcd: '%s' is not an http:// or "
+			      "https:// URL", cfg->cluster_etcd);
 	if (cfg->cluster_node_id[0] && cfg->cluster_tls == MMC_TLS_UNSET)
 		return seterr(err, errlen, "[cluster] tls: say it: on (mutual TLS: cert, "
 			      "key and ca) or off (pages in the clear between nodes)");

@@ -75,6 +75,10 @@ struct mmc_config {
 	char     cluster_node_id[64];                /* node_id = (empty: not in a pool) */
 	char     cluster_listen[MMC_CONFIG_PATH_MAX];/* listen = host:port */
 	char     cluster_peers[4096];                /* peers = id@host:port, ... */
+	char     cluster_etcd[256];                  /* etcd = http://host:2379 (or peers) */
+	char     cluster_etcd_prefix[128];           /* etcd_prefix = /mmc/ */
+	unsigned cluster_etcd_ttl_s;                 /* etcd_ttl_s = 5 */
+	char     cluster_advertise[MMC_CONFIG_PATH_MAX]; /* advertise = (listen) */
 	unsigned cluster_tls;                        /* tls = off|on: must be said */
 	char     cluster_cert[MMC_CONFIG_PATH_MAX];  /* cert = this node's certificate (PEM) */
 	char     cluster_key[MMC_CONFIG_PATH_MAX];   /* key = its private key (PEM) */

@@ -501,7 +501,9 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 		.down_after = cfg->cluster_down_after, .retry_ms = cfg->cluster_retry_ms,
 		.queue_max = cfg->cluster_queue_max, .tls = cfg->cluster_tls == MMC_TLS_ON,
 		.tls_cert = cfg->cluster_cert, .tls_key = cfg->cluster_key,
-		.tls_ca = cfg->cluster_ca,
+		.tls_ca = cfg->cluster_ca, .etcd = cfg->cluster_etcd,
+		.etcd_prefix = cfg->cluster_etcd_prefix, .etcd_ttl_s = cfg->cluster_etcd_ttl_s,
+		.advertise = cfg->cluster_advertise,
 	};
 	int ret;
 

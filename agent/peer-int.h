@@ -53,6 +53,8 @@ struct conn {
 	bool tls_done;               /* its handshake is over */
 	int member;                  /* -1: incoming, before its HELLO */
 	bool outgoing, connecting, ready, want_out;
+	bool closed;                 /* on the closed list, freed after the batch */
+	struct conn *closed_next;
 	uint64_t deadline;           /* outgoing, not ready yet: its HELLO's */
 	/* receiving */
 	enum rstate rs;
@@ -80,6 +82,7 @@ struct member {
 	struct conn *out;
 	unsigned fails;
 	bool up;
+	bool gone;                   /* left the pool (etcd): its slot is free */
 	uint64_t retry_at, backoff_ms;
 };
 
@@ -93,8 +96,10 @@ struct mmc_peer {
 	int nm;
 	int epfd, lfd, tfd;
 	struct ssl_ctx_st *tls;      /* NULL: tls = off */
+	struct mmc_etcd *etcd;       /* NULL: the static peers list */
 	uint64_t timer_due;          /* the timerfd fires then (0: disarmed) */
 	struct conn *conns;
+	struct conn *closed;         /* closed during this batch of events */
 	uint32_t next_id;
 	char *scratch;
 	struct mmc_peer_stats st;
@@ -110,12 +115,14 @@ static inline struct mmc_peer_frame *mmc_peer__head(struct out *o)
  * yet), NULL when memory or epoll fails (fd is closed then). */
 struct conn *mmc_peer__conn_new(struct mmc_peer *p, int fd, int member, bool outgoing);
 /* Ends c: its queued values are released, its GETs answered res, a value
- * being received handed back to the owner. */
+ * being received handed back to the owner.  Once only (later calls do
+ * nothing); c's memory lasts until mmc_peer__free_closed(). */
 void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res);
 /* A zeroed frame of type with key, its head filled; NULL: no memory. */
 struct out *mmc_peer__frame(int type, const void *key, uint16_t key_len);
 void mmc_peer__queue(struct mmc_peer *p, struct conn *c, struct out *o);
 int mmc_peer__send_hello(struct mmc_peer *p, struct conn *c);
+void mmc_peer__free_closed(struct mmc_peer *p);
 /* Sends / reads what c has until the socket would block: 0, or -errno
  * (the connection must close). */
 int mmc_peer__flush(struct mmc_peer *p, struct conn *c);

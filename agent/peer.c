@@ -34,11 +34,12 @@
 
 #include "crc32c.h"
 #include "log.h"
+#include "members_etcd.h"
 #include "peer-int.h"
 #include "timer.h"
 
 
-static const char lfd_tag, tfd_tag;   /* epoll data of the listener, the timer */
+static const char lfd_tag, tfd_tag, etcd_tag;   /* epoll data of the listener, the timer */
 
 /* Makes the timer fire at due at the latest. */
 static void arm(struct mmc_peer *p, uint64_t due, uint64_t now)
@@ -102,6 +103,59 @@ static int resolve(const char *hp, bool passive, struct sockaddr_storage *ss,
 	return 0;
 }
 
+/* Adds member id at hostport (or brings a member that left back): its
+ * slot, or -errno with one line in err. */
+static int member_add(struct mmc_peer *p, const char *id, const char *hostport,
+		      char *err, size_t errlen)
+{
+	struct member *m;
+	int i, ret;
+
+	for (i = 0; i < p->nm && strcmp(p->m[i].id, id); i++)
+		;
+	if (i < p->nm && !p->m[i].gone) {
+		snprintf(err, errlen, "[cluster] member '%s' is listed twice", id);
+		return -EEXIST;
+	}
+	if (i == p->nm) {
+		if (p->nm == MMC_PLACEMENT_MAX)
+			return -ENOSPC;
+		m = realloc(p->m, (size_t)(p->nm + 1) * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		p->m = m;
+		p->nm++;
+	}
+	m = &p->m[i];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	snprintf(m->where, sizeof(m->where), "%s", hostport);
+	m->gone = true;                   /* until it is all set */
+	if ((ret = resolve(hostport, false, &m->addr, &m->addr_len, err, errlen)) ||
+	    (ret = mmc_placement_add(p->place, m->id)))
+		return ret;
+	m->gone = false;
+	m->up = true;
+	return i;
+}
+
+/* Member i left the pool: its keys go to others, its calls end. */
+static void member_remove(struct mmc_peer *p, int i)
+{
+	struct member *m = &p->m[i];
+
+	(void)mmc_placement_remove(p->place, m->id);
+	m->gone = true;
+	m->up = false;
+	if (m->out)
+		mmc_peer__conn_close(p, m->out, -EHOSTDOWN);
+	for (struct conn *c = p->conns, *cn; c; c = cn) {
+		cn = c->next;
+		if (c->member == i)
+			mmc_peer__conn_close(p, c, -EHOSTDOWN);
+	}
+}
+
 /* "id@host:port" entries, separated by commas or blanks. */
 static int parse_members(struct mmc_peer *p, char *err, size_t errlen)
 {
@@ -111,7 +165,6 @@ static int parse_members(struct mmc_peer *p, char *err, size_t errlen)
 	for (tok = list ? strtok_r(list, ", \t", &save) : NULL; tok && !ret;
 	     tok = strtok_r(NULL, ", \t", &save)) {
 		char *at = strchr(tok, '@');
-		struct member *m;
 
 		if (!at || at == tok || (size_t)(at - tok) > MMC_NODE_ID_MAX) {
 			snprintf(err, errlen, "[cluster] peers: '%.80s' is not id@host:port "
@@ -120,28 +173,53 @@ static int parse_members(struct mmc_peer *p, char *err, size_t errlen)
 			break;
 		}
 		*at = '\0';
-		if (!strcmp(tok, p->self))
-			continue;             /* this node */
-		m = realloc(p->m, (size_t)(p->nm + 1) * sizeof(*m));
-		if (!m) {
-			ret = -ENOMEM;
-			break;
-		}
-		p->m = m;
-		m = &p->m[p->nm];
-		memset(m, 0, sizeof(*m));
-		strcpy(m->id, tok);
-		snprintf(m->where, sizeof(m->where), "%s", at + 1);
-		if ((ret = resolve(at + 1, false, &m->addr, &m->addr_len, err, errlen)))
-			break;
-		m->up = true;
-		p->nm++;
-		ret = mmc_placement_add(p->place, m->id);
-		if (ret == -EEXIST)
-			snprintf(err, errlen, "[cluster] peers: '%s' is listed twice", m->id);
+		if (strcmp(tok, p->self))     /* not this node */
+			ret = member_add(p, tok, at + 1, err, errlen);
+		ret = ret < 0 ? ret : 0;
 	}
 	free(list);
 	return ret;
+}
+
+/* A new member list from etcd (this node in it or not): who joined, who
+ * left, who moved. */
+static void members_from_etcd(struct mmc_peer *p)
+{
+	static struct mmc_etcd_member list[MMC_PLACEMENT_MAX];
+	int n = mmc_etcd_members(p->etcd, list, MMC_PLACEMENT_MAX);
+	char err[256];
+
+	if (n < 0)
+		return;
+	for (int i = 0; i < p->nm; i++) {
+		struct member *m = &p->m[i];
+		int k;
+
+		if (m->gone)
+			continue;
+		for (k = 0; k < n && strcmp(list[k].id, m->id); k++)
+			;
+		if (k < n && !strcmp(list[k].addr, m->where))
+			continue;
+		log_info("[cluster] member %s (%s) left the pool", m->id, m->where);
+		member_remove(p, i);          /* gone, or moved: added again below */
+	}
+	for (int k = 0; k < n; k++) {
+		int i;
+
+		if (!strcmp(list[k].id, p->self))
+			continue;
+		for (i = 0; i < p->nm && (p->m[i].gone || strcmp(p->m[i].id, list[k].id)); i++)
+			;
+		if (i < p->nm)
+			continue;
+		if (member_add(p, list[k].id, list[k].addr, err, sizeof(err)) < 0)
+			log_warn("[cluster] etcd lists member %s at '%s': %s", list[k].id,
+				 list[k].addr, err);
+		else
+			log_info("[cluster] member %s (%s) joined the pool", list[k].id,
+				 list[k].addr);
+	}
 }
 
 void mmc_peer__member_ok(struct mmc_peer *p, struct member *m)
@@ -236,6 +314,15 @@ int mmc_peer_create(const struct mmc_peer_config *cfg, const struct mmc_peer_ops
 	}
 	if ((ret = parse_members(p, err, errlen)) || (ret = mmc_peer__tls_init(p, err, errlen)))
 		goto fail;
+	if (cfg->etcd && cfg->etcd[0]) {
+		struct mmc_etcd_config ec = {
+			.endpoint = cfg->etcd, .prefix = cfg->etcd_prefix, .node_id = p->self,
+			.advertise = cfg->advertise && cfg->advertise[0] ? cfg->advertise :
+				cfg->listen, .ttl_s = cfg->etcd_ttl_s };
+
+		if ((ret = mmc_etcd_start(&ec, &p->etcd, err, errlen)))
+			goto fail;
+	}
 	if ((ret = resolve(cfg->listen, true, &ss, &sl, err, errlen)))
 		goto fail;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -254,6 +341,9 @@ int mmc_peer_create(const struct mmc_peer_config *cfg, const struct mmc_peer_ops
 	ev.data.ptr = (void *)&tfd_tag;
 	if (!ret && epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->tfd, &ev) < 0)
 		ret = -errno;
+	ev.data.ptr = (void *)&etcd_tag;
+	if (!ret && p->etcd && epoll_ctl(p->epfd, EPOLL_CTL_ADD, mmc_etcd_fd(p->etcd), &ev) < 0)
+		ret = -errno;
 	if (ret) {
 		snprintf(err, errlen, "[cluster] epoll: %s", strerror(-ret));
 		goto fail;
@@ -270,8 +360,10 @@ void mmc_peer_destroy(struct mmc_peer *p)
 {
 	if (!p)
 		return;
+	mmc_etcd_stop(p->etcd);          /* leaves the pool in etcd now */
 	while (p->conns)
 		mmc_peer__conn_close(p, p->conns, -ECONNRESET);
+	mmc_peer__free_closed(p);
 	if (p->lfd >= 0)
 		close(p->lfd);
 	if (p->tfd >= 0)
@@ -308,6 +400,8 @@ static void conn_event(struct mmc_peer *p, struct conn *c, uint32_t events)
 {
 	int r = 0;
 
+	if (c->closed)                   /* by an earlier event of this batch */
+		return;
 	if (c->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		int e = 0;
 		socklen_t l = sizeof(e);
@@ -369,6 +463,8 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 		bool late = false;
 
 		cn = c->next;
+		if (c->closed)               /* closed by an earlier step of this walk */
+			continue;
 		if (!c->ready && c->deadline <= now) {
 			int member = c->member;
 			bool outgoing = c->outgoing;
@@ -411,6 +507,8 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 	for (int i = 0; i < p->nm; i++) {
 		struct member *m = &p->m[i];
 
+		if (m->gone)
+			continue;
 		if (m->up && !m->out)        /* keep a connection to every member */
 			dial(p, i);
 		if (m->up || m->out)
@@ -438,6 +536,8 @@ void mmc_peer_poll(struct mmc_peer *p)
 
 			if (d == &lfd_tag) {
 				accept_all(p);
+			} else if (d == &etcd_tag) {
+				members_from_etcd(p);
 			} else if (d == &tfd_tag) {
 				uint64_t v;
 
@@ -450,6 +550,7 @@ void mmc_peer_poll(struct mmc_peer *p)
 			break;
 	}
 	run_deadlines(p, mmc_now_ns());
+	mmc_peer__free_closed(p);
 }
 
 /* ---- asking ---- */
@@ -477,7 +578,7 @@ int mmc_peer_home(const struct mmc_peer *p, uint64_t h)
 	if (!strcmp(id, p->self))
 		return MMC_PEER_SELF;
 	for (int i = 0; i < p->nm; i++)
-		if (!strcmp(p->m[i].id, id))
+		if (!p->m[i].gone && !strcmp(p->m[i].id, id))
 			return i;
 	return MMC_PEER_NONE;
 }
@@ -592,9 +693,10 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st)
 {
 	*st = p->st;
-	st->members = (uint64_t)p->nm;
-	st->members_up = 0;
-	for (int i = 0; i < p->nm; i++)
-		st->members_up += p->m[i].up;
+	st->members = st->members_up = 0;
+	for (int i = 0; i < p->nm; i++) {
+		st->members += !p->m[i].gone;
+		st->members_up += p->m[i].up && !p->m[i].gone;
+	}
 }
 

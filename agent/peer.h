@@ -23,8 +23,10 @@
  * times that, until a connection succeeds.
  *
  * Membership: the static list of [cluster] peers (this node's own entry is
- * recognised by its node_id and skipped).  Placement (placement.c) maps a
- * key to its home among the members that are up.
+ * recognised by its node_id and skipped), or the list etcd keeps
+ * (members_etcd.c): members join and leave while the agent runs.
+ * Placement (placement.c) maps a key to its home among the members that
+ * are up.
  */
 #ifndef MMC_AGENT_PEER_H
 #define MMC_AGENT_PEER_H
@@ -49,6 +51,11 @@ struct mmc_peer_config {
 	unsigned down_after;       /* failures in a row that mark a member down */
 	unsigned retry_ms;         /* first retry of a down member */
 	uint64_t queue_max;        /* bytes waiting to go to one member at most */
+	const char *etcd;          /* membership from etcd (members_etcd.c) at this
+				    * URL, instead of peers; "" or NULL: peers */
+	const char *etcd_prefix;   /* the pool's keys in etcd: PREFIX/members/ID */
+	unsigned etcd_ttl_s;       /* our lease there */
+	const char *advertise;     /* "host:port" members reach us at (etcd) */
 	bool tls;                  /* mutual TLS (peer_tls.c), with: */
 	const char *tls_cert;      /* this node's certificate chain (PEM) */
 	const char *tls_key;       /* its private key (PEM) */

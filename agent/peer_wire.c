@@ -85,6 +85,9 @@ void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res)
 {
 	struct conn **pp;
 
+	if (c->closed)
+		return;
+	c->closed = true;
 	for (pp = &p->conns; *pp != c; pp = &(*pp)->next)
 		;
 	*pp = c->next;
@@ -110,10 +113,25 @@ void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res)
 	}
 	mmc_peer__tls_detach(c);
 	close(c->fd);
-	free(c);
+	/* Freed after the batch of events being handled: a later event of
+	 * the batch, or a walk of the list (c->next stays), may still point
+	 * at it (mmc_peer_poll). */
+	c->receiving = NULL;
+	c->gets = c->gets_tail = NULL;
+	c->closed_next = p->closed;
+	p->closed = c;
 }
 
-/* Member m answered: it is up. */
+void mmc_peer__free_closed(struct mmc_peer *p)
+{
+	while (p->closed) {
+		struct conn *c = p->closed;
+
+		p->closed = c->closed_next;
+		free(c);
+	}
+}
+
 void mmc_peer__queue(struct mmc_peer *p, struct conn *c, struct out *o)
 {
 	o->next = NULL;
@@ -303,11 +321,15 @@ static int got_hello(struct mmc_peer *p, struct conn *c)
 
 	memcpy(id, c->key, c->f.key_len);
 	id[c->f.key_len] = '\0';
-	for (i = 0; i < p->nm && strcmp(p->m[i].id, id); i++)
+	for (i = 0; i < p->nm && (p->m[i].gone || strcmp(p->m[i].id, id)); i++)
 		;
 	if (i == p->nm || (c->outgoing && i != c->member)) {
-		log_warn("[cluster] a connection says it is '%s', not a member we expect: "
-			 "closed", id);
+		if (p->etcd)             /* a member joining before etcd told us: it retries */
+			log_info("[cluster] a connection says it is '%s', not a member "
+				 "(yet): closed", id);
+		else
+			log_warn("[cluster] a connection says it is '%s', not a member we "
+				 "expect: closed", id);
 		return -EPERM;
 	}
 	if (!c->outgoing && !mmc_peer__tls_is(c, id)) {

@@ -23,7 +23,9 @@ pkgs=(
 	liburing-dev libssl-dev check libinih-dev libsystemd-dev libxxhash-dev
 	systemtap-sdt-dev                 # <sys/sdt.h> USDT probes in libshm
 	libncurses-dev libseccomp-dev
-	libjson-c-dev                     # mmc-bench trace reads JSON lines
+	libjson-c-dev                     # mmc-bench trace, the agent's etcd client
+	libcurl4-openssl-dev              # the agent reaches etcd's JSON gateway
+	etcd-server etcd-client openssl   # tests/test_cluster*.sh: a real etcd, a CA
 	systemd                           # systemd-analyze for test_systemd
 	procps util-linux iproute2        # ps/pgrep, nsenter/taskset, ss
 	jq                                # tests parse JSON output

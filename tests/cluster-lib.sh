@@ -9,7 +9,10 @@
 #	node_conf() { ...; }             # optional: [cluster] lines for node $1
 #	start_node a                     # (default: tls = off)
 #
-# Sets NODES, NS[n], ADDR[n], PORT, PEERS, PID[n]; on, stat_of, wait_for,
+# CLUSTER_NODES (default "a b c") names the nodes; with CLUSTER_ETCD (a
+# URL) the agents take their members from etcd (lease 2 s), not peers.
+# Sets NODES, NS[n], ADDR[n], BR (the bridge's namespace) and BR_ADDR (its
+# address on the bridge), PORT, PEERS, PID[n]; on, stat_of, wait_for,
 # pushes_landed (after mark_pushes), ms.  Needs root: exits 77 without it.
 # On a failure (or without PASSED=1 at the end) each agent's log is shown.
 
@@ -19,15 +22,18 @@ make_tmp "$1"
 
 TAG=m$$
 BR=$TAG-br
-NODES=(a b c)
+read -r -a NODES <<<"${CLUSTER_NODES:-a b c}"
+NET=10.77.$((($$ % 200) + 1))
+BR_ADDR=$NET.254              # the bridge's own address (where etcd listens)
 declare -A NS ADDR PID
-for i in 0 1 2; do
+PORT=7700
+PEERS=
+for i in "${!NODES[@]}"; do
 	n=${NODES[$i]}
 	NS[$n]=$TAG-$n
-	ADDR[$n]=10.77.$((($$ % 200) + 1)).$((i + 1))
+	ADDR[$n]=$NET.$((i + 1))
+	PEERS+="${PEERS:+, }$n@${ADDR[$n]}:$PORT"
 done
-PORT=7700
-PEERS="a@${ADDR[a]}:$PORT, b@${ADDR[b]}:$PORT, c@${ADDR[c]}:$PORT"
 
 on_cleanup() {
 	local n
@@ -45,6 +51,8 @@ on_cleanup() {
 ip netns add "$BR" || skip "cannot create network namespaces"
 ip -n "$BR" link add br0 type bridge || skip "no bridge support"
 ip -n "$BR" link set br0 up
+ip -n "$BR" addr add "$BR_ADDR/24" dev br0
+ip -n "$BR" link set lo up
 for n in "${NODES[@]}"; do
 	ip netns add "${NS[$n]}"
 	ip link add "$TAG$n" netns "${NS[$n]}" type veth peer name "p$TAG$n" netns "$BR"
@@ -56,7 +64,8 @@ done
 
 # start_node N: the agent of node N in its namespace; returns once it serves.
 start_node() {
-	local n=$1 i
+	local n=$1 i members="peers = $PEERS"
+	[ -z "${CLUSTER_ETCD:-}" ] || members=$'etcd = '"$CLUSTER_ETCD"$'\netcd_ttl_s = 2'
 	cat >"$T/$n.conf" <<-EOF
 	[agent]
 	socket = $T/$n.sock
@@ -67,7 +76,7 @@ start_node() {
 	[cluster]
 	node_id = $n
 	listen = ${ADDR[$n]}:$PORT
-	peers = $PEERS
+	$members
 	timeout_ms = 200
 	down_after = 3
 	retry_ms = 100
