@@ -21,7 +21,7 @@ struct iovec;
 
 #define HELLO_MIN_MS  1000      /* a new connection's deadline, at least */
 #define BACKOFF_MAX   32        /* retry_ms doubles up to this many times it */
-#define SCRATCH       (64 << 10) /* a dropped value is read through this */
+#define SCRATCH       (256 << 10) /* a value is read this much at a time */
 #define SOCK_BUF      (4 << 20)  /* socket buffers: a 4 MiB page in flight */
 #define MS            1000000ull
 

@@ -244,6 +244,10 @@ static void member_failed(struct mmc_peer *p, struct member *m, const char *why)
 		m->retry_at = mmc_now_ns() + m->backoff_ms * MS;
 		return;
 	}
+	/* Up, it is dialled again in the background no sooner than this (a
+	 * call dials at once): members starting one after another do not
+	 * use up each other's failures in a few microseconds. */
+	m->retry_at = mmc_now_ns() + (uint64_t)p->cfg.retry_ms * MS;
 	if (++m->fails < p->cfg.down_after)
 		return;
 	m->up = false;
@@ -509,8 +513,10 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 
 		if (m->gone)
 			continue;
-		if (m->up && !m->out)        /* keep a connection to every member */
-			dial(p, i);
+		if (m->up && !m->out && m->retry_at <= now)
+			dial(p, i);              /* keep a connection to every member */
+		if (m->up && !m->out && m->retry_at > now && m->retry_at < next)
+			next = m->retry_at;
 		if (m->up || m->out)
 			continue;
 		if (m->retry_at <= now)

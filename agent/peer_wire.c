@@ -409,7 +409,7 @@ static int value_in(struct mmc_peer *p, struct conn *c)
 	const struct mmc_peer_frame *f = &c->f;
 	int res = 0;
 
-	if (c->dst && mmc_crc32c(0, c->dst, f->value_len) != f->crc)
+	if (c->dst && c->crc != f->crc)     /* summed as it arrived (receive) */
 		res = -EBADMSG;
 	if (res)
 		log_warn("[cluster] a value from %s failed its crc32c check: dropped",
@@ -466,8 +466,10 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 		default: {
 			uint64_t left = c->f.value_len - c->got;
 
+			/* Into its block a slice at a time, each summed while it
+			 * is still in the cache; a dropped value via scratch. */
 			to = c->dst ? c->dst + c->got : p->scratch;
-			want = c->dst || left < SCRATCH ? (size_t)left : SCRATCH;
+			want = left < SCRATCH ? (size_t)left : SCRATCH;
 			break;
 		}
 		}
@@ -478,6 +480,8 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 			return errno == EAGAIN ? 0 : -errno;
 		if (!n && want)
 			return -ECONNRESET;
+		if (c->rs == R_VALUE && c->dst)
+			c->crc = mmc_crc32c(c->crc, to, (size_t)n);
 		c->got += (size_t)n;
 		p->st.bytes_in += (uint64_t)n;
 		if (c->rs == R_HDR && c->got == sizeof(c->f)) {

@@ -103,8 +103,11 @@ ip netns exec "$NA" redis-server --bind $IPA --port 6379 --save '' --appendonly 
 PIDS+=($!)
 wait_port "$NB" $IPA 11211
 wait_port "$NB" $IPA 6379
-for n in a b; do
-	for _ in $(seq 100); do MMC_SOCKET=$T/$n.sock "$BIN/mmc" stat >/dev/null 2>&1 && break; sleep 0.1; done
+for n in a b; do   # each serves, and sees the other up
+	for _ in $(seq 100); do
+		MMC_SOCKET=$T/$n.sock "$BIN/mmc" stat 2>/dev/null | grep -q '^peers_up  *1$' && break
+		sleep 0.1
+	done
 done
 
 json=$(ip netns exec "$NB" "$PY" bench/cluster.py --a-sock "$T/a.sock" --b-sock "$T/b.sock" \

@@ -25,6 +25,30 @@ static int batch_args(mmc_client *c, size_t n, const void *const *keys,
 	return mmc__alive(c);
 }
 
+/* A get whose value had to be fetched (ring.c calls it for each as it is
+ * answered): the copy into the caller's buffer. */
+struct fetched {
+	mmc_client *c;
+	const void *const *keys;
+	const size_t *key_lens;
+	void *const *bufs;
+	const size_t *buf_lens;
+	int64_t *results;
+	const size_t *later;         /* the group's indexes into keys */
+	int ok;
+};
+
+static void copy_fetched(void *arg, size_t j)
+{
+	struct fetched *f = arg;
+	size_t i = f->later[j], len = 0;
+	struct iovec iov = { .iov_base = f->bufs[i], .iov_len = f->buf_lens[i] };
+	int r = mmc__getv(f->c, f->keys[i], f->key_lens[i], NULL, &iov, 1, &len, true);
+
+	f->results[i] = r ? r : (int64_t)len;
+	f->ok += !r;
+}
+
 /* Gets keys [base, end): from DRAM first; those only on SSD are then
  * fetched together (up to MMC_PIPELINE_MAX SSD reads in flight) and got
  * again.  A group of fetches holds at most a quarter of the arena by the
@@ -63,19 +87,15 @@ static int get_window(mmc_client *c, size_t base, size_t end, const void *const 
 	}
 	for (size_t j = 0, g; j < k; j = g) {
 		uint64_t bytes = buf_lens[later[j]];
+		struct fetched f = { c, keys, key_lens, bufs, buf_lens, results, later + j, 0 };
 
 		for (g = j + 1; g < k && bytes + buf_lens[later[g]] <= c->data_size / 4; g++)
 			bytes += buf_lens[later[g]];
-		if ((ret = mmc__pipeline(c, g - j, reqs + j, cqes + j)))
+		/* Each value is copied as soon as it is here, while the agent
+		 * brings the next ones. */
+		if ((ret = mmc__pipeline_each(c, g - j, reqs + j, cqes + j, copy_fetched, &f)))
 			return ret;
-		for (; j < g; j++) {
-			size_t i = later[j], len = 0;
-			struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
-			int r = mmc__getv(c, keys[i], key_lens[i], NULL, &iov, 1, &len, true);
-
-			results[i] = r ? r : (int64_t)len;
-			ok += !r;
-		}
+		ok += f.ok;
 	}
 	return ok;
 }

@@ -172,6 +172,11 @@ struct mmc_req {
  * session failed (cqes then partly unset). */
 int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
 		  struct mmc_cqe *cqes);
+/* The same, calling on_done(arg, i) as soon as request i is answered, in
+ * order, while the later ones are still in flight (a batch get copies one
+ * fetched value while the agent brings the next). */
+int mmc__pipeline_each(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
+		       struct mmc_cqe *cqes, void (*on_done)(void *arg, size_t i), void *arg);
 
 /* verify.c: checksums (docs/hardening.md, "Integrity").
  * mmc__verify_init() (at connect) takes the agent's default mode and builds

@@ -347,15 +347,21 @@ int mmc__call(struct mmc_client *c, uint8_t op, const void *key, size_t key_len,
 int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
 		  struct mmc_cqe *cqes)
 {
+	return mmc__pipeline_each(c, n, reqs, cqes, NULL, NULL);
+}
+
+int mmc__pipeline_each(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
+		       struct mmc_cqe *cqes, void (*on_done)(void *arg, size_t i), void *arg)
+{
 	size_t next = 0;
 
 	while (next < n) {
 		uint32_t tags[MMC_PIPELINE_MAX];
-		size_t sent[MMC_PIPELINE_MAX], k = 0;
+		size_t sent[MMC_PIPELINE_MAX], failed[MMC_PIPELINE_MAX], k = 0, nf = 0;
 		int ret;
 
 		pthread_mutex_lock(&c->sq_lock);
-		while (next < n && k < MMC_PIPELINE_MAX) {
+		while (next < n && k < MMC_PIPELINE_MAX && nf < MMC_PIPELINE_MAX) {
 			const struct mmc_req *q = &reqs[next];
 
 			ret = mmc__submit(c, q->op, q->key, q->key_len, q->arg, q->idx,
@@ -364,16 +370,22 @@ int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
 				break;      /* collect these first: they free slots */
 			if (ret) {
 				memset(&cqes[next], 0, sizeof(cqes[next]));
-				cqes[next++].res = ret;
+				cqes[next].res = ret;
+				failed[nf++] = next++;
 				continue;
 			}
 			sent[k++] = next++;
 		}
 		mmc__flush(c);
 		pthread_mutex_unlock(&c->sq_lock);
-		for (size_t j = 0; j < k; j++)
+		for (size_t j = 0; on_done && j < nf; j++)   /* never sent: done now */
+			on_done(arg, failed[j]);
+		for (size_t j = 0; j < k; j++) {
 			if ((ret = mmc__wait(c, tags[j], &cqes[sent[j]])))
 				return ret;
+			if (on_done)
+				on_done(arg, sent[j]);
+		}
 		if (!k && next < n && (ret = mmc__alive(c)))
 			return ret;
 	}
