@@ -533,7 +533,7 @@ int mmc_agent_run(struct mmc_agent *ag)
 		int timeout = 0, n;
 		unsigned work = mmc_activity_serve(ag, now, MMC_ACTIVITY_QUOTA);
 
-		mmc_object_remote_flush(ag);     /* a turn's lookups: one ask per home */
+		mmc_object_remote_flush(ag, !work);   /* lookups: one ask per home */
 
 		if (ag->ssd && mmc_ssd_busy(ag->ssd))
 			mmc_object_tier_poll(ag);   /* I/O back, and what was queued goes */
@@ -563,7 +563,7 @@ int mmc_agent_run(struct mmc_agent *ag)
 		atomic_store_explicit(&ag->hdr->agent_sleeping, 0, memory_order_relaxed);
 		for (int i = 0; i < n; i++)
 			handle_event(ag, &evs[i]);
-		mmc_object_remote_flush(ag);
+		mmc_object_remote_flush(ag, true);
 		now = mmc_now_ns();
 		ag->loop.poll_due = false;
 		arm(ag, &ag->loop.poll, now + POLL_EVERY_NS, on_poll);

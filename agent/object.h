@@ -21,6 +21,7 @@
 #ifndef MMC_AGENT_OBJECT_H
 #define MMC_AGENT_OBJECT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "layout-t.h"
@@ -167,12 +168,15 @@ void mmc_object_remote_stop(struct mmc_agent *ag);
 int mmc_object_remote_fd(const struct mmc_agent *ag);
 void mmc_object_remote_poll(struct mmc_agent *ag);
 /* LOOKUP of key by s: res 1 when it is on a tier here; in a pool, else
- * its home is asked (PARKED; the asks of one turn of the loop go to each
- * home as one EXISTS, sent by mmc_object_remote_flush()); else 0. */
+ * its home is asked (PARKED; the lookups gathered until the agent runs
+ * out of requests go to each home as one EXISTS, sent by
+ * mmc_object_remote_flush()); else 0. */
 enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *s,
 				      const struct mmc_sqe *q, struct mmc_cqe *c);
-/* Sends the EXISTS batches gathered since the last call (cheap when none). */
-void mmc_object_remote_flush(struct mmc_agent *ag);
+/* Sends the EXISTS batches gathered so far when idle (the agent found no
+ * request to serve), when many wait, or when the oldest waited
+ * MMC_LOOKUP_HOLD_NS; cheap when none. */
+void mmc_object_remote_flush(struct mmc_agent *ag, bool idle);
 /* Copies the peer engine's figures into the agent's counters. */
 void mmc_object_remote_stats(struct mmc_agent *ag);
 

@@ -42,6 +42,7 @@
 #include "peer.h"
 #include "request.h"
 #include "tier_ssd.h"
+#include "timer.h"
 
 struct rwait {                   /* a parked FETCH */
 	struct mmc_request r;        /* first: what was parked */
@@ -82,6 +83,7 @@ struct mmc_remote {
 	struct rfetch *fetches;
 	struct xpend *pend;          /* one per member */
 	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
+	uint64_t pend_since_ns;      /* when the oldest of them came */
 };
 
 static uint64_t pin_of(struct mmc_agent *ag, uint32_t slot)
@@ -393,17 +395,28 @@ enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *
 		x->head = w;
 	x->tail = w;
 	x->n++;
-	ag->remote->npend++;
+	if (!ag->remote->npend++)
+		ag->remote->pend_since_ns = mmc_now_ns();
 	if (x->n == MMC_PEER_EXISTS_MAX)
 		send_batch(ag, home);
 	return MMC_OPS_PARKED;
 }
 
-void mmc_object_remote_flush(struct mmc_agent *ag)
+/* A batch get's lookups come a few per turn of the loop (sessions share
+ * turns): they are held until the agent runs out of requests, so that a
+ * batch goes to its homes as one EXISTS each, not one per turn - but never
+ * longer than this while other sessions keep the agent busy. */
+#define MMC_LOOKUP_HOLD_NS (20 * 1000)
+#define LOOKUP_BATCH       128
+
+void mmc_object_remote_flush(struct mmc_agent *ag, bool idle)
 {
 	struct mmc_remote *rm = ag->remote;
 
 	if (!rm || !rm->npend)
+		return;
+	if (!idle && rm->npend < LOOKUP_BATCH &&
+	    mmc_now_ns() - rm->pend_since_ns < MMC_LOOKUP_HOLD_NS)
 		return;
 	for (int m = 0; m < mmc_peer_count(rm->peer); m++)
 		if (rm->pend[m].n)
