@@ -23,6 +23,7 @@
  *   limits   limits.c   [limits]: what one session or uid may hold
  *   timers   timer.c    everything the loop does on a schedule
  *   stats    stats.c    the world-readable stats file
+ *   metrics  metrics.c  GET /metrics (Prometheus), latency histograms
  *            loop.c     start-up, the event loop, shutdown
  *
  * Being the only writer of the index and the allocator is what lets
@@ -43,6 +44,7 @@
 #include "evict.h"
 #include "index.h"
 #include "limits.h"
+#include "metrics.h"
 #include "object.h"
 #include "readers.h"
 #include "session.h"
@@ -76,6 +78,7 @@ struct mmc_agent {
 	struct mmc_limits limits;
 	struct mmc_timers timers;
 	struct mmc_stats_file stats;
+	struct mmc_metrics metrics;  /* metrics.c: /metrics, latency histograms */
 	struct mmc_loop loop;
 	struct mmc_meta_hdr *hdr;    /* = index.hdr: agent state for clients */
 	int listen_fd, epoll_fd, signal_fd;

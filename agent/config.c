@@ -501,6 +501,8 @@ static const struct key keys[] = {
 	{ .section = "cluster", .name = "queue_max", .parse = parse_bytes,
 	  FIELD(cluster_queue_max), .min = 1ull << 20, .max = 1ull << 40,
 	  .hint = ": 1M..1T, a multiple of 4096" },
+	{ .section = "metrics", .name = "listen", .parse = parse_path,
+	  FIELD(metrics_listen), .zero_ok = true },
 	{ .section = "debug", .name = "ping_delay_max_ms", .parse = parse_number,
 	  FIELD(ping_delay_max_ms), .max = 60000,
 	  .hint = ": milliseconds, 0..60000 (0: pings are never delayed)" },

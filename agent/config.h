@@ -87,6 +87,8 @@ struct mmc_config {
 	unsigned cluster_down_after;                 /* down_after = 3 */
 	unsigned cluster_retry_ms;                   /* retry_ms = 200 */
 	uint64_t cluster_queue_max;                  /* queue_max = 256M */
+	/* [metrics] */
+	char     metrics_listen[128];                /* listen = (off); 9464 = 127.0.0.1:9464 */
 	/* [debug] */
 	unsigned ping_delay_max_ms;                  /* ping_delay_max_ms = 0 */
 };

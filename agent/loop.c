@@ -78,6 +78,7 @@ static struct mmc_watch w_listen = { .kind = MMC_WATCH_LISTEN };
 static struct mmc_watch w_signal = { .kind = MMC_WATCH_SIGNAL };
 static struct mmc_watch w_tier = { .kind = MMC_WATCH_TIER };
 static struct mmc_watch w_peer = { .kind = MMC_WATCH_PEER };
+static struct mmc_watch w_metrics = { .kind = MMC_WATCH_METRICS };
 
 /* An explicit max_objects (config: 1024 or more) is honoured exactly: it
  * is how an operator, or mmc-bench trace, bounds the cache in objects.  Only
@@ -214,6 +215,7 @@ static void on_stats(void *ctx, struct mmc_timer *t)
 	    mmc_readers_tick(ag, now, SWEEP_ASLEEP, SWEEP_ASLEEP_NS))
 		ag->loop.touched_ns = now;
 	mmc_stats_refresh(ag);
+	mmc_metrics_run(ag);          /* idle HTTP connections time out */
 	arm(ag, t, now + STATS_EVERY_NS, on_stats);
 }
 
@@ -372,6 +374,10 @@ static int setup_events(struct mmc_agent *ag)
 	if (!ret && ag->remote &&
 	    epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, mmc_object_remote_fd(ag), &ev) < 0)
 		ret = -errno;
+	ev.data.ptr = &w_metrics;
+	if (!ret && mmc_metrics_fd(ag) >= 0 &&
+	    epoll_ctl(ag->epoll_fd, EPOLL_CTL_ADD, mmc_metrics_fd(ag), &ev) < 0)
+		ret = -errno;
 	if (ret)
 		log_err("cannot set up the event loop: %s", strerror(-ret));
 	return ret;
@@ -421,6 +427,8 @@ int mmc_agent_start(struct mmc_agent *ag, const struct mmc_config *cfg)
 		ret = build_arena(ag, nentries, rnd[0], rnd[1]);
 	if (!ret)
 		ret = start_pool(ag);
+	if (!ret)
+		ret = mmc_metrics_start(ag);     /* logged */
 	if (!ret)
 		ret = setup_events(ag);
 	if (ret)
@@ -479,6 +487,9 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 	}
 	case MMC_WATCH_PEER:
 		mmc_object_remote_poll(ag);
+		break;
+	case MMC_WATCH_METRICS:
+		mmc_metrics_run(ag);
 		break;
 	}
 }
@@ -591,6 +602,7 @@ void mmc_agent_stop(struct mmc_agent *ag)
 	mmc_session_free_zombies(ag);
 	mmc_session_unlisten(ag);
 	mmc_object_remote_stop(ag);   /* before the objects it holds go */
+	mmc_metrics_stop(ag);
 	if (ag->ssd && ag->cfg.ssd_flush_on_stop_ms) {
 		uint64_t t0 = mmc_now_ns(), n, left;
 

@@ -31,6 +31,7 @@ struct mmc_agent;
 struct mmc_session;
 struct mmc_request;
 struct mmc_ssd_event;
+struct mmc_peer;
 
 /* What one session holds of the object module: its reservations, a list
  * threaded through per-slot links (first = slot + 1, 0 = none). */
@@ -177,6 +178,8 @@ enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *
  * request to serve), when many wait, or when the oldest waited
  * MMC_LOOKUP_HOLD_NS; cheap when none. */
 void mmc_object_remote_flush(struct mmc_agent *ag, bool idle);
+/* The pool's peer engine (NULL: not in a pool), for what reports on it. */
+const struct mmc_peer *mmc_object_remote_peer(const struct mmc_agent *ag);
 /* Copies the peer engine's figures into the agent's counters. */
 void mmc_object_remote_stats(struct mmc_agent *ag);
 

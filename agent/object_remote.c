@@ -53,6 +53,7 @@ struct rwait {                   /* a parked FETCH */
 struct rfetch {                  /* a GET to a home, for one key */
 	struct rfetch *next, *prev;
 	uint64_t hash;               /* the index's */
+	uint64_t start_ns;           /* asked then (mmc_remote_get_seconds) */
 	uint32_t slot, egen;         /* the entry being filled, once the value comes */
 	uint16_t key_len;
 	uint8_t key[MMC_KEY_MAX];
@@ -224,6 +225,7 @@ enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_se
 		return MMC_OPS_DONE;
 	f->hash = mmc_key_hash(ag->index.seed, q->key, q->key_len);
 	f->slot = MMC_NO_ENTRY;
+	f->start_ns = mmc_now_ns();
 	f->key_len = q->key_len;
 	memcpy(f->key, q->key, q->key_len);
 	MMC_COUNT(ag, remote_gets, 1);
@@ -257,8 +259,10 @@ static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
 	struct rfetch *f = (struct rfetch *)(uintptr_t)cookie;
 	uint32_t slot;
 
-	if (f->slot != MMC_NO_ENTRY && fill_end(ag, f->slot, res, crc))
+	if (f->slot != MMC_NO_ENTRY && fill_end(ag, f->slot, res, crc)) {
 		MMC_COUNT(ag, remote_hits, 1);
+		mmc_metrics_observe(&ag->metrics, MMC_HIST_remote_get, mmc_now_ns() - f->start_ns);
+	}
 	/* Whatever happened, a waiter finds the key if it is here now (a
 	 * local put may have raced the answer). */
 	slot = mmc_index_find(&ag->index, f->key, f->key_len, f->hash);
@@ -549,6 +553,11 @@ void mmc_object_remote_stop(struct mmc_agent *ag)
 	free(ag->remote->pend);
 	free(ag->remote);
 	ag->remote = NULL;
+}
+
+const struct mmc_peer *mmc_object_remote_peer(const struct mmc_agent *ag)
+{
+	return ag->remote ? ag->remote->peer : NULL;
 }
 
 int mmc_object_remote_fd(const struct mmc_agent *ag)

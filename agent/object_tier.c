@@ -58,6 +58,7 @@ struct fill {                    /* a promotion in flight */
 	uint32_t sslot, sgen;        /* the SSD copy being read */
 	uint64_t len;                /* value bytes */
 	uint64_t probe_t0;           /* mmc:promote's start, 0: not watched */
+	uint64_t start_ns;           /* mmc_promotion_seconds */
 	struct tier_wait *waiters;
 	struct fill *next;
 };
@@ -339,6 +340,7 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 	*f = (struct fill){ .slot = slot, .egen = ag->index.entries[slot].gen,
 			    .sslot = sslot, .sgen = sgen, .len = len,
 			    .probe_t0 = mmc_agent_probe_start(&mmc_promote_semaphore),
+			    .start_ns = mmc_now_ns(),
 			    .next = ag->obj.waits->fills };
 	ag->obj.waits->fills = f;
 	*out = f;
@@ -418,6 +420,7 @@ static void read_back(struct mmc_agent *ag, const struct mmc_ssd_event *ev)
 		mmc_evict_add(ag->evict, slot);
 		ag->obj.objects++;
 		MMC_COUNT(ag, promotions, 1);
+		mmc_metrics_observe(&ag->metrics, MMC_HIST_promotion, mmc_now_ns() - f->start_ns);
 		MMC_PROBE_PROMOTE(f->probe_t0, f->len, 0);
 		answer_fill(ag, f, 0);
 	} else {

@@ -706,3 +706,12 @@ void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st)
 	}
 }
 
+int mmc_peer_member_info(const struct mmc_peer *p, int i, struct mmc_peer_member_info *mi)
+{
+	if (i < 0 || i >= p->nm || p->m[i].gone)
+		return -ENOENT;
+	mi->id = p->m[i].id;
+	mi->where = p->m[i].where;
+	mi->up = p->m[i].up;
+	return 0;
+}

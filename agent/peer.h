@@ -147,4 +147,12 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 
 void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st);
 
+struct mmc_peer_member_info {
+	const char *id, *where;    /* valid until the member list changes */
+	bool up;
+};
+/* Member i (0..mmc_peer_count()-1): 0 with *mi, -ENOENT for a slot whose
+ * member left the pool. */
+int mmc_peer_member_info(const struct mmc_peer *p, int i, struct mmc_peer_member_info *mi);
+
 #endif /* MMC_AGENT_PEER_H */

@@ -44,7 +44,7 @@ struct ucred;
 
 /* What an epoll event points at (loop.c dispatches on kind). */
 enum mmc_watch_kind { MMC_WATCH_LISTEN = 1, MMC_WATCH_SIGNAL, MMC_WATCH_SOCK,
-		      MMC_WATCH_TIER, MMC_WATCH_PEER };
+		      MMC_WATCH_TIER, MMC_WATCH_PEER, MMC_WATCH_METRICS };
 
 struct mmc_session;
 struct mmc_watch {

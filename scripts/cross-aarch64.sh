@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 libs=(libinih-dev libsystemd-dev libxxhash-dev liburing-dev check libseccomp-dev
       libncurses-dev libjson-c-dev libbpf-dev systemtap-sdt-dev libssl-dev
-      libcurl4-openssl-dev)
+      libcurl4-openssl-dev libmicrohttpd-dev)
 pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file "${libs[@]/%/:arm64}")
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

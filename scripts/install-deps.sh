@@ -25,6 +25,8 @@ pkgs=(
 	libncurses-dev libseccomp-dev
 	libjson-c-dev                     # mmc-bench trace, the agent's etcd client
 	libcurl4-openssl-dev              # the agent reaches etcd's JSON gateway
+	libmicrohttpd-dev                 # the agent's GET /metrics
+	prometheus curl                   # tests/test_metrics.sh: promtool check metrics
 	etcd-server etcd-client openssl   # tests/test_cluster*.sh: a real etcd, a CA
 	systemd                           # systemd-analyze for test_systemd
 	procps util-linux iproute2        # ps/pgrep, nsenter/taskset, ss

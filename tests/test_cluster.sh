@@ -20,6 +20,9 @@ cd "$(dirname "$0")/.."
 . tests/lib.sh
 
 . tests/cluster-lib.sh cluster
+# each agent also serves /metrics on its namespace's loopback
+node_conf() { printf 'tls = off\n[metrics]\nlisten = 9464\n'; }
+scrape() { ip netns exec "${NS[$1]}" curl -sf http://127.0.0.1:9464/metrics; }
 
 for n in "${NODES[@]}"; do start_node "$n"; done
 wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
@@ -69,6 +72,13 @@ done
 [ "$bad" = 0 ] && ok "30 keys put on a: byte-exact gets on b and c"
 [ "$(stat_of b remote_hits)" -gt 0 ] && [ "$(stat_of c remote_hits)" -gt 0 ] ||
 	fail "no remote hits counted"
+if command -v curl >/dev/null; then
+	scrape b >"$T/metrics.b"
+	n=$(awk '$1 == "mmc_remote_get_seconds_count" { print $2 }' "$T/metrics.b")
+	[ "${n:-0}" -gt 0 ] && grep -q '^mmc_member_up{member="a",address="[0-9.:]*"} 1$' "$T/metrics.b" &&
+		ok "b's /metrics: $n remote gets timed, member a up" ||
+		fail "b's /metrics: remote_get count '${n:-}', member lines: $(grep member_up "$T/metrics.b")"
+fi
 # now local: a second get is a hit without asking anyone
 before=$(stat_of b remote_gets)
 for k in $(seq 1 30); do on b "$MMC" get "key$k" >/dev/null || fail "key$k second get on b"; done
@@ -109,6 +119,10 @@ for k in $(seq 31 60); do
 done
 wait_for "c marks b down" eval '[ "$(stat_of c peers_up)" = 1 ]'
 grep -q "member b .* is down" "$T/c.log" && ok "c logged b down" || fail "c did not log b down"
+if command -v curl >/dev/null; then
+	scrape c | grep -q '^mmc_member_up{member="b",.*} 0$' && ok "c's /metrics: member b down" ||
+		fail "c's /metrics does not show b down"
+fi
 for k in $(seq 31 60); do
 	[ "${HOME[$k]}" = c ] || continue
 	on a "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" ||

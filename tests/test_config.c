@@ -85,6 +85,11 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_str_eq(c->cluster_cert, "");
 	ck_assert_str_eq(c->cluster_key, "");
 	ck_assert_str_eq(c->cluster_ca, "");
+	ck_assert_str_eq(c->cluster_etcd, "");
+	ck_assert_str_eq(c->cluster_etcd_prefix, "/mmc/");
+	ck_assert_uint_eq(c->cluster_etcd_ttl_s, 5);
+	ck_assert_str_eq(c->cluster_advertise, "");
+	ck_assert_str_eq(c->metrics_listen, "");
 	ck_assert_int_eq(c->cluster_tls, MMC_TLS_UNSET);
 	ck_assert_uint_eq(c->cluster_timeout_ms, 10);
 	ck_assert_uint_eq(c->cluster_down_after, 3);
@@ -620,6 +625,23 @@ START_TEST(cluster_keys)
 					"0123456789012345678901234567890123456789"
 					"012345678901234567890123", err, sizeof(err)), -EINVAL);
 	ck_assert_msg(strstr(err, "longer than 63 bytes"), "%s", err);
+	/* etcd: a URL, and not together with peers */
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "listen", "10.0.0.1:7700", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "etcd", "http://10.0.0.9:2379", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "peers and etcd"), "%s", err);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "peers", "", err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "etcd", "10.0.0.9:2379", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(mmc_config_validate(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "not an http"), "%s", err);
+	ck_assert_int_eq(mmc_config_set(&c, "cluster", "etcd_ttl_s", "1", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(mmc_config_set(&c, "metrics", "listen", "9464", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.metrics_listen, "9464");
 	/* no tls said: the agent would not start */
 	ck_assert_int_eq(load_text(&c, "[cluster]\nnode_id = a\nlisten = :7700\n",
 				   err, sizeof(err)), 0);

@@ -1,0 +1,60 @@
+/*
+ * metrics.h - the agent's figures for Prometheus: GET /metrics over HTTP
+ * (libmicrohttpd), and the latency histograms only the agent can measure.
+ *
+ * Off unless [metrics] listen is set; a bare port listens on loopback
+ * (127.0.0.1), a host:port where it says.  The server runs inside the
+ * agent's loop (libmicrohttpd's epoll mode, its descriptor watched like the
+ * others): a scrape reads the agent's own figures with no lock and no
+ * thread, and a slow or silent HTTP client costs a connection slot (16 at
+ * most, 5 s idle at most), never the loop's time.
+ *
+ * Exposed: every figure of MMC_STATS_FIELDS (counters as mmc_NAME_total,
+ * gauges as mmc_NAME), one mmc_member_up{member=...} per member of the
+ * pool, and the histograms below (mmc_NAME_seconds).
+ */
+#ifndef MMC_AGENT_METRICS_H
+#define MMC_AGENT_METRICS_H
+
+#include <stdint.h>
+
+struct mmc_agent;
+struct MHD_Daemon;
+
+/* Latencies the agent sees start and end of. */
+#define MMC_HISTS(X) \
+	X(remote_get, "a local miss asked of the key's home, until its value is here") \
+	X(promotion,  "a page read back from the SSD tier into DRAM")
+
+enum mmc_hist_id {
+#define MMC_HIST_ID_(name, help) MMC_HIST_##name,
+	MMC_HISTS(MMC_HIST_ID_)
+#undef MMC_HIST_ID_
+	MMC_HIST_COUNT
+};
+
+#define MMC_HIST_BUCKETS 16      /* 10 us .. 327 ms doubling, then +Inf */
+
+struct mmc_hist {
+	uint64_t bucket[MMC_HIST_BUCKETS + 1];   /* not cumulative; last: +Inf */
+	uint64_t count, sum_ns;
+};
+
+struct mmc_metrics {
+	struct MHD_Daemon *httpd;    /* NULL: [metrics] off */
+	struct mmc_hist hist[MMC_HIST_COUNT];
+};
+
+/* Starts the HTTP server when [metrics] listen is set: 0, or -errno
+ * (logged with the address). */
+int mmc_metrics_start(struct mmc_agent *ag);
+void mmc_metrics_stop(struct mmc_agent *ag);
+/* The descriptor the loop watches (-1: off), and what it calls when that
+ * is readable and now and then (idle connections time out). */
+int mmc_metrics_fd(struct mmc_agent *ag);
+void mmc_metrics_run(struct mmc_agent *ag);
+
+/* Counts one latency of ns nanoseconds. */
+void mmc_metrics_observe(struct mmc_metrics *m, enum mmc_hist_id h, uint64_t ns);
+
+#endif /* MMC_AGENT_METRICS_H */
