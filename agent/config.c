@@ -98,6 +98,7 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->reserved_bytes_per_uid = (struct mmc_share){ 75, true };
 	cfg->pins_per_session = MMC_VIEWS_MAX;
 	cfg->pinned_bytes_per_session = (struct mmc_share){ 25, true };
+	cfg->cluster_replicas = 1;
 	cfg->cluster_timeout_ms = 10;       /* a prefetch budget: docs/cluster.md */
 	cfg->cluster_down_after = 3;
 	cfg->cluster_retry_ms = 200;
@@ -490,6 +491,8 @@ static const struct key keys[] = {
 	  FIELD(cluster_key), .zero_ok = true },
 	{ .section = "cluster", .name = "ca", .parse = parse_path,
 	  FIELD(cluster_ca), .zero_ok = true },
+	{ .section = "cluster", .name = "replicas", .parse = parse_number,
+	  FIELD(cluster_replicas), .min = 1, .max = 8, .hint = ": copies on distinct nodes, 1..8" },
 	{ .section = "cluster", .name = "timeout_ms", .parse = parse_number,
 	  FIELD(cluster_timeout_ms), .min = 1, .max = 60000,
 	  .hint = ": milliseconds, 1..60000" },

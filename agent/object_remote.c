@@ -55,6 +55,8 @@ struct rfetch {                  /* a GET to a home, for one key */
 	uint64_t hash;               /* the index's */
 	uint64_t start_ns;           /* asked then (mmc_remote_get_seconds) */
 	uint32_t slot, egen;         /* the entry being filled, once the value comes */
+	int homes[MMC_PEER_REPLICAS_MAX];   /* who may hold it, asked in turn */
+	unsigned nhomes, asked;
 	uint16_t key_len;
 	uint8_t key[MMC_KEY_MAX];
 	struct rwait *waiters;
@@ -81,6 +83,8 @@ struct xpend {                   /* LOOKUPs for one home, not sent yet */
 
 struct mmc_remote {
 	struct mmc_peer *peer;
+	unsigned replicas;           /* [cluster] replicas: copies on distinct nodes */
+	bool stopping;               /* the engine is going: ask nobody again */
 	struct rfetch *fetches;
 	struct xpend *pend;          /* one per member */
 	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
@@ -95,6 +99,27 @@ static uint64_t pin_of(struct mmc_agent *ag, uint32_t slot)
 static int home_of(struct mmc_agent *ag, const void *key, uint16_t key_len)
 {
 	return mmc_peer_home(ag->remote->peer, mmc_key_hash(MMC_PEER_HASH_SEED, key, key_len));
+}
+
+/* The key's home and replicas (member indexes, or MMC_PEER_SELF). */
+static unsigned homes_of(struct mmc_agent *ag, const void *key, uint16_t key_len, int *out)
+{
+	return mmc_peer_homes(ag->remote->peer, mmc_key_hash(MMC_PEER_HASH_SEED, key, key_len),
+			      out, ag->remote->replicas);
+}
+
+/* Asks the next of f's homes that is another node: 0, or -ENOENT when
+ * none is left to ask. */
+static int ask_next(struct mmc_agent *ag, struct rfetch *f)
+{
+	while (f->asked < f->nhomes) {
+		int m = f->homes[f->asked++];
+
+		if (m >= 0 && !mmc_peer_get(ag->remote->peer, m, f->key, f->key_len,
+					    (uint64_t)(uintptr_t)f))
+			return 0;
+	}
+	return -ENOENT;
 }
 
 /* The crc32c of slot's value: the writer's, or computed now. */
@@ -212,14 +237,10 @@ enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_se
 {
 	struct mmc_remote *rm = ag->remote;
 	struct rfetch *f = fetch_of(rm, q);
-	int home;
 
 	if (f)
 		return wait_on(ag, s, q, c, f);
 	c->res = -ENOENT;
-	home = home_of(ag, q->key, q->key_len);
-	if (home < 0)                /* ours (and not here), or nobody is up */
-		return MMC_OPS_DONE;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return MMC_OPS_DONE;
@@ -228,11 +249,13 @@ enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_se
 	f->start_ns = mmc_now_ns();
 	f->key_len = q->key_len;
 	memcpy(f->key, q->key, q->key_len);
-	MMC_COUNT(ag, remote_gets, 1);
-	if (mmc_peer_get(rm->peer, home, q->key, q->key_len, (uint64_t)(uintptr_t)f)) {
+	/* Its homes in turn (this node among them holds no copy: skipped). */
+	f->nhomes = homes_of(ag, q->key, q->key_len, f->homes);
+	if (ask_next(ag, f)) {       /* ours alone, or nobody is up */
 		free(f);
 		return MMC_OPS_DONE;
 	}
+	MMC_COUNT(ag, remote_gets, 1);
 	f->next = rm->fetches;
 	if (rm->fetches)
 		rm->fetches->prev = f;
@@ -259,9 +282,15 @@ static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
 	struct rfetch *f = (struct rfetch *)(uintptr_t)cookie;
 	uint32_t slot;
 
-	if (f->slot != MMC_NO_ENTRY && fill_end(ag, f->slot, res, crc)) {
+	bool got = f->slot != MMC_NO_ENTRY && fill_end(ag, f->slot, res, crc);
+
+	if (got) {
 		MMC_COUNT(ag, remote_hits, 1);
 		mmc_metrics_observe(&ag->metrics, MMC_HIST_remote_get, mmc_now_ns() - f->start_ns);
+	} else if (!ag->remote->stopping) {
+		f->slot = MMC_NO_ENTRY;      /* a miss, or that home failed: a replica? */
+		if (!ask_next(ag, f))
+			return;
 	}
 	/* Whatever happened, a waiter finds the key if it is here now (a
 	 * local put may have raced the answer). */
@@ -433,14 +462,18 @@ void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot)
 {
 	const struct mmc_entry *e = &ag->index.entries[slot];
 	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
-	int home = home_of(ag, e->key, e->key_len);
+	int homes[MMC_PEER_REPLICAS_MAX];
+	unsigned n = homes_of(ag, e->key, e->key_len, homes);
 
-	if (home < 0 || m->sends == UINT8_MAX)
-		return;
-	m->sends++;
-	(void)mmc_peer_push(ag->remote->peer, home, e->key, e->key_len,
-			    (char *)ag->arena.data + e->loc, e->value_len, crc_of(ag, slot),
-			    pin_of(ag, slot));
+	/* To the home and each replica (this node, if one, has its copy). */
+	for (unsigned i = 0; i < n; i++) {
+		if (homes[i] < 0 || m->sends == UINT8_MAX)
+			continue;
+		m->sends++;
+		(void)mmc_peer_push(ag->remote->peer, homes[i], e->key, e->key_len,
+				    (char *)ag->arena.data + e->loc, e->value_len,
+				    crc_of(ag, slot), pin_of(ag, slot));
+	}
 }
 
 /* ---- serving members ---- */
@@ -529,6 +562,7 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 	ag->remote = calloc(1, sizeof(*ag->remote));
 	if (!ag->remote)
 		return -ENOMEM;
+	ag->remote->replicas = cfg->cluster_replicas;
 	ret = mmc_peer_create(&pc, &ops, ag, &ag->remote->peer, err, errlen);
 	if (!ret) {
 		ag->remote->pend = calloc((size_t)mmc_peer_count(ag->remote->peer) + 1,
@@ -549,6 +583,7 @@ void mmc_object_remote_stop(struct mmc_agent *ag)
 {
 	if (!ag->remote)
 		return;
+	ag->remote->stopping = true;
 	mmc_peer_destroy(ag->remote->peer);   /* every GET answered, every hold released */
 	free(ag->remote->pend);
 	free(ag->remote);

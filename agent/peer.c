@@ -577,16 +577,28 @@ int mmc_peer_count(const struct mmc_peer *p)
 
 int mmc_peer_home(const struct mmc_peer *p, uint64_t h)
 {
-	const char *id;
+	int home;
 
-	if (!mmc_placement_homes(p->place, h, &id, 1))
-		return MMC_PEER_NONE;
-	if (!strcmp(id, p->self))
-		return MMC_PEER_SELF;
-	for (int i = 0; i < p->nm; i++)
-		if (!p->m[i].gone && !strcmp(p->m[i].id, id))
-			return i;
-	return MMC_PEER_NONE;
+	return mmc_peer_homes(p, h, &home, 1) ? home : MMC_PEER_NONE;
+}
+
+unsigned mmc_peer_homes(const struct mmc_peer *p, uint64_t h, int *out, unsigned n)
+{
+	const char *ids[MMC_PEER_REPLICAS_MAX];
+	unsigned k;
+
+	if (n > MMC_PEER_REPLICAS_MAX)
+		n = MMC_PEER_REPLICAS_MAX;
+	k = mmc_placement_homes(p->place, h, ids, n);
+	for (unsigned j = 0; j < k; j++) {
+		out[j] = MMC_PEER_NONE;
+		if (!strcmp(ids[j], p->self))
+			out[j] = MMC_PEER_SELF;
+		for (int i = 0; i < p->nm && out[j] == MMC_PEER_NONE; i++)
+			if (!p->m[i].gone && !strcmp(p->m[i].id, ids[j]))
+				out[j] = i;
+	}
+	return k;
 }
 
 const char *mmc_peer_member_id(const struct mmc_peer *p, int member)
@@ -624,10 +636,11 @@ static int ask(struct mmc_peer *p, int member, struct out *o, struct pget *g)
 		c->gets = g;
 	c->gets_tail = g;
 	mmc_peer__queue(p, c, o);
-	if (mmc_peer__io_ready(c) && mmc_peer__flush(p, c)) {
-		mmc_peer__conn_close(p, c, -ECONNRESET);   /* answers g too */
-		return 0;
-	}
+	/* A send that fails here is not handled here: the owner must not be
+	 * called back from inside its own call.  The broken socket reports
+	 * itself to the next poll, which closes it and answers g. */
+	if (mmc_peer__io_ready(c))
+		(void)mmc_peer__flush(p, c);
 	arm(p, g->deadline, mmc_now_ns());
 	return 0;
 }
@@ -691,8 +704,8 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 	o->pinned = true;
 	mmc_peer__queue(p, c, o);
 	p->st.pushes++;
-	if (mmc_peer__io_ready(c) && mmc_peer__flush(p, c))
-		mmc_peer__conn_close(p, c, -ECONNRESET);
+	if (mmc_peer__io_ready(c))
+		(void)mmc_peer__flush(p, c);   /* a failure: the next poll closes it */
 	return 0;
 }
 

@@ -124,11 +124,17 @@ void mmc_peer_poll(struct mmc_peer *p);
 /* The home of the key of placement hash h (MMC_PEER_HASH_SEED): a member
  * index, MMC_PEER_SELF or MMC_PEER_NONE. */
 int mmc_peer_home(const struct mmc_peer *p, uint64_t h);
+/* Its first n homes (the home, then its replicas: distinct members that
+ * are up, best first), each a member index or MMC_PEER_SELF: how many
+ * (fewer when fewer are up; n <= MMC_PEER_REPLICAS_MAX). */
+#define MMC_PEER_REPLICAS_MAX 8
+unsigned mmc_peer_homes(const struct mmc_peer *p, uint64_t h, int *out, unsigned n);
 const char *mmc_peer_member_id(const struct mmc_peer *p, int member);
 
 /* Asks member for key; the answer comes through value_begin/get_done with
- * cookie, within the deadline.  0, or -EHOSTDOWN (down, or cannot be
- * reached now: counted as a failure). */
+ * cookie, within the deadline - always later, from mmc_peer_poll(), never
+ * from inside this call.  0, or -EHOSTDOWN (down, or cannot be reached
+ * now: counted as a failure). */
 int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
 		 uint64_t cookie);
 /* Asks member which of n keys (1..MMC_PEER_EXISTS_MAX) it holds: packed
