@@ -186,6 +186,15 @@ void mmc_index_commit(struct mmc_index *ix, uint32_t idx, const uint32_t *crc)
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
+void mmc_index_stamp_crc(struct mmc_index *ix, uint32_t idx, uint32_t crc)
+{
+	struct mmc_entry *e = &ix->entries[idx];
+
+	ST(e->crc, crc);
+	atomic_thread_fence(memory_order_release);
+	ST(e->flags, e->flags | MMC_ENTRY_CRC);
+}
+
 void mmc_index_set_state(struct mmc_index *ix, uint32_t idx, uint8_t state)
 {
 	struct mmc_entry *e = &ix->entries[idx];

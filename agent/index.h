@@ -68,6 +68,10 @@ void mmc_index_commit(struct mmc_index *ix, uint32_t idx, const uint32_t *crc);
 
 /* Changes an entry's state under its seqlock. */
 void mmc_index_set_state(struct mmc_index *ix, uint32_t idx, uint8_t state);
+/* Gives committed entry idx, which has none, the crc32c of its value
+ * (computed by the agent): the crc is stored before the flag that says it
+ * is there (release; readers load the flag with acquire). */
+void mmc_index_stamp_crc(struct mmc_index *ix, uint32_t idx, uint32_t crc);
 
 /* Unlinks a linked entry from its chain (readers stop finding it) and gives
  * it state (DEAD while pins remain, else it is freed with mmc_index_free). */

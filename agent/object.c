@@ -39,7 +39,6 @@
 #include <string.h>
 
 #include "agent.h"
-#include "crc32c.h"
 #include "keyhash.h"
 #include "log.h"
 #include "object-int.h"
@@ -439,23 +438,15 @@ void mmc_object_reserve_answer(const struct mmc_object_ref *ref, struct mmc_cqe 
 int mmc_object_commit(struct mmc_agent *ag, struct mmc_session *s,
 		      uint32_t slot, uint32_t gen, const uint32_t *crc)
 {
-	uint32_t own;
-
 	if (!own_reservation(ag, s, slot, gen))
 		return -EINVAL;
 	held_del(ag, s, slot);
-	if (!crc && ag->remote) {   /* in a pool every copy sent is checked: sum it once */
-		const struct mmc_entry *e = &ag->index.entries[slot];
-
-		own = mmc_crc32c(0, (char *)ag->arena.data + e->loc, e->value_len);
-		crc = &own;
-	}
 	mmc_index_commit(&ag->index, slot, crc);
 	mmc_evict_add(ag->evict, slot);
 	ag->obj.objects++;
 	MMC_COUNT(ag, puts, 1);
 	MMC_COUNT(ag, put_bytes, ag->index.entries[slot].value_len);
-	if (ag->remote)
+	if (ag->remote)             /* after the answer: its crc, pushes */
 		mmc_object__remote_put(ag, slot);
 	return 0;
 }

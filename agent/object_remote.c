@@ -81,10 +81,14 @@ struct xpend {                   /* LOOKUPs for one home, not sent yet */
 	unsigned n;
 };
 
+static void push_queued(struct mmc_agent *ag);
+
 struct mmc_remote {
 	struct mmc_peer *peer;
 	unsigned replicas;           /* [cluster] replicas: copies on distinct nodes */
 	bool stopping;               /* the engine is going: ask nobody again */
+	struct { uint32_t slot, gen; } *puts;   /* committed, not pushed yet */
+	unsigned nputs, puts_cap;
 	struct rfetch *fetches;
 	struct xpend *pend;          /* one per member */
 	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
@@ -446,7 +450,11 @@ void mmc_object_remote_flush(struct mmc_agent *ag, bool idle)
 {
 	struct mmc_remote *rm = ag->remote;
 
-	if (!rm || !rm->npend)
+	if (!rm)
+		return;
+	if (rm->nputs)
+		push_queued(ag);
+	if (!rm->npend)
 		return;
 	if (!idle && rm->npend < LOOKUP_BATCH &&
 	    mmc_now_ns() - rm->pend_since_ns < MMC_LOOKUP_HOLD_NS)
@@ -458,12 +466,18 @@ void mmc_object_remote_flush(struct mmc_agent *ag, bool idle)
 
 /* ---- pushing to the home ---- */
 
-void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot)
+/* Committed slot goes to its homes: its crc stamped first when the writer
+ * sent none (every copy is checked where it lands, and summed once). */
+static void push(struct mmc_agent *ag, uint32_t slot)
 {
 	const struct mmc_entry *e = &ag->index.entries[slot];
 	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
 	int homes[MMC_PEER_REPLICAS_MAX];
 	unsigned n = homes_of(ag, e->key, e->key_len, homes);
+
+	if (!(e->flags & MMC_ENTRY_CRC))
+		mmc_index_stamp_crc(&ag->index, slot,
+				    mmc_crc32c(0, (char *)ag->arena.data + e->loc, e->value_len));
 
 	/* To the home and each replica (this node, if one, has its copy). */
 	for (unsigned i = 0; i < n; i++) {
@@ -474,6 +488,41 @@ void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot)
 				    (char *)ag->arena.data + e->loc, e->value_len,
 				    crc_of(ag, slot), pin_of(ag, slot));
 	}
+}
+
+/* Off the put's path: queued here, done by mmc_object_remote_flush() once
+ * the answers of the turn are out (or now, when the queue is full). */
+void mmc_object__remote_put(struct mmc_agent *ag, uint32_t slot)
+{
+	struct mmc_remote *rm = ag->remote;
+
+	if (rm->nputs == rm->puts_cap) {
+		unsigned cap = rm->puts_cap ? rm->puts_cap * 2 : 256;
+		void *q = cap <= 65536 ? realloc(rm->puts, cap * sizeof(*rm->puts)) : NULL;
+
+		if (!q) {
+			push(ag, slot);
+			return;
+		}
+		rm->puts = q;
+		rm->puts_cap = cap;
+	}
+	rm->puts[rm->nputs].slot = slot;
+	rm->puts[rm->nputs++].gen = ag->index.entries[slot].gen;
+}
+
+/* The queued pushes of objects still committed as they were. */
+static void push_queued(struct mmc_agent *ag)
+{
+	struct mmc_remote *rm = ag->remote;
+
+	for (unsigned i = 0; i < rm->nputs; i++) {
+		const struct mmc_entry *e = &ag->index.entries[rm->puts[i].slot];
+
+		if (e->gen == rm->puts[i].gen && e->state == MMC_ENTRY_COMMITTED)
+			push(ag, rm->puts[i].slot);
+	}
+	rm->nputs = 0;
 }
 
 /* ---- serving members ---- */
@@ -586,6 +635,7 @@ void mmc_object_remote_stop(struct mmc_agent *ag)
 	ag->remote->stopping = true;
 	mmc_peer_destroy(ag->remote->peer);   /* every GET answered, every hold released */
 	free(ag->remote->pend);
+	free(ag->remote->puts);
 	free(ag->remote);
 	ag->remote = NULL;
 }

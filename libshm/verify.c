@@ -83,7 +83,9 @@ static int stored_crc(const struct mmc_client *c, uint32_t idx, uint32_t *crc)
 {
 	const struct mmc_entry *e = &c->entries[idx];
 
-	if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & MMC_ENTRY_CRC))
+	/* Acquire: the agent may stamp a crc on a committed entry (in a pool),
+	 * storing the crc before the flag (agent/index.c). */
+	if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & MMC_ENTRY_CRC))
 		return 0;
 	*crc = __atomic_load_n(&e->crc, __ATOMIC_RELAXED);
 	return 1;
