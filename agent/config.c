@@ -9,29 +9,12 @@
  * place, so a key means the same thing wherever it comes from.  The keys
  * are one table: section, name, the field, how to parse it, its bounds.
  *
- * libinih hands us key/value pairs but not line numbers (the distribution
- * builds it without INI_HANDLER_LINENO), so the loader feeds it through its
- * own fgets-style reader that counts lines and sees each line as inih is
- * about to (key, continuation, section).  The reader also catches what
- * inih would get wrong silently: a line longer than inih's buffer would be
- * split and its tail parsed as a line of its own.  Indented continuation
- * lines are allowed only for the id lists, which can outgrow one line; the
- * loader joins them into one value.  A key set twice in one file is an
- * error naming both lines: two values for one setting is a mistake, and
- * the file must not silently mean its last one.  A load that fails leaves
- * cfg untouched.
- *
- * The file itself is checked before a byte is parsed: a regular file (a
- * FIFO would block the start, /dev/zero would never end), at most
- * MMC_CONFIG_FILE_MAX bytes, read whole into memory, and text (a NUL byte
- * is an error with its line number).  mmc_config_parse() is the parser on
- * such a buffer; the fuzzer (tests/fuzz/) drives it directly.
+ * Reading the INI file (libinih, line numbers, continuation lines,
+ * duplicate keys, the checks on the file itself) is config_file.c's part.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <ini.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,16 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "config-int.h"
 #include "config.h"
 #include "mmc/mmc-t.h"
 
 #define ARENA_MIN   (16ull << 20)
 #define ARENA_ALIGN 4096ull
-#define LIST_MAX    4096              /* a joined allow_* value */
+
+_Static_assert(sizeof(((struct mmc_config *)0)->cluster_peers) >= MMC_CONFIG_LIST_MAX,
+	       "a joined list fits its longest field");
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const huge_names[]  = { "auto", "on", "off" };
@@ -57,9 +41,8 @@ static const char *const engine_names[] = { "io_uring", "threads" };
 static const char *const verify_names[] = { "off", "sampled", "always" };  /* enum mmc_verify */
 static const char *const tls_names[] = { "unset", "off", "on" };     /* MMC_TLS_* */
 
-/* Writes a reason into err when the caller gave room for one; -EINVAL. */
-static int __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
+int __attribute__((format(printf, 3, 4)))
+mmc_config__seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -210,22 +193,22 @@ static int parse_ids(const char *v, bool group, uint32_t *ids, size_t *n,
 			continue;
 		}
 		if (len >= sizeof(tok))
-			return seterr(why, whylen, "%s name too long", what);
+			return mmc_config__seterr(why, whylen, "%s name too long", what);
 		memcpy(tok, v, len);
 		tok[len] = '\0';
 		if (isdigit((unsigned char)tok[0])) {
 			if (parse_uint(tok, 0, UINT32_MAX - 1, &num))
-				return seterr(why, whylen, "'%s' is not a %s id",
+				return mmc_config__seterr(why, whylen, "'%s' is not a %s id",
 					      tok, what);
 			id = (uint32_t)num;
 		} else if ((rc = lookup_id(tok, group, &id))) {
-			return seterr(why, whylen, "%s '%s': %s", what, tok,
+			return mmc_config__seterr(why, whylen, "%s '%s': %s", what, tok,
 				      rc == -ENOENT ? "no such name" : strerror(-rc));
 		}
 		for (i = 0; i < cnt && tmp[i] != id; i++)
 			;
 		if (i == cnt && cnt == MMC_CONFIG_MAX_IDS)
-			return seterr(why, whylen, "more than %d ids",
+			return mmc_config__seterr(why, whylen, "more than %d ids",
 				      MMC_CONFIG_MAX_IDS);
 		if (i == cnt)
 			tmp[cnt++] = id;
@@ -512,9 +495,9 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= MMC_CONFIG_KEYS_MAX, "MMC_CONFIG_KEYS_MAX holds every key");
 
-/* The row of [section] key, or -1. */
-static int find_key(const char *section, const char *key)
+int mmc_config__find_key(const char *section, const char *key)
 {
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(section, keys[i].section) && !strcmp(key, keys[i].name))
@@ -532,7 +515,7 @@ int mmc_config_set(struct mmc_config *cfg, const char *section,
 	char why[192];
 
 	if (!section || !key || !v)
-		return seterr(err, errlen, "missing section, key or value");
+		return mmc_config__seterr(err, errlen, "missing section, key or value");
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
 
@@ -542,14 +525,14 @@ int mmc_config_set(struct mmc_config *cfg, const char *section,
 		if (strcmp(key, k->name))
 			continue;
 		if (k->parse(k, cfg, v, why, sizeof(why)))
-			return seterr(err, errlen, "[%s] %s: %s", section, key, why);
+			return mmc_config__seterr(err, errlen, "[%s] %s: %s", section, key, why);
 		return 0;
 	}
 	if (!*section)
-		return seterr(err, errlen, "'%s' is outside any [section]", key);
+		return mmc_config__seterr(err, errlen, "'%s' is outside any [section]", key);
 	if (!known_section)
-		return seterr(err, errlen, "unknown section [%s]", section);
-	return seterr(err, errlen, "unknown key '%s' in [%s]", key, section);
+		return mmc_config__seterr(err, errlen, "unknown section [%s]", section);
+	return mmc_config__seterr(err, errlen, "unknown key '%s' in [%s]", key, section);
 }
 
 /* The rules no single key can check: watermark order, path room, and the
@@ -560,24 +543,24 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 	unsigned long long size = cfg->arena_size;
 
 	if (!slen || slen >= MMC_CONFIG_PATH_MAX)
-		return seterr(err, errlen, "[agent] socket: must be 1..%d bytes",
+		return mmc_config__seterr(err, errlen, "[agent] socket: must be 1..%d bytes",
 			      MMC_CONFIG_PATH_MAX - 1);
 	if (!cfg->stats_path[0] && slen + sizeof(".stats") > MMC_CONFIG_PATH_MAX)
-		return seterr(err, errlen, "[agent] socket: at most %zu bytes "
+		return mmc_config__seterr(err, errlen, "[agent] socket: at most %zu bytes "
 			      "when stats is empty (it becomes <socket>.stats)",
 			      MMC_CONFIG_PATH_MAX - sizeof(".stats"));
 	if (size < ARENA_MIN || size % ARENA_ALIGN)
-		return seterr(err, errlen, "[arena] size: %llu bytes; the arena "
+		return mmc_config__seterr(err, errlen, "[arena] size: %llu bytes; the arena "
 			      "must be at least 16 MiB and a multiple of 4096 "
 			      "bytes", size);
 	if (cfg->max_objects && (cfg->max_objects < 1024 ||
 				 cfg->max_objects > MMC_CONFIG_MAX_OBJECTS))
-		return seterr(err, errlen, "[arena] max_objects: 0 or "
+		return mmc_config__seterr(err, errlen, "[arena] max_objects: 0 or "
 			      "1024..67108864");
 	/* Each object takes at least MMC_UNIT bytes of the arena: more index
 	 * entries than that can never be used, and each costs memory. */
 	if (cfg->max_objects > size / MMC_UNIT)
-		return seterr(err, errlen, "[arena] max_objects: %llu objects can "
+		return mmc_config__seterr(err, errlen, "[arena] max_objects: %llu objects can "
 			      "never fit in a %llu MiB arena (at most %llu, one "
 			      "%u-byte unit each): lower max_objects or raise size",
 			      (unsigned long long)cfg->max_objects, size >> 20,
@@ -585,277 +568,29 @@ int mmc_config_validate(const struct mmc_config *cfg, char *err, size_t errlen)
 	if (cfg->high_watermark < 1 || cfg->high_watermark > 99 ||
 	    cfg->low_watermark < 1 || cfg->low_watermark > 99 ||
 	    cfg->low_watermark >= cfg->high_watermark)
-		return seterr(err, errlen, "[eviction] low_watermark (%u) must be "
+		return mmc_config__seterr(err, errlen, "[eviction] low_watermark (%u) must be "
 			      "below high_watermark (%u), both 1..99 percent",
 			      cfg->low_watermark, cfg->high_watermark);
 	if (cfg->cluster_node_id[0] && !cfg->cluster_listen[0])
-		return seterr(err, errlen, "[cluster] node_id is set: listen = host:port "
+		return mmc_config__seterr(err, errlen, "[cluster] node_id is set: listen = host:port "
 			      "is needed too");
 	if (cfg->cluster_etcd[0] && cfg->cluster_peers[0])
-		return seterr(err, errlen, "[cluster] peers and etcd: members come from one "
+		return mmc_config__seterr(err, errlen, "[cluster] peers and etcd: members come from one "
 			      "of them; keep one");
 	if (cfg->cluster_etcd[0] && strncmp(cfg->cluster_etcd, "http://", 7) &&
 	    strncmp(cfg->cluster_etcd, "https://", 8))
-		return seterr(err, errlen, "[cluster] etcd: '%s' is not an http:// or "
+		return mmc_config__seterr(err, errlen, "[cluster] etcd: '%s' is not an http:// or "
 			      "https:// URL", cfg->cluster_etcd);
 	if (cfg->cluster_node_id[0] && cfg->cluster_tls == MMC_TLS_UNSET)
-		return seterr(err, errlen, "[cluster] tls: say it: on (mutual TLS: cert, "
+		return mmc_config__seterr(err, errlen, "[cluster] tls: say it: on (mutual TLS: cert, "
 			      "key and ca) or off (pages in the clear between nodes)");
 	if (cfg->cluster_node_id[0] && cfg->cluster_tls == MMC_TLS_ON &&
 	    (!cfg->cluster_cert[0] || !cfg->cluster_key[0] || !cfg->cluster_ca[0]))
-		return seterr(err, errlen, "[cluster] tls = on needs cert, key and ca "
+		return mmc_config__seterr(err, errlen, "[cluster] tls = on needs cert, key and ca "
 			      "(PEM files: this node's certificate, its key, the pool's CA)");
 	if (cfg->n_allow_uids > MMC_CONFIG_MAX_IDS ||
 	    cfg->n_allow_gids > MMC_CONFIG_MAX_IDS)
-		return seterr(err, errlen, "[access] more than %d ids",
+		return mmc_config__seterr(err, errlen, "[access] more than %d ids",
 			      MMC_CONFIG_MAX_IDS);
 	return 0;
-}
-
-/* State of one mmc_config_load(): the line counter and the first error. */
-struct loader {
-	FILE *f;
-	struct mmc_config cfg;      /* the copy we parse into */
-	int line;                   /* line the reader last returned */
-	bool cont;                  /* inih will take that line as a continuation */
-	int err_line;               /* first error, 0 = none */
-	char why[256];
-	char last_key[64];          /* inih's prev_name: "" after a [section] */
-	char list[LIST_MAX];        /* the allow_* value joined so far */
-	int set_on[NKEYS];          /* line where each key was set, 0 = not yet */
-};
-
-/* Records the first error and the line it came from. */
-static void __attribute__((format(printf, 2, 3)))
-fail(struct loader *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err_line)
-		return;
-	ld->err_line = ld->line;
-	va_start(ap, fmt);
-	vsnprintf(ld->why, sizeof(ld->why), fmt, ap);
-	va_end(ap);
-}
-
-/* inih's line reader: counts lines, refuses lines inih would split, and
- * classifies each line the way inih's parser is about to. */
-static char *read_line(char *str, int num, void *stream)
-{
-	struct loader *ld = stream;
-	size_t len;
-	char *s;
-	int c;
-
-	if (!fgets(str, num, ld->f))
-		return NULL;
-	ld->line++;
-	len = strlen(str);
-	if (len && str[len - 1] != '\n' && !feof(ld->f)) {
-		while ((c = getc(ld->f)) != EOF && c != '\n')
-			;
-		fail(ld, "line longer than %d bytes", num - 3);
-		str[0] = '\0';
-	}
-	for (s = str; isspace((unsigned char)*s); s++)
-		;
-	ld->cont = false;
-	if (!*s || *s == ';' || *s == '#')
-		return str;                    /* blank or comment */
-	if (ld->last_key[0] && s > str)
-		ld->cont = true;               /* indented, after a key */
-	else if (*s == '[')
-		ld->last_key[0] = '\0';        /* a section header */
-	return str;
-}
-
-/* inih's handler: one key = value, or one continuation line of the last
- * key, which only the allow_* lists accept: the loader joins the pieces
- * and sets the whole list again. */
-static int on_key(void *user, const char *section, const char *key,
-		  const char *value)
-{
-	struct loader *ld = user;
-	bool list = (!strcmp(section, "access") && !strncmp(key, "allow_", 6)) ||
-		(!strcmp(section, "cluster") && !strcmp(key, "peers"));
-	size_t used = strlen(ld->list);
-	char why[256];
-
-	if (ld->cont) {
-		if (!list) {
-			fail(ld, "indented line continues '%s', which takes "
-			     "one line (unindent it)", key);
-			return 0;
-		}
-		if (used + 1 + strlen(value) >= sizeof(ld->list)) {
-			fail(ld, "[%s] %s: list too long", section, key);
-			return 0;
-		}
-		ld->list[used] = ' ';
-		strcpy(ld->list + used + 1, value);
-		value = ld->list;
-	} else {
-		int row = find_key(section, key);
-
-		if (row >= 0 && ld->set_on[row]) {
-			fail(ld, "[%s] %s given twice (first on line %d): "
-			     "keep one", section, key, ld->set_on[row]);
-			return 0;
-		}
-		if (row >= 0)
-			ld->set_on[row] = ld->line;
-		snprintf(ld->last_key, sizeof(ld->last_key), "%s", key);
-		snprintf(ld->list, sizeof(ld->list), "%s", value);
-	}
-	if (mmc_config_set(&ld->cfg, section, key, value, why, sizeof(why))) {
-		fail(ld, "%s", why);
-		return 0;
-	}
-	return 1;
-}
-
-/* The line (1-based) of buf[off]. */
-static int line_of(const char *buf, size_t off)
-{
-	int line = 1;
-
-	for (size_t i = 0; i < off; i++)
-		line += buf[i] == '\n';
-	return line;
-}
-
-int mmc_config_parse(struct mmc_config *cfg, const char *name, const char *buf,
-		     size_t len, char *err, size_t errlen)
-{
-	const char *nul = len ? memchr(buf, '\0', len) : NULL;
-	struct loader *ld;
-	int rc;
-
-	if (nul)
-		return seterr(err, errlen, "%s:%d: NUL byte: not a text file", name,
-			      line_of(buf, (size_t)(nul - buf)));
-	if (!len)
-		return 0;
-	ld = calloc(1, sizeof(*ld));
-	if (!ld)
-		return -ENOMEM;
-	ld->f = fmemopen((void *)buf, len, "r");
-	if (!ld->f) {
-		free(ld);
-		return -ENOMEM;
-	}
-	ld->cfg = *cfg;
-	rc = ini_parse_stream(read_line, ld, on_key, ld);
-	if (ferror(ld->f)) {
-		seterr(err, errlen, "%s: read error", name);
-		rc = -EIO;
-	} else if (rc < 0) {
-		seterr(err, errlen, "%s: out of memory", name);
-		rc = -ENOMEM;
-	} else if (rc > 0 && (!ld->err_line || rc < ld->err_line)) {
-		seterr(err, errlen, "%s:%d: syntax error (expected [section] "
-		       "or key = value)", name, rc);
-		rc = -EINVAL;
-	} else if (ld->err_line) {
-		seterr(err, errlen, "%s:%d: %s", name, ld->err_line, ld->why);
-		rc = -EINVAL;
-	} else {
-		*cfg = ld->cfg;
-	}
-	fclose(ld->f);
-	free(ld);
-	return rc;
-}
-
-/* Reads the whole regular file at path into a malloc'd buffer of at most
- * MMC_CONFIG_FILE_MAX bytes (*len).  0 or -errno with err set. */
-static int read_config_file(const char *path, char **out, size_t *len,
-			    char *err, size_t errlen)
-{
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	size_t got = 0;
-	struct stat st;
-	char *buf;
-	int rc;
-
-	if (fd < 0) {
-		rc = -errno;
-		seterr(err, errlen, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		close(fd);
-		seterr(err, errlen, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
-		close(fd);                     /* /dev/null: "no settings" */
-		*out = NULL;
-		*len = 0;
-		return 0;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return seterr(err, errlen, "%s: not a regular file (a config is "
-			      "a text file of at most %d bytes)", path,
-			      MMC_CONFIG_FILE_MAX);
-	}
-	if (st.st_size > MMC_CONFIG_FILE_MAX) {
-		close(fd);
-		return seterr(err, errlen, "%s: %lld bytes: too large for a config "
-			      "(at most %d bytes)", path, (long long)st.st_size,
-			      MMC_CONFIG_FILE_MAX);
-	}
-	buf = malloc(MMC_CONFIG_FILE_MAX + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* Read to the end even if the size changed since fstat. */
-	for (;;) {
-		ssize_t n = read(fd, buf + got, MMC_CONFIG_FILE_MAX + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			seterr(err, errlen, "%s: %s", path, strerror(-rc));
-			goto fail;
-		}
-		if (!n)
-			break;
-		got += (size_t)n;
-		if (got > MMC_CONFIG_FILE_MAX) {
-			rc = seterr(err, errlen, "%s: too large for a config (at "
-				    "most %d bytes)", path, MMC_CONFIG_FILE_MAX);
-			goto fail;
-		}
-	}
-	close(fd);
-	*out = buf;
-	*len = got;
-	return 0;
-fail:
-	close(fd);
-	free(buf);
-	return rc;
-}
-
-/* Parses path into a copy of *cfg and copies it back only if every line
- * was good: 0, -ENOENT (or another -errno) if the file cannot be opened,
- * -EINVAL with "FILE:LINE: why" for the first bad line. */
-int mmc_config_load(struct mmc_config *cfg, const char *path,
-		    char *err, size_t errlen)
-{
-	size_t len = 0;
-	char *buf = NULL;
-	int rc = read_config_file(path, &buf, &len, err, errlen);
-
-	if (!rc)
-		rc = mmc_config_parse(cfg, path, buf, len, err, errlen);
-	free(buf);
-	return rc;
 }
