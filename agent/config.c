@@ -40,6 +40,7 @@ static const char *const huge_names[]  = { "auto", "on", "off" };
 static const char *const engine_names[] = { "io_uring", "threads" };
 static const char *const verify_names[] = { "off", "sampled", "always" };  /* enum mmc_verify */
 static const char *const tls_names[] = { "unset", "off", "on" };     /* MMC_TLS_* */
+static const char *const push_names[] = { "page", "record" };        /* MMC_PUSH_* */
 
 int __attribute__((format(printf, 3, 4)))
 mmc_config__seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -474,6 +475,8 @@ static const struct key keys[] = {
 	  FIELD(cluster_key), .zero_ok = true },
 	{ .section = "cluster", .name = "ca", .parse = parse_path,
 	  FIELD(cluster_ca), .zero_ok = true },
+	{ .section = "cluster", .name = "push", .parse = parse_enum, FIELD(cluster_push),
+	  .names = push_names, .nnames = 2, .hint = ": use page or record" },
 	{ .section = "cluster", .name = "replicas", .parse = parse_number,
 	  FIELD(cluster_replicas), .min = 1, .max = 8, .hint = ": copies on distinct nodes, 1..8" },
 	{ .section = "cluster", .name = "timeout_ms", .parse = parse_number,

@@ -31,6 +31,7 @@ struct mmc_share {
 enum mmc_log_level { MMC_LOG_ERROR = 0, MMC_LOG_WARN, MMC_LOG_INFO, MMC_LOG_DEBUG };
 enum mmc_ssd_engine_cfg { MMC_SSD_ENGINE_URING = 0, MMC_SSD_ENGINE_THREADS };
 enum mmc_tls_cfg { MMC_TLS_UNSET = 0, MMC_TLS_OFF, MMC_TLS_ON };
+enum mmc_push_cfg { MMC_PUSH_PAGE = 0, MMC_PUSH_RECORD };
 
 struct mmc_config {
 	/* [agent] */
@@ -84,6 +85,7 @@ struct mmc_config {
 	char     cluster_key[MMC_CONFIG_PATH_MAX];   /* key = its private key (PEM) */
 	char     cluster_ca[MMC_CONFIG_PATH_MAX];    /* ca = the pool's CA certificate(s) */
 	unsigned cluster_replicas;                   /* replicas = 1 */
+	unsigned cluster_push;                       /* push = page|record (MMC_PUSH_*) */
 	unsigned cluster_timeout_ms;                 /* timeout_ms = 10 */
 	unsigned cluster_down_after;                 /* down_after = 3 */
 	unsigned cluster_retry_ms;                   /* retry_ms = 200 */

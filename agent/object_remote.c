@@ -40,6 +40,7 @@
 #include "log.h"
 #include "object-int.h"
 #include "peer.h"
+#include "placement.h"
 #include "request.h"
 #include "tier_ssd.h"
 #include "timer.h"
@@ -57,6 +58,7 @@ struct rfetch {                  /* a GET to a home, for one key */
 	uint32_t slot, egen;         /* the entry being filled, once the value comes */
 	int homes[MMC_PEER_REPLICAS_MAX];   /* who may hold it, asked in turn */
 	unsigned nhomes, asked;
+	bool moved;                  /* a home sent us on to the holder once */
 	uint16_t key_len;
 	uint8_t key[MMC_KEY_MAX];
 	struct rwait *waiters;
@@ -87,6 +89,9 @@ struct mmc_remote {
 	struct mmc_peer *peer;
 	unsigned replicas;           /* [cluster] replicas: copies on distinct nodes */
 	bool stopping;               /* the engine is going: ask nobody again */
+	bool records;                /* push = record: tell homes, keep the bytes */
+	struct dir_slot { uint64_t h; int32_t member; } *dir;   /* who holds what */
+	uint32_t dir_mask;
 	struct { uint32_t slot, gen; } *puts;   /* committed, not pushed yet */
 	unsigned nputs, puts_cap;
 	struct rfetch *fetches;
@@ -112,6 +117,8 @@ static unsigned homes_of(struct mmc_agent *ag, const void *key, uint16_t key_len
 			      out, ag->remote->replicas);
 }
 
+static int holder(void *ctx, const void *key, uint16_t key_len);
+
 /* Asks the next of f's homes that is another node: 0, or -ENOENT when
  * none is left to ask. */
 static int ask_next(struct mmc_agent *ag, struct rfetch *f)
@@ -119,6 +126,10 @@ static int ask_next(struct mmc_agent *ag, struct rfetch *f)
 	while (f->asked < f->nhomes) {
 		int m = f->homes[f->asked++];
 
+		if (m == MMC_PEER_SELF && !f->moved) {   /* our records: who holds it? */
+			m = holder(ag, f->key, f->key_len);
+			f->moved = m >= 0;
+		}
 		if (m >= 0 && !mmc_peer_get(ag->remote->peer, m, f->key, f->key_len,
 					    (uint64_t)(uintptr_t)f))
 			return 0;
@@ -267,6 +278,22 @@ enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_se
 	return wait_on(ag, s, q, c, f);
 }
 
+static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc);
+
+/* A home sent us on to the member that holds the page (push = record):
+ * asked once; a second redirect, or a holder we cannot reach, is a miss. */
+static void moved(void *ctx, uint64_t cookie, int member)
+{
+	struct mmc_agent *ag = ctx;
+	struct rfetch *f = (struct rfetch *)(uintptr_t)cookie;
+
+	if (f->moved || mmc_peer_get(ag->remote->peer, member, f->key, f->key_len, cookie)) {
+		get_done(ctx, cookie, -ENOENT, 0);
+		return;
+	}
+	f->moved = true;
+}
+
 static void *value_begin(void *ctx, uint64_t cookie, uint64_t len)
 {
 	struct mmc_agent *ag = ctx;
@@ -325,9 +352,60 @@ static bool held(struct mmc_agent *ag, const void *key, uint16_t key_len)
 	return ag->ssd && mmc_ssd_find(ag->ssd, hash) != MMC_SSD_NONE;
 }
 
+/* ---- push = record: the home's directory of who holds what ----
+ *
+ * An open-addressed table of (placement hash, member), probed 8 slots
+ * from the hash; a full window loses its first slot.  Hints, not truth: a
+ * holder that evicted the page answers -ENOENT, a lost hint is a miss. */
+#define DIR_PROBE 8
+
+static struct dir_slot *dir_find(struct mmc_remote *rm, uint64_t h, bool make)
+{
+	struct dir_slot *first_free = NULL;
+
+	h = h ? h : 1;                 /* 0: an empty slot */
+	for (unsigned i = 0; i < DIR_PROBE; i++) {
+		struct dir_slot *d = &rm->dir[(h + i) & rm->dir_mask];
+
+		if (d->h == h)
+			return d;
+		if (!d->h && !first_free)
+			first_free = d;
+	}
+	if (!make)
+		return NULL;
+	if (!first_free)
+		first_free = &rm->dir[h & rm->dir_mask];
+	first_free->h = h;
+	return first_free;
+}
+
+static void record(void *ctx, const void *key, uint16_t key_len, int member)
+{
+	struct mmc_agent *ag = ctx;
+	struct dir_slot *d;
+
+	if (!ag->remote->dir || member < 0)
+		return;
+	d = dir_find(ag->remote, mmc_key_hash(MMC_PEER_HASH_SEED, key, key_len), true);
+	d->member = member;
+	MMC_COUNT(ag, records_received, 1);
+}
+
+static int holder(void *ctx, const void *key, uint16_t key_len)
+{
+	struct mmc_agent *ag = ctx;
+	struct dir_slot *d;
+
+	if (!ag->remote->dir)
+		return -1;
+	d = dir_find(ag->remote, mmc_key_hash(MMC_PEER_HASH_SEED, key, key_len), false);
+	return d ? d->member : -1;
+}
+
 static bool has(void *ctx, const void *key, uint16_t key_len)
 {
-	return held(ctx, key, key_len);
+	return held(ctx, key, key_len) || holder(ctx, key, key_len) >= 0;
 }
 
 static void xwait_cancel(struct mmc_agent *ag, struct mmc_request *r)
@@ -419,9 +497,12 @@ enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *
 	int home;
 
 	c->res = held(ag, q->key, q->key_len);
-	if (c->res || !ag->remote ||
-	    (home = home_of(ag, q->key, q->key_len)) < 0)
+	if (c->res || !ag->remote)
 		return MMC_OPS_DONE;
+	if ((home = home_of(ag, q->key, q->key_len)) < 0) {
+		c->res = home == MMC_PEER_SELF && holder(ag, q->key, q->key_len) >= 0;
+		return MMC_OPS_DONE;   /* ours: the records say whether a member holds it */
+	}
 	w = (struct xwait *)mmc_request_park(ag, s, q, sizeof(*w), xwait_cancel);
 	if (!w)
 		return MMC_OPS_DONE;      /* 0: not found, as when the home fails */
@@ -475,6 +556,12 @@ static void push(struct mmc_agent *ag, uint32_t slot)
 	int homes[MMC_PEER_REPLICAS_MAX];
 	unsigned n = homes_of(ag, e->key, e->key_len, homes);
 
+	if (ag->remote->records) {   /* the homes learn who holds it, not the bytes */
+		for (unsigned i = 0; i < n; i++)
+			if (homes[i] >= 0)
+				(void)mmc_peer_record(ag->remote->peer, homes[i], e->key, e->key_len);
+		return;
+	}
 	if (!(e->flags & MMC_ENTRY_CRC))
 		mmc_index_stamp_crc(&ag->index, slot,
 				    mmc_crc32c(0, (char *)ag->arena.data + e->loc, e->value_len));
@@ -591,7 +678,8 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 	static const struct mmc_peer_ops ops = {
 		.value_begin = value_begin, .get_done = get_done, .lookup = lookup,
 		.release = release, .put_begin = put_begin, .put_done = put_done,
-		.has = has, .exists_done = exists_done,
+		.has = has, .exists_done = exists_done, .record = record, .holder = holder,
+		.moved = moved,
 	};
 	const struct mmc_config *cfg = &ag->cfg;
 	struct mmc_peer_config pc = {
@@ -612,16 +700,31 @@ int mmc_object_remote_start(struct mmc_agent *ag, char *err, size_t errlen)
 	if (!ag->remote)
 		return -ENOMEM;
 	ag->remote->replicas = cfg->cluster_replicas;
+	ag->remote->records = cfg->cluster_push == MMC_PUSH_RECORD;
+	if (ag->remote->records) {   /* a hint per key homed here, at most */
+		uint32_t n = 4096;
+
+		while (n < ag->index.nentries && n < (1u << 22))
+			n <<= 1;
+		ag->remote->dir = calloc(n, sizeof(*ag->remote->dir));
+		ag->remote->dir_mask = n - 1;
+		if (!ag->remote->dir) {
+			free(ag->remote);
+			ag->remote = NULL;
+			return -ENOMEM;
+		}
+	}
 	ret = mmc_peer_create(&pc, &ops, ag, &ag->remote->peer, err, errlen);
 	if (!ret) {
-		ag->remote->pend = calloc((size_t)mmc_peer_count(ag->remote->peer) + 1,
-					  sizeof(*ag->remote->pend));
+		/* one list per member slot: etcd may add members later */
+		ag->remote->pend = calloc(MMC_PLACEMENT_MAX, sizeof(*ag->remote->pend));
 		if (!ag->remote->pend) {
 			mmc_peer_destroy(ag->remote->peer);
 			ret = -ENOMEM;
 		}
 	}
 	if (ret) {
+		free(ag->remote->dir);
 		free(ag->remote);
 		ag->remote = NULL;
 	}
@@ -636,6 +739,7 @@ void mmc_object_remote_stop(struct mmc_agent *ag)
 	mmc_peer_destroy(ag->remote->peer);   /* every GET answered, every hold released */
 	free(ag->remote->pend);
 	free(ag->remote->puts);
+	free(ag->remote->dir);
 	free(ag->remote);
 	ag->remote = NULL;
 }
@@ -662,6 +766,7 @@ void mmc_object_remote_stats(struct mmc_agent *ag)
 	mmc_peer_get_stats(ag->remote->peer, &ps);
 	MMC_STAT(ag, peers_up) = ps.members_up;
 	MMC_STAT(ag, pushes) = ps.pushes;
+	MMC_STAT(ag, records) = ps.records;
 	MMC_STAT(ag, pushes_dropped) = ps.pushes_dropped;
 	MMC_STAT(ag, peer_bytes_in) = ps.bytes_in;
 	MMC_STAT(ag, peer_bytes_out) = ps.bytes_out;

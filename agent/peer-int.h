@@ -156,6 +156,8 @@ ssize_t mmc_peer__read(struct conn *c, void *buf, size_t len);
 ssize_t mmc_peer__write(struct conn *c, const struct iovec *iov, int n);
 
 /* peer.c */
+/* The member named id (len bytes) that has not left: its index, or -1. */
+int mmc_peer__member_of(const struct mmc_peer *p, const char *id, size_t len);
 /* Member m answered: it is up. */
 void mmc_peer__member_ok(struct mmc_peer *p, struct member *m);
 /* g will never be answered: tells the owner res, frees g. */

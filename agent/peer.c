@@ -728,3 +728,29 @@ int mmc_peer_member_info(const struct mmc_peer *p, int i, struct mmc_peer_member
 	mi->up = p->m[i].up;
 	return 0;
 }
+
+int mmc_peer__member_of(const struct mmc_peer *p, const char *id, size_t len)
+{
+	for (int i = 0; i < p->nm; i++)
+		if (!p->m[i].gone && strlen(p->m[i].id) == len && !memcmp(p->m[i].id, id, len))
+			return i;
+	return -1;
+}
+
+int mmc_peer_record(struct mmc_peer *p, int member, const void *key, uint16_t key_len)
+{
+	struct conn *c = conn_to(p, member);
+	struct out *o;
+
+	if (!c)
+		return -EHOSTDOWN;
+	if (c->queued > p->cfg.queue_max)
+		return -ENOBUFS;
+	if (!(o = mmc_peer__frame(MMC_PEER_RECORD, key, key_len)))
+		return -ENOMEM;
+	mmc_peer__queue(p, c, o);
+	p->st.records++;
+	if (mmc_peer__io_ready(c))
+		(void)mmc_peer__flush(p, c);   /* a failure: the next poll closes it */
+	return 0;
+}

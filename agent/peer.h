@@ -89,6 +89,14 @@ struct mmc_peer_ops {
 	 * member holds that key), or -errno (found NULL) as for get_done. */
 	void (*exists_done)(void *ctx, uint64_t cookie, int res, const uint8_t *found,
 			    unsigned n);
+	/* Serving (push = record): member says it holds key. */
+	void (*record)(void *ctx, const void *key, uint16_t key_len, int member);
+	/* Serving: which member holds key, by the records (-1: none known)?
+	 * Asked when lookup() found no value. */
+	int (*holder)(void *ctx, const void *key, uint16_t key_len);
+	/* Asking: the GET cookie went to a home that does not hold the value
+	 * but knows who does: member (ask it; get_done comes for that ask). */
+	void (*moved)(void *ctx, uint64_t cookie, int member);
 };
 
 /* One EXISTS asks about this many keys at most, packed in at most
@@ -104,6 +112,7 @@ struct mmc_peer_stats {
 	uint64_t members, members_up;      /* others, not counting this node */
 	uint64_t gets, get_hits;           /* GETs sent, answered with a value */
 	uint64_t served, pushes, pushes_received, pushes_dropped;
+	uint64_t records;                  /* RECORDs sent (push = record) */
 	uint64_t bytes_in, bytes_out;
 	uint64_t failures;                 /* timeouts, refused or broken connections */
 	uint64_t bad_frames;
@@ -150,6 +159,9 @@ int mmc_peer_count(const struct mmc_peer *p);
  * / -ENOBUFS (too much waiting to go there: dropped; release was called). */
 int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_len,
 		  const void *value, uint64_t len, uint32_t crc, uint64_t pin);
+/* Tells member (a key's home) that this node holds key (push = record).
+ * 0, -EHOSTDOWN, -ENOBUFS, -ENOMEM: dropped, a later miss. */
+int mmc_peer_record(struct mmc_peer *p, int member, const void *key, uint16_t key_len);
 
 void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st);
 

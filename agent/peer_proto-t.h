@@ -15,13 +15,16 @@
  *           serves only members it knows by that id.
  *   GET     key; id chosen by the asker.
  *   VALUE   the answer to GET id: status 0 with the value and its crc32c,
- *           or status -ENOENT (no value).
+ *           status -ENOENT (no value), or status -EREMOTE with the node_id
+ *           of the member that holds it as the key (push = record).
  *   PUT     key, value and crc32c: a page pushed to its home after a put.
  *           No answer: a push that fails costs a later miss, not an error.
  *   EXISTS  no key; the value is up to MMC_PEER_EXISTS_MAX (peer.h) keys, each a
  *           little-endian u16 length (1..MMC_KEY_MAX) then its bytes.
  *   FOUND   the answer to EXISTS id: one byte per key asked, 1 if it is
  *           held here (any tier), else 0.
+ *   RECORD  key: the sender holds that page (push = record: the home keeps
+ *           who holds what, not the bytes).  No answer.
  */
 #ifndef MMC_AGENT_PEER_PROTO_T_H
 #define MMC_AGENT_PEER_PROTO_T_H
@@ -39,6 +42,7 @@ enum mmc_peer_type {
 	MMC_PEER_PUT   = 4,
 	MMC_PEER_EXISTS = 5,
 	MMC_PEER_FOUND = 6,
+	MMC_PEER_RECORD = 7,
 	MMC_PEER_TYPE_MAX_
 };
 

@@ -234,9 +234,13 @@ static bool frame_ok(const struct conn *c, const struct mmc_peer_frame *f)
 	if (c->outgoing && f->type == MMC_PEER_FOUND)   /* one byte per key */
 		return !f->key_len && !f->status && f->value_len &&
 			f->value_len <= MMC_PEER_EXISTS_MAX;
+	if (c->outgoing && f->type == MMC_PEER_VALUE && f->status == -EREMOTE)
+		return f->key_len >= 1 && f->key_len <= MMC_NODE_ID_MAX && !f->value_len;
 	if (c->outgoing)              /* we ask, it answers: a value or why not */
 		return f->type == MMC_PEER_VALUE && !f->key_len &&
 			(f->status < 0) == !f->value_len;
+	if (f->type == MMC_PEER_RECORD)
+		return f->key_len && !f->value_len;
 	if (f->type == MMC_PEER_PUT)
 		return f->key_len && f->value_len;
 	if (f->type == MMC_PEER_EXISTS)
@@ -250,7 +254,9 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 	uint64_t len = 0, pin = 0;
 	uint32_t crc = 0;
 	int r = p->ops.lookup(p->ctx, c->key, c->f.key_len, &v, &len, &crc, &pin);
-	struct out *o = mmc_peer__frame(MMC_PEER_VALUE, NULL, 0);
+	int h = r ? p->ops.holder(p->ctx, c->key, c->f.key_len) : -1;
+	const char *to = h >= 0 && h < p->nm && p->m[h].up && h != c->member ? p->m[h].id : NULL;
+	struct out *o = mmc_peer__frame(MMC_PEER_VALUE, to, to ? (uint16_t)strlen(to) : 0);
 
 	if (!o) {
 		if (!r)
@@ -258,7 +264,7 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 		return;                   /* the asker's deadline answers it */
 	}
 	mmc_peer__head(o)->id = c->f.id;
-	mmc_peer__head(o)->status = r;
+	mmc_peer__head(o)->status = to ? -EREMOTE : r;   /* not here; ask it */
 	if (!r) {
 		mmc_peer__head(o)->value_len = len;
 		mmc_peer__head(o)->crc = crc;
@@ -367,6 +373,9 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 		c->dst = p->ops.put_begin(p->ctx, c->key, f->key_len, f->value_len, &c->cookie);
 		c->has_cookie = c->dst != NULL;
 		return 0;
+	case MMC_PEER_RECORD:
+		p->ops.record(p->ctx, c->key, f->key_len, c->member);
+		return 0;
 	case MMC_PEER_EXISTS:
 		c->dst = malloc(f->value_len);     /* NULL: dropped, the asker times out */
 		c->dst_owned = c->dst != NULL;
@@ -389,6 +398,17 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 				c->gets_tail = x;
 		}
 		mmc_peer__member_ok(p, &p->m[c->member]);
+		if (f->status == -EREMOTE && !g->exists) {
+			int i = mmc_peer__member_of(p, (const char *)c->key, f->key_len);
+
+			if (i < 0) {
+				mmc_peer__fail(p, g, -ENOENT);
+			} else {
+				p->ops.moved(p->ctx, g->cookie, i);
+				free(g);
+			}
+			return 0;
+		}
 		if (f->status) {
 			mmc_peer__fail(p, g, f->status == -ENOENT ? -ENOENT : -EPROTO);
 			return 0;

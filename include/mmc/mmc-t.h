@@ -156,6 +156,8 @@ struct mmc_client_stats {
 	X(pushes,             COUNTER, COUNT, "pages sent to their home after a put") \
 	X(pushes_dropped,     COUNTER, COUNT, "pushes not sent: home down or too much queued") \
 	X(pushes_received,    COUNTER, COUNT, "pages members pushed here, stored") \
+	X(records,            COUNTER, COUNT, "push = record: homes told this node holds a page") \
+	X(records_received,   COUNTER, COUNT, "push = record: pages members said they hold") \
 	X(peer_bytes_in,      COUNTER, BYTES, "bytes received from members") \
 	X(peer_bytes_out,     COUNTER, BYTES, "bytes sent to members") \
 	X(peer_failures,      COUNTER, COUNT, "calls to members that failed: deadline, refused, broken") \
