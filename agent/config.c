@@ -83,6 +83,7 @@ void mmc_config_defaults(struct mmc_config *cfg)
 	cfg->pins_per_session = MMC_VIEWS_MAX;
 	cfg->pinned_bytes_per_session = (struct mmc_share){ 25, true };
 	cfg->cluster_replicas = 1;
+	cfg->cluster_push = MMC_PUSH_RECORD;   /* docs/cluster.md, "Page or record" */
 	cfg->cluster_timeout_ms = 10;       /* a prefetch budget: docs/cluster.md */
 	cfg->cluster_down_after = 3;
 	cfg->cluster_retry_ms = 200;

@@ -85,7 +85,7 @@ struct mmc_config {
 	char     cluster_key[MMC_CONFIG_PATH_MAX];   /* key = its private key (PEM) */
 	char     cluster_ca[MMC_CONFIG_PATH_MAX];    /* ca = the pool's CA certificate(s) */
 	unsigned cluster_replicas;                   /* replicas = 1 */
-	unsigned cluster_push;                       /* push = page|record (MMC_PUSH_*) */
+	unsigned cluster_push;                       /* push = record|page (MMC_PUSH_*) */
 	unsigned cluster_timeout_ms;                 /* timeout_ms = 10 */
 	unsigned cluster_down_after;                 /* down_after = 3 */
 	unsigned cluster_retry_ms;                   /* retry_ms = 200 */

@@ -80,6 +80,7 @@ start_agent() {   # NAME NS ADDR
 	listen = $3:7700
 	peers = a@$IPA:7700, b@$IPB:7700
 	tls = off
+	push = page
 	timeout_ms = 2000
 	EOF
 	ip netns exec "$2" "$BIN/mmc-agent" --config "$T/$1.conf" 2>>"$T/$1.log" &

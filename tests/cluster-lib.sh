@@ -9,7 +9,8 @@
 #	node_conf() { ...; }             # optional: [cluster] lines for node $1
 #	start_node a                     # (default: tls = off)
 #
-# CLUSTER_NODES (default "a b c") names the nodes; with CLUSTER_ETCD (a
+# CLUSTER_NODES (default "a b c") names the nodes, CLUSTER_ARENA sizes
+# their arenas (default 64M); with CLUSTER_ETCD (a
 # URL) the agents take their members from etcd (lease 2 s), not peers.
 # Sets NODES, NS[n], ADDR[n], BR (the bridge's namespace) and BR_ADDR (its
 # address on the bridge), PORT, PEERS, PID[n]; on, stat_of, wait_for,
@@ -71,7 +72,7 @@ start_node() {
 	socket = $T/$n.sock
 	log_level = info
 	[arena]
-	size = 64M
+	size = ${CLUSTER_ARENA:-64M}
 	hugepages = off
 	[cluster]
 	node_id = $n

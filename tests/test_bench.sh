@@ -161,6 +161,12 @@ else
 	rows=$(awk '$1 == "1M" && $3 > 0 && $4 > 0 && $5 > 0' "$T/cluster.out" | wc -l)
 	[ "$rc" -eq 0 ] && [ "$rows" -eq 1 ] && ok "bench/cluster.sh: a measured row" ||
 		fail "bench/cluster.sh: rc $rc: $(cat "$T/cluster.out" "$T/cluster.err")"
+	MMC_BIN=$BIN bash "$(dirname "${BASH_SOURCE[0]}")/../bench/push.sh" --quick --bin "$BIN" \
+		>"$T/push.out" 2>"$T/push.err"
+	rc=$?
+	rows=$(awk '($1 == "page" || $1 == "record") && $2 > 0 && $4 > 0' "$T/push.out" | wc -l)
+	[ "$rc" -eq 0 ] && [ "$rows" -eq 2 ] && ok "bench/push.sh: page and record measured" ||
+		fail "bench/push.sh: rc $rc: $(tail -20 "$T/push.out" "$T/push.err")"
 fi
 
 run_bench "$T/help.out" "$T/e5.err" --help

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 . tests/cluster-lib.sh cluster
 # each agent also serves /metrics on its namespace's loopback
-node_conf() { printf 'tls = off\n[metrics]\nlisten = 9464\n'; }
+node_conf() { printf 'tls = off\npush = page\n[metrics]\nlisten = 9464\n'; }
 scrape() { ip netns exec "${NS[$1]}" curl -sf http://127.0.0.1:9464/metrics; }
 
 for n in "${NODES[@]}"; do start_node "$n"; done

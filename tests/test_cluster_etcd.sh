@@ -21,6 +21,7 @@ CLUSTER_NODES="a b c d"
 . tests/cluster-lib.sh cluster-etcd
 ETCD_PORT=23790
 CLUSTER_ETCD=http://$BR_ADDR:$ETCD_PORT
+node_conf() { printf 'tls = off\npush = page\n'; }
 
 ip netns exec "$BR" etcd --name mmc-test --data-dir "$T/etcd" \
 	--listen-client-urls "$CLUSTER_ETCD" --advertise-client-urls "$CLUSTER_ETCD" \

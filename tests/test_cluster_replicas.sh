@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/lib.sh
 . tests/cluster-lib.sh cluster-replicas
-node_conf() { printf 'tls = off\nreplicas = 2\n'; }
+node_conf() { printf 'tls = off\npush = page\nreplicas = 2\n'; }
 
 for n in "${NODES[@]}"; do start_node "$n"; done
 wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'

@@ -58,7 +58,7 @@ cert c-other other c
 cert c-expired pool c 20200101000000Z 20200102000000Z
 declare -A CERT=([a]=a [b]=b [c]=c)
 node_conf() {
-	printf 'tls = on\ncert = %s\nkey = %s\nca = %s\n' "$P/${CERT[$1]}.pem" \
+	printf 'push = page\ntls = on\ncert = %s\nkey = %s\nca = %s\n' "$P/${CERT[$1]}.pem" \
 		"$P/${CERT[$1]}.key" "$P/pool.pem"
 }
 

@@ -92,7 +92,7 @@ static void assert_defaults(const struct mmc_config *c)
 	ck_assert_str_eq(c->metrics_listen, "");
 	ck_assert_int_eq(c->cluster_tls, MMC_TLS_UNSET);
 	ck_assert_uint_eq(c->cluster_replicas, 1);
-	ck_assert_int_eq(c->cluster_push, MMC_PUSH_PAGE);
+	ck_assert_int_eq(c->cluster_push, MMC_PUSH_RECORD);
 	ck_assert_uint_eq(c->cluster_timeout_ms, 10);
 	ck_assert_uint_eq(c->cluster_down_after, 3);
 	ck_assert_uint_eq(c->cluster_retry_ms, 200);
