@@ -90,21 +90,28 @@ def bench_exists(a, b, batch, rounds):
     return statistics.median(times)
 
 
+def median_s(rounds, call, good, what):
+    """Median seconds of `rounds` calls; good(result) must hold for each."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        got = call()
+        times.append(time.perf_counter() - t0)
+        if not good(got):
+            sys.exit(f"bench/cluster.py: {what} returned wrong or missing values")
+    return statistics.median(times)
+
+
 def bench_memcached(host, size, count, rounds):
     from pymemcache.client.base import Client
     c = Client((host, 11211), connect_timeout=5, timeout=30)
     vals = values(size, count)
     keys = [f"m{size}-{i}" for i in range(count)]
     c.set_many(dict(zip(keys, vals)), noreply=False)
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        got = c.get_many(keys)
-        times.append(time.perf_counter() - t0)
-        if [got.get(k) for k in keys] != vals:
-            sys.exit("bench/cluster.py: memcached returned wrong or missing values")
+    t = median_s(rounds, lambda: c.get_many(keys),
+                 lambda got: [got.get(k) for k in keys] == vals, "memcached")
     c.flush_all()
-    return count * size / statistics.median(times) / 1e9
+    return count * size / t / 1e9
 
 
 def bench_redis(host, size, count, rounds):
@@ -116,15 +123,9 @@ def bench_redis(host, size, count, rounds):
     for k, v in zip(keys, vals):
         p.set(k, v)
     p.execute()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        got = r.mget(keys)
-        times.append(time.perf_counter() - t0)
-        if got != vals:
-            sys.exit("bench/cluster.py: Redis returned wrong or missing values")
+    t = median_s(rounds, lambda: r.mget(keys), lambda got: got == vals, "Redis")
     r.flushall()
-    return count * size / statistics.median(times) / 1e9
+    return count * size / t / 1e9
 
 
 def main():

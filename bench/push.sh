@@ -33,8 +33,7 @@ echo "three agents on a bridge; A puts $COUNT x $SIZE, B reads what it does not 
 printf '%-7s %9s %12s %9s %9s %9s\n' push "put GB/s" "net B/put B" "get GB/s" "p50 us" "p90 us"
 for mode in page record; do
 	node_conf() { printf 'tls = off\npush = %s\n' "$mode"; }
-	for n in "${NODES[@]}"; do start_node "$n" >/dev/null; done
-	wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
+	start_all >/dev/null
 	json=$(ip netns exec "${NS[b]}" /usr/bin/python3 bench/push.py --python "$PYDIR" \
 		--socks "$T/a.sock,$T/b.sock,$T/c.sock" --size "$bytes" --count "$COUNT")
 	/usr/bin/python3 -c 'import json,sys; r=json.loads(sys.argv[2]); print("%-7s %9.2f %12.3f %9.2f %9.0f %9.0f" % (sys.argv[1], r["put_gbps"], r["net_per_put"], r["get_gbps"], r["get_p50_us"], r["get_p90_us"]))' "$mode" "$json"

@@ -14,7 +14,7 @@
 # URL) the agents take their members from etcd (lease 2 s), not peers.
 # Sets NODES, NS[n], ADDR[n], BR (the bridge's namespace) and BR_ADDR (its
 # address on the bridge), PORT, PEERS, PID[n]; on, stat_of, wait_for,
-# pushes_landed (after mark_pushes), ms.  Needs root: exits 77 without it.
+# pushes_landed (after mark_pushes), ms, up_is, start_all, stop_nodes.  Needs root: exits 77 without it.
 # On a failure (or without PASSED=1 at the end) each agent's log is shown.
 
 [ "$(id -u)" -eq 0 ] || skip "needs root: network namespaces and veth pairs"
@@ -117,3 +117,25 @@ pushes_landed() {
 	  $(($(stat_of b pushes_received) - P0[1] + $(stat_of c pushes_received) - P0[2])) ]
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
+# up_is N NODE...: each NODE sees N other members up.
+up_is() {
+	local want=$1 n
+	shift
+	for n in "$@"; do [ "$(stat_of "$n" peers_up)" = "$want" ] || return 1; done
+}
+# start_all: every node's agent, and each sees all the others up.
+start_all() {
+	local n
+	for n in "${NODES[@]}"; do start_node "$n"; done
+	wait_for "every member up" up_is $((${#NODES[@]} - 1)) "${NODES[@]}"
+}
+# stop_nodes NODE...: a clean stop of each (SIGTERM), which must exit 0.
+stop_nodes() {
+	local n rc
+	for n in "$@"; do
+		rc=0
+		kill -TERM "${PID[$n]}"
+		wait "${PID[$n]}" || rc=$?
+		[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
+	done
+}

@@ -24,8 +24,7 @@ cd "$(dirname "$0")/.."
 node_conf() { printf 'tls = off\npush = page\n[metrics]\nlisten = 9464\n'; }
 scrape() { ip netns exec "${NS[$1]}" curl -sf http://127.0.0.1:9464/metrics; }
 
-for n in "${NODES[@]}"; do start_node "$n"; done
-wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
+start_all
 ok "three agents in three namespaces, each sees 2 members up"
 
 # ---- pushed, spread: keys of set 1 (gets now) and set 2 (failures later) ----
@@ -191,12 +190,7 @@ for k in $(seq 61 70); do
 done
 ok "b serves byte-exact after the garbage"
 # a clean stop of every agent (under ASan: no leak, no error at exit)
-for n in "${NODES[@]}"; do
-	rc=0
-	kill -TERM "${PID[$n]}"
-	wait "${PID[$n]}" || rc=$?
-	[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
-done
+stop_nodes "${NODES[@]}"
 ok "every agent stopped cleanly"
 PASSED=1
 finish_checks

@@ -38,11 +38,6 @@ etcd_up() { ip netns exec "$BR" env ETCDCTL_API=3 etcdctl --endpoints "$CLUSTER_
 	endpoint health >/dev/null 2>&1; }
 wait_for "etcd answers" etcd_up
 ok "etcd runs in the bridge's namespace"
-up_is() {   # N NODE...: each NODE sees N members up
-	local want=$1 n
-	shift
-	for n in "$@"; do [ "$(stat_of "$n" peers_up)" = "$want" ] || return 1; done
-}
 
 # ---- join ----
 for n in a b c; do start_node "$n"; done
@@ -121,11 +116,6 @@ wait "${PID[d]}" || fail "d's exit status at a clean stop"
 [ "$(etcd_members | wc -l)" = 3 ] && ok "d stopped cleanly: its key left etcd at once" ||
 	fail "etcd still holds: $(etcd_members | tr '\n' ' ')"
 wait_for "a sees d leave" up_is 2 a
-for n in a b c; do
-	rc=0
-	kill -TERM "${PID[$n]}"
-	wait "${PID[$n]}" || rc=$?
-	[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
-done
+stop_nodes a b c
 PASSED=1
 finish_checks

@@ -18,8 +18,7 @@ cd "$(dirname "$0")/.."
 . tests/cluster-lib.sh cluster-record
 node_conf() { printf 'tls = off\npush = record\n'; }
 
-for n in "${NODES[@]}"; do start_node "$n"; done
-wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
+start_all
 for k in $(seq 1 60); do
 	head -c $((32768 + k * 64)) /dev/urandom >"$T/v$k"
 	on a "$MMC" put "key$k" "$T/v$k" || die "put key$k on a"
@@ -61,11 +60,6 @@ for k in $(seq 61 80); do
 done
 [ "$miss" = 20 ] && ok "a killed: the 20 pages only it held are misses on b (never wrong bytes)" ||
 	fail "a killed: $miss of 20 missed on b"
-for n in b c; do
-	rc=0
-	kill -TERM "${PID[$n]}"
-	wait "${PID[$n]}" || rc=$?
-	[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
-done
+stop_nodes b c
 PASSED=1
 finish_checks

@@ -17,8 +17,7 @@ cd "$(dirname "$0")/.."
 . tests/cluster-lib.sh cluster-replicas
 node_conf() { printf 'tls = off\npush = page\nreplicas = 2\n'; }
 
-for n in "${NODES[@]}"; do start_node "$n"; done
-wait_for "every member up" eval '[ "$(stat_of a peers_up)" = 2 ] && [ "$(stat_of b peers_up)" = 2 ] && [ "$(stat_of c peers_up)" = 2 ]'
+start_all
 mark_pushes
 for k in $(seq 1 60); do
 	head -c $((16384 + k * 256)) /dev/urandom >"$T/v$k"
@@ -46,11 +45,6 @@ for k in $(seq 1 60); do
 done
 [ "$bad" = 0 ] && ok "b killed: all 60 keys byte-exact on c (b's from their replica)" ||
 	fail "b killed: $bad of 60 keys not served on c"
-for n in a c; do
-	rc=0
-	kill -TERM "${PID[$n]}"
-	wait "${PID[$n]}" || rc=$?
-	[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
-done
+stop_nodes a c
 PASSED=1
 finish_checks

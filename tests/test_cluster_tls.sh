@@ -118,11 +118,6 @@ for k in 1 2 3; do
 	on b "$MMC" get "key$k" >"$T/out" && cmp -s "$T/v$k" "$T/out" || fail "key$k on b after the refusals"
 done
 ok "a and b still serve each other after every refusal"
-for n in a b; do
-	rc=0
-	kill -TERM "${PID[$n]}"
-	wait "${PID[$n]}" || rc=$?
-	[ "$rc" = 0 ] || fail "agent $n exit status $rc at a clean stop"
-done
+stop_nodes a b
 PASSED=1
 finish_checks
