@@ -27,7 +27,10 @@
  *            loop.c     start-up, the event loop, shutdown
  *
  * Being the only writer of the index and the allocator is what lets
- * clients read without locks: see docs/index-concurrency.md.  docs/agent.md
+ * clients read without locks: see docs/index-concurrency.md.  Two kinds of
+ * thread help the loop and touch none of this: the SSD tier's I/O workers
+ * (engine = threads) and the etcd client (members_etcd.c), which hands
+ * member lists over through an eventfd.  docs/agent.md
  * follows one put and one get through these files.
  */
 #ifndef MMC_AGENT_AGENT_H
