@@ -180,6 +180,9 @@ enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *
 void mmc_object_remote_flush(struct mmc_agent *ag, bool idle);
 /* The pool's peer engine (NULL: not in a pool), for what reports on it. */
 const struct mmc_peer *mmc_object_remote_peer(const struct mmc_agent *ag);
+/* Up to max of the other members, as the stats file shows them: how many. */
+uint64_t mmc_object_remote_members(struct mmc_agent *ag, struct mmc_member_stats *out,
+				   unsigned max);
 /* Copies the peer engine's figures into the agent's counters. */
 void mmc_object_remote_stats(struct mmc_agent *ag);
 

@@ -32,6 +32,7 @@
  * new here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -742,6 +743,31 @@ void mmc_object_remote_stop(struct mmc_agent *ag)
 	free(ag->remote->dir);
 	free(ag->remote);
 	ag->remote = NULL;
+}
+
+uint64_t mmc_object_remote_members(struct mmc_agent *ag, struct mmc_member_stats *out,
+				   unsigned max)
+{
+	struct mmc_peer_member_info mi;
+	unsigned n = 0;
+
+	for (int i = 0; i < mmc_peer_count(ag->remote->peer) && n < max; i++) {
+		struct mmc_member_stats *m = &out[n];
+
+		if (mmc_peer_member_info(ag->remote->peer, i, &mi))
+			continue;                /* left the pool */
+		memset(m, 0, sizeof(*m));
+		snprintf(m->id, sizeof(m->id), "%s", mi.id);
+		snprintf(m->addr, sizeof(m->addr), "%s", mi.where);
+		m->up = mi.up;
+		m->rtt_ns = mi.rtt_ns;
+		m->bytes_in = mi.bytes_in;
+		m->bytes_out = mi.bytes_out;
+		m->gets = mi.gets;
+		m->hits = mi.hits;
+		n++;
+	}
+	return n;
 }
 
 const struct mmc_peer *mmc_object_remote_peer(const struct mmc_agent *ag)

@@ -42,6 +42,7 @@ struct pget {                    /* a GET (or EXISTS) we sent and wait for */
 	struct pget *next;
 	bool exists;                 /* an EXISTS of n keys */
 	unsigned n;
+	uint64_t sent_ns;            /* for the member's round-trip time */
 	uint32_t id;
 	uint64_t cookie, deadline;
 };
@@ -84,6 +85,8 @@ struct member {
 	bool up;
 	bool gone;                   /* left the pool (etcd): its slot is free */
 	uint64_t retry_at, backoff_ms;
+	/* what mmc stat shows of it */
+	uint64_t rtt_ns, bytes_in, bytes_out, gets, hits;
 };
 
 struct mmc_peer {

@@ -628,7 +628,9 @@ static int ask(struct mmc_peer *p, int member, struct out *o, struct pget *g)
 		return c ? -ENOMEM : -EHOSTDOWN;
 	}
 	g->id = ++p->next_id;
-	g->deadline = mmc_now_ns() + (uint64_t)p->cfg.timeout_ms * MS;
+	g->sent_ns = mmc_now_ns();
+	g->deadline = g->sent_ns + (uint64_t)p->cfg.timeout_ms * MS;
+	p->m[member].gets += !g->exists;
 	mmc_peer__head(o)->id = g->id;
 	if (c->gets_tail)
 		c->gets_tail->next = g;
@@ -726,6 +728,11 @@ int mmc_peer_member_info(const struct mmc_peer *p, int i, struct mmc_peer_member
 	mi->id = p->m[i].id;
 	mi->where = p->m[i].where;
 	mi->up = p->m[i].up;
+	mi->rtt_ns = p->m[i].rtt_ns;
+	mi->bytes_in = p->m[i].bytes_in;
+	mi->bytes_out = p->m[i].bytes_out;
+	mi->gets = p->m[i].gets;
+	mi->hits = p->m[i].hits;
 	return 0;
 }
 

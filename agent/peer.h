@@ -168,6 +168,8 @@ void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st);
 struct mmc_peer_member_info {
 	const char *id, *where;    /* valid until the member list changes */
 	bool up;
+	uint64_t rtt_ns;           /* smoothed: a call sent -> its answer's header */
+	uint64_t bytes_in, bytes_out, gets, hits;
 };
 /* Member i (0..mmc_peer_count()-1): 0 with *mi, -ENOENT for a slot whose
  * member left the pool. */

@@ -33,6 +33,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "peer-int.h"
+#include "timer.h"
 
 /* ---- connections ---- */
 
@@ -205,8 +206,10 @@ int mmc_peer__flush(struct mmc_peer *p, struct conn *c)
 			return -errno;
 		o->sent += (size_t)n;
 		p->st.bytes_out += (uint64_t)n;
+		if (c->member >= 0)
+			p->m[c->member].bytes_out += (uint64_t)n;
 		if (o->sent < o->head_len + o->value_len)
-			return 0;
+			continue;    /* a short write (TLS: one record): on until EAGAIN */
 		c->q = o->next;
 		c->queued -= o->value_len;
 		out_release(p, o);
@@ -398,6 +401,12 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 				c->gets_tail = x;
 		}
 		mmc_peer__member_ok(p, &p->m[c->member]);
+		{                             /* its round trip, smoothed (1/8) */
+			struct member *m = &p->m[c->member];
+			uint64_t rtt = mmc_now_ns() - g->sent_ns;
+
+			m->rtt_ns = m->rtt_ns ? m->rtt_ns - m->rtt_ns / 8 + rtt / 8 : rtt;
+		}
 		if (f->status == -EREMOTE && !g->exists) {
 			int i = mmc_peer__member_of(p, (const char *)c->key, f->key_len);
 
@@ -458,6 +467,7 @@ static int value_in(struct mmc_peer *p, struct conn *c)
 		if (!res && !c->dst)
 			res = -ENOMEM;
 		p->st.get_hits += !res;
+		p->m[c->member].hits += !res;
 		p->ops.get_done(p->ctx, c->receiving->cookie, res, f->crc);
 		free(c->receiving);
 		c->receiving = NULL;
@@ -504,6 +514,8 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 			c->crc = mmc_crc32c(c->crc, to, (size_t)n);
 		c->got += (size_t)n;
 		p->st.bytes_in += (uint64_t)n;
+		if (c->member >= 0)
+			p->m[c->member].bytes_in += (uint64_t)n;
 		if (c->rs == R_HDR && c->got == sizeof(c->f)) {
 			if (!frame_ok(c, &c->f)) {
 				p->st.bad_frames++;

@@ -86,16 +86,20 @@ static int clear_stats_path(const char *path)
 		return ret;
 	}
 	/* Of this version or an older one (smaller: an upgrade), whose header
-	 * says its own size. */
+	 * says its own size; this version's is followed by the members table. */
+	size_t head = st.st_size > (off_t)sizeof(old) ? sizeof(old) : (size_t)st.st_size;
+
 	memset(&old, 0, sizeof(old));
 	if (S_ISREG(st.st_mode) && st.st_size >= (off_t)offsetof(struct mmc_stats, hugepages) &&
-	    st.st_size <= (off_t)sizeof(old) &&
+	    st.st_size <= (off_t)(sizeof(old) + sizeof(struct mmc_members_table)) &&
 	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) >= 0) {
-		n = pread(fd, &old, (size_t)st.st_size, 0);
+		n = pread(fd, &old, head, 0);
 		close(fd);
 	}
 	/* Ours: an mmc stats file, or one an agent died before finishing. */
-	if (n != (ssize_t)st.st_size || old.size != (uint64_t)st.st_size ||
+	if (n != (ssize_t)head ||
+	    (old.size != (uint64_t)st.st_size &&
+	     old.size + sizeof(struct mmc_members_table) != (uint64_t)st.st_size) ||
 	    (old.magic != MMC_STATS_MAGIC && old.magic)) {
 		log_err("%s exists and is not an mmc stats file: refusing to replace "
 			"it (remove it, or set [agent] stats / --stats elsewhere)", path);
@@ -133,12 +137,14 @@ int mmc_stats_open(struct mmc_agent *ag)
 	if (fstat(fd, &sb) == 0)
 		ag->stats.ino = sb.st_ino;
 	ag->stats.fd = fd;
-	if (fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(*st)) < 0) {
+	if (fchmod(fd, 0644) < 0 ||
+	    ftruncate(fd, sizeof(*st) + sizeof(struct mmc_members_table)) < 0) {
 		ret = -errno;
 		log_err("cannot size the stats file %s: %s", path, strerror(-ret));
 		return ret;
 	}
-	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	st = mmap(NULL, sizeof(*st) + sizeof(struct mmc_members_table),
+		  PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (st == MAP_FAILED) {
 		ret = -errno;
 		log_err("cannot map the stats file %s: %s", path, strerror(-ret));
@@ -214,8 +220,16 @@ void mmc_stats_refresh(struct mmc_agent *ag)
 	MMC_STAT(ag, max_objects) = ag->index.nentries;
 	MMC_STAT(ag, parked) = ag->sess.parked;
 	st->hugepages = ag->arena.hugepages;
-	if (ag->remote)
+	if (ag->remote) {          /* its figures, and the members' table after ours */
+		struct mmc_members_table *t = (struct mmc_members_table *)(st + 1);
+
 		mmc_object_remote_stats(ag);
+		atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);   /* odd */
+		atomic_thread_fence(memory_order_release);
+		t->count = mmc_object_remote_members(ag, t->m, MMC_MEMBERS_MAX);
+		MMC_STAT(ag, members) = t->count;
+		atomic_fetch_add_explicit(&t->seq, 1, memory_order_release);   /* even */
+	}
 	if (ag->ssd) {             /* the tier's gauges and its own counters */
 		struct mmc_ssd_stats ss;
 
@@ -264,7 +278,7 @@ void mmc_stats_close(struct mmc_agent *ag)
 	struct stat sb;
 
 	if (ag->stats.st)
-		munmap(ag->stats.st, sizeof(*ag->stats.st));
+		munmap(ag->stats.st, sizeof(*ag->stats.st) + sizeof(struct mmc_members_table));
 	ag->stats.st = NULL;
 	if (ag->stats.fd < 0)
 		return;

@@ -132,6 +132,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--a-sock", required=True)
     ap.add_argument("--b-sock", required=True)
+    ap.add_argument("--tls-socks", required=True, help="A,B of the pair with tls = on")
     ap.add_argument("--host", required=True)
     ap.add_argument("--python", required=True, help="the mmc package's directory")
     ap.add_argument("--sizes", default="1M,4M")
@@ -142,11 +143,13 @@ def main():
     sys.path.insert(0, args.python)
     import mmc
     a, b = mmc.Client(args.a_sock), mmc.Client(args.b_sock)
+    ta, tb = (mmc.Client(s) for s in args.tls_socks.split(","))
     out = {}
     for s in args.sizes.split(","):
         size = parse_size(s)
         gbps, n = bench_mmc(mmc, a, b, size, args.count, args.rounds, "k")
         out[s] = {"mmc": gbps, "mmc_keys": n,
+                  "mmc_tls": bench_mmc(mmc, ta, tb, size, args.count, args.rounds, "t")[0],
                   "memcached": bench_memcached(args.host, size, n, args.rounds),
                   "redis": bench_redis(args.host, size, n, args.rounds)}
     out["exists_us"] = bench_exists(a, b, 128, 5 if args.quick else 50) * 1e6

@@ -11,6 +11,8 @@
 #   mmc      agents in A and B ([cluster], tls = off); values put on A whose
 #            home is A, read on B with one batch get: each a local miss that
 #            B's agent fetches from A (bench/cluster.py)
+#   mmc TLS  the same with a second pair of agents, tls = on (a CA made
+#            here with openssl)
 #   memcached, Redis   on A, read from B with get_many / MGET
 # Prints GB/s and the ratios mmc/iperf3, mmc/memcached, mmc/Redis.  Needs
 # root; Debian's iperf3, iputils-ping, memcached, redis-server, python3-redis
@@ -68,7 +70,8 @@ wait_port() {
 	echo "cluster.sh: nothing listens on $2:$3" >&2
 	exit 1
 }
-start_agent() {   # NAME NS ADDR
+start_agent() {   # NAME NS ADDR PORT [TLS]: node_id is the name without its 't'
+	local id=${1#t}
 	cat >"$T/$1.conf" <<-EOF
 	[agent]
 	socket = $T/$1.sock
@@ -76,17 +79,32 @@ start_agent() {   # NAME NS ADDR
 	[arena]
 	size = 1G
 	[cluster]
-	node_id = $1
-	listen = $3:7700
-	peers = a@$IPA:7700, b@$IPB:7700
-	tls = off
+	node_id = $id
+	listen = $3:$4
+	peers = a@$IPA:$4, b@$IPB:$4
 	push = page
 	timeout_ms = 2000
 	EOF
+	if [ -n "${5:-}" ]; then
+		printf 'tls = on\ncert = %s\nkey = %s\nca = %s\n' "$T/$id.pem" "$T/$id.key" \
+			"$T/ca.pem" >>"$T/$1.conf"
+	else
+		echo "tls = off" >>"$T/$1.conf"
+	fi
 	ip netns exec "$2" "$BIN/mmc-agent" --config "$T/$1.conf" 2>>"$T/$1.log" &
 	PIDS+=($!)
-	wait_port "$2" "$3" 7700
+	wait_port "$2" "$3" "$4"
 }
+# a CA and a certificate for a and b (CN and subjectAltName = the node_id)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" \
+	-out "$T/ca.pem" -days 2 -subj "/CN=bench CA" 2>/dev/null
+for id in a b; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$id.key" \
+		-out "$T/$id.csr" -subj "/CN=$id" 2>/dev/null
+	printf 'subjectAltName=DNS:%s\n' "$id" >"$T/$id.ext"
+	openssl x509 -req -in "$T/$id.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+		-out "$T/$id.pem" -days 2 -extfile "$T/$id.ext" 2>/dev/null
+done
 
 rtt=$(ip netns exec "$NB" ping -q -c 20 -i 0.01 $IPA | awk -F/ '/^rtt/ { print $5 }')
 ip netns exec "$NA" iperf3 -s -B $IPA >/dev/null 2>&1 &
@@ -95,8 +113,10 @@ wait_port "$NB" $IPA 5201
 secs=$([ "$QUICK" = 1 ] && echo 1 || echo 5)
 iperf=$(ip netns exec "$NB" iperf3 -c $IPA -R -t "$secs" -J |
 	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e9)')
-start_agent a "$NA" $IPA
-start_agent b "$NB" $IPB
+start_agent a "$NA" $IPA 7700
+start_agent b "$NB" $IPB 7700
+start_agent ta "$NA" $IPA 7701 tls
+start_agent tb "$NB" $IPB 7701 tls
 ip netns exec "$NA" memcached -u root -l $IPA -p 11211 -U 0 -m 2048 -I 8m -t 1 &
 PIDS+=($!)
 ip netns exec "$NA" redis-server --bind $IPA --port 6379 --save '' --appendonly no \
@@ -104,7 +124,7 @@ ip netns exec "$NA" redis-server --bind $IPA --port 6379 --save '' --appendonly 
 PIDS+=($!)
 wait_port "$NB" $IPA 11211
 wait_port "$NB" $IPA 6379
-for n in a b; do   # each serves, and sees the other up
+for n in a b ta tb; do   # each serves, and sees the other up
 	for _ in $(seq 100); do
 		MMC_SOCKET=$T/$n.sock "$BIN/mmc" stat 2>/dev/null | grep -q '^peers_up  *1$' && break
 		sleep 0.1
@@ -112,6 +132,7 @@ for n in a b; do   # each serves, and sees the other up
 done
 
 json=$(ip netns exec "$NB" "$PY" bench/cluster.py --a-sock "$T/a.sock" --b-sock "$T/b.sock" \
+	--tls-socks "$T/ta.sock,$T/tb.sock" \
 	--host $IPA --python "$PYDIR" --sizes "$SIZES" --count "$COUNT" --rounds "$ROUNDS")
 "$PY" - "$json" "$iperf" "$rtt" <<'EOF'
 import json, sys
@@ -121,10 +142,10 @@ print(f"veth B<-A: ping rtt {rtt} ms, iperf3 one stream {iperf:.2f} GB/s")
 print(f"batch_exists of 128 keys homed on A, asked on B: {ex:.1f} us"
       f" = {ex / (float(rtt) * 1000):.1f} x ping rtt (target <= 2 x rtt + 20 us ="
       f" {2 * float(rtt) * 1000 + 20:.0f} us)")
-print(f"{'size':>5} {'keys':>5} {'mmc GB/s':>9} {'memcached':>10} {'Redis':>7}"
-      f" {'mmc/iperf3':>11} {'mmc/memcached':>14} {'mmc/Redis':>10}")
+print(f"{'size':>5} {'keys':>5} {'mmc GB/s':>9} {'TLS GB/s':>9} {'memcached':>10} {'Redis':>7}"
+      f" {'mmc/iperf3':>11} {'TLS/iperf3':>11} {'mmc/memcached':>14} {'mmc/Redis':>10}")
 for s, v in r.items():
-    print(f"{s:>5} {v['mmc_keys']:>5} {v['mmc']:>9.2f} {v['memcached']:>10.2f} {v['redis']:>7.2f}"
-          f" {v['mmc'] / iperf:>11.2f} {v['mmc'] / v['memcached']:>14.2f}"
-          f" {v['mmc'] / v['redis']:>10.2f}")
+    print(f"{s:>5} {v['mmc_keys']:>5} {v['mmc']:>9.2f} {v['mmc_tls']:>9.2f} {v['memcached']:>10.2f}"
+          f" {v['redis']:>7.2f} {v['mmc'] / iperf:>11.2f} {v['mmc_tls'] / iperf:>11.2f}"
+          f" {v['mmc'] / v['memcached']:>14.2f} {v['mmc'] / v['redis']:>10.2f}")
 EOF

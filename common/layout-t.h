@@ -42,6 +42,15 @@
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
 #define MMC_STATS_MAGIC 0x3154415453434d4dull /* "MMCSTAT1" */
 
+/* The stats file: struct mmc_stats, then this table of the pool's members
+ * (struct mmc_stats.members of them), rewritten at each refresh under a
+ * sequence number (odd while it is written). */
+struct mmc_members_table {
+	_Atomic uint64_t seq;
+	uint64_t count;
+	struct mmc_member_stats m[MMC_MEMBERS_MAX];
+};
+
 #define MMC_CACHELINE    64
 
 /* Where an object's bytes are.  Only DRAM exists today; the others are

@@ -3,6 +3,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,4 +94,55 @@ int mmc_stats_read(const char *path, struct mmc_stats *out)
 		ret = -EPROTO;
 	close(fd);
 	return ret;
+}
+
+int mmc_members_read(const char *path, struct mmc_member_stats *out, unsigned max)
+{
+	struct mmc_members_table *t = malloc(sizeof(*t));
+	struct mmc_stats st;
+	int ret = t ? mmc_stats_read(path, &st) : -ENOMEM;
+	int fd = -1;
+
+	if (!ret && !out && max)
+		ret = -EINVAL;
+	if (!ret && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		ret = -errno;
+	/* The agent rewrites the table under seq (odd while it writes): a
+	 * copy that saw the same even seq before and after is whole. */
+	for (int tries = 0; !ret; tries++) {
+		uint64_t before, after;
+		ssize_t n = pread(fd, t, sizeof(*t), sizeof(st));
+
+		if (n < (ssize_t)offsetof(struct mmc_members_table, m)) {
+			ret = n < 0 ? -errno : 0;   /* no table: not in a pool */
+			t->count = 0;
+			break;
+		}
+		before = atomic_load_explicit(&t->seq, memory_order_relaxed);
+		if (pread(fd, &after, sizeof(after), sizeof(st)) != sizeof(after))
+			after = before + 1;
+		if (!(before & 1) && before == after) {
+			if (t->count > MMC_MEMBERS_MAX)
+				ret = -EBADMSG;
+			break;
+		}
+		if (tries == 100)
+			ret = -EAGAIN;
+	}
+	if (!ret) {
+		ret = (int)(t->count < max ? t->count : max);
+		memcpy(out, t->m, (size_t)ret * sizeof(*out));
+	}
+	if (fd >= 0)
+		close(fd);
+	free(t);
+	return ret;
+}
+
+int mmc_agent_members(mmc_client *c, struct mmc_member_stats *out, unsigned max)
+{
+	struct mmc_cqe cqe;
+	int ret = mmc__call(c, MMC_OP_STAT, NULL, 0, 0, 0, 0, &cqe);
+
+	return ret ? ret : mmc_members_read(c->stats_path, out, max);
 }

@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 . tests/lib.sh
 
 . tests/cluster-lib.sh cluster
+require_jq
 # each agent also serves /metrics on its namespace's loopback
 node_conf() { printf 'tls = off\npush = page\n[metrics]\nlisten = 9464\n'; }
 scrape() { ip netns exec "${NS[$1]}" curl -sf http://127.0.0.1:9464/metrics; }
@@ -71,6 +72,21 @@ done
 [ "$bad" = 0 ] && ok "30 keys put on a: byte-exact gets on b and c"
 [ "$(stat_of b remote_hits)" -gt 0 ] && [ "$(stat_of c remote_hits)" -gt 0 ] ||
 	fail "no remote hits counted"
+on b "$MMC" stat >"$T/stat.b"
+if awk '$1 == "member" && $2 == "a" && $4 == "up" && $6 > 0 && $12 > 0 && $14 > 0 { ok = 1 }
+	END { exit !ok }' "$T/stat.b"; then
+	ok "mmc stat on b: $(grep '^member a ' "$T/stat.b")"
+else
+	fail "mmc stat on b lists no member a up with gets, hits, rtt: $(grep '^member ' "$T/stat.b")"
+fi
+[ "$(on b "$MMC" stat --json | jq '[.members[] | select(.id == "c" and .up)] | length')" = 1 ] &&
+	ok "mmc stat --json on b: member c up" || fail "mmc stat --json: no member c up"
+"$BIN/mmc-top" -b -n 1 -d 0 --no-bpf --stats "$T/b.sock.stats" >"$T/top.b" 2>&1
+grep -q '^peer a  *[0-9.:]*  *up  *rtt' "$T/top.b" && ok "mmc-top on b: $(grep '^peer a ' "$T/top.b")" ||
+	fail "mmc-top on b shows no peer a up: $(cat "$T/top.b")"
+[ "$("$BIN/mmc-top" -n 1 -d 0 --no-bpf --json --stats "$T/b.sock.stats" |
+	jq '[.members[] | select(.up)] | length')" = 2 ] && ok "mmc-top --json on b: 2 members up" ||
+	fail "mmc-top --json on b: not 2 members up"
 if command -v curl >/dev/null; then
 	scrape b >"$T/metrics.b"
 	n=$(awk '$1 == "mmc_remote_get_seconds_count" { print $2 }' "$T/metrics.b")
@@ -118,6 +134,8 @@ for k in $(seq 31 60); do
 done
 wait_for "c marks b down" eval '[ "$(stat_of c peers_up)" = 1 ]'
 grep -q "member b .* is down" "$T/c.log" && ok "c logged b down" || fail "c did not log b down"
+on c "$MMC" stat | grep -q '^member b [^ ]* down ' && ok "mmc stat on c: member b down" ||
+	fail "mmc stat on c: $(on c "$MMC" stat | grep '^member')"
 if command -v curl >/dev/null; then
 	scrape c | grep -q '^mmc_member_up{member="b",.*} 0$' && ok "c's /metrics: member b down" ||
 		fail "c's /metrics does not show b down"

@@ -73,6 +73,8 @@ struct snap {
 	struct mmc_stats st;
 	uint64_t mono_ns;      /* our CLOCK_MONOTONIC when read */
 	double wall;           /* our CLOCK_REALTIME when read */
+	int nmembers;          /* the pool's other members (mmc_members_read) */
+	struct mmc_member_stats members[MMC_MEMBERS_MAX];
 };
 
 /* Every figure of struct mmc_stats, from mmc-t.h's one list: what the
@@ -180,6 +182,7 @@ static int stats_read(const char *path, struct snap *out, char *why, size_t wlen
 			 "(stale stats file)", out->st.agent_pid, path);
 		return -ESRCH;
 	}
+	out->nmembers = mmc_members_read(path, out->members, MMC_MEMBERS_MAX);
 	out->mono_ns = now_ns(CLOCK_MONOTONIC);
 	out->wall = (double)now_ns(CLOCK_REALTIME) / 1e9;
 	return 0;
@@ -477,6 +480,16 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 		    st->promotions, st->ssd_inflight, st->ssd_crc_failures);
 	else
 		out(s, 0, "ssd  off (no [ssd] tier)");
+	/* The pool: one line per other member. */
+	for (int i = 0; i < sn->nmembers; i++) {
+		const struct mmc_member_stats *m = &sn->members[i];
+
+		out(s, 0, "peer %-12s %-21s %-4s rtt %8s  in %9s  out %9s  hits %" PRIu64
+		    "/%" PRIu64, m->id, m->addr, m->up ? "up" : "DOWN",
+		    fmt_ns(x, sizeof(x), (double)m->rtt_ns), fmt_bytes(y, sizeof(y),
+		    (double)m->bytes_in), fmt_bytes(z, sizeof(z), (double)m->bytes_out),
+		    m->hits, m->gets);
+	}
 	/* in double: a sum of two counters could wrap in 64 bits */
 	lookups = (double)st->hits + (double)st->misses;
 	if (lookups > 0)
@@ -565,6 +578,23 @@ static void print_json(const char *path, const struct snap *sn,
 	} else {
 		printf(",\"rates\":null");
 	}
+	printf(",\"members\":[");
+	for (int i = 0; i < sn->nmembers; i++) {
+		const struct mmc_member_stats *m = &sn->members[i];
+
+		printf("%s{\"id\":", i ? "," : "");
+		json_str(m->id);
+		printf(",\"addr\":");
+		json_str(m->addr);
+		printf(",\"up\":%s", m->up ? "true" : "false");
+		JU("rtt_ns", m->rtt_ns);
+		JU("bytes_in", m->bytes_in);
+		JU("bytes_out", m->bytes_out);
+		JU("gets", m->gets);
+		JU("hits", m->hits);
+		printf("}");
+	}
+	printf("]");
 	printf(",\"bpf\":{\"enabled\":%s", b->on ? "true" : "false");
 	if (!b->on) {
 		printf(",\"reason\":");

@@ -142,6 +142,35 @@ static const struct { const char *name; size_t off; } stat_fields[] = {
 #undef FIELD
 };
 
+/* The pool's other members after the figures: one line each, or a JSON
+ * array "members". */
+static void members(mmc_client *c, int json)
+{
+	struct mmc_member_stats *m = calloc(MMC_MEMBERS_MAX, sizeof(*m));
+	int n = m ? mmc_agent_members(c, m, MMC_MEMBERS_MAX) : -ENOMEM;
+
+	if (json)
+		printf(",\"members\":[");
+	for (int i = 0; i < n; i++) {
+		if (json)
+			printf("%s{\"id\":\"%s\",\"addr\":\"%s\",\"up\":%s,\"rtt_ns\":%" PRIu64
+			       ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"gets\":%" PRIu64
+			       ",\"hits\":%" PRIu64 "}", i ? "," : "", m[i].id, m[i].addr,
+			       m[i].up ? "true" : "false", m[i].rtt_ns, m[i].bytes_in,
+			       m[i].bytes_out, m[i].gets, m[i].hits);
+		else
+			printf("member %s %s %s rtt_us %.1f in %" PRIu64 " out %" PRIu64
+			       " gets %" PRIu64 " hits %" PRIu64 "\n", m[i].id, m[i].addr,
+			       m[i].up ? "up" : "down", (double)m[i].rtt_ns / 1e3, m[i].bytes_in,
+			       m[i].bytes_out, m[i].gets, m[i].hits);
+	}
+	if (json)
+		printf("]");
+	if (n < 0)
+		fprintf(stderr, "mmc: stat: members: %s\n", mmc_strerror(n));
+	free(m);
+}
+
 static int cmd_stat(mmc_client *c, int json)
 {
 	struct mmc_stats s;
@@ -164,6 +193,7 @@ static int cmd_stat(mmc_client *c, int json)
 		printf(json ? ",\"%s\":%" PRIu64 : "%-20s %" PRIu64 "\n",
 		       stat_fields[i].name, v);
 	}
+	members(c, json);
 	if (json)
 		printf("}\n");
 	return 0;

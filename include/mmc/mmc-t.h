@@ -151,6 +151,7 @@ struct mmc_client_stats {
 	X(verify_failures,    COUNTER, COUNT, "gets whose bytes failed the writer's checksum (reports, bounded)") \
 	/* The pool ([cluster]; all 0 without one). */ \
 	X(peers_up,           GAUGE,   COUNT, "other members of the pool up now") \
+	X(members,            GAUGE,   COUNT, "other members listed after the figures (mmc_agent_members)") \
 	X(remote_gets,        COUNTER, COUNT, "local misses asked of the key's home") \
 	X(remote_hits,        COUNTER, COUNT, "... answered with a value, now local") \
 	X(pushes,             COUNTER, COUNT, "pages sent to their home after a put") \
@@ -186,6 +187,20 @@ struct mmc_stats {
 	uint32_t hugepages;
 	MMC_STATS_FIELDS(MMC_FIELD_U64_)
 	uint64_t pad_[MMC_STATS_SLOTS - MMC_STATS_COUNT];
+};
+
+/* One other member of the pool, as its agent sees it (mmc_agent_members,
+ * mmc_members_read): 128 bytes. */
+#define MMC_MEMBERS_MAX 256
+struct mmc_member_stats {
+	char     id[64];           /* its node_id, NUL-terminated */
+	char     addr[24];         /* host:port it is dialled at (cut to fit) */
+	uint32_t up;               /* 1: answers; 0: marked down */
+	uint32_t pad_;
+	uint64_t rtt_ns;           /* smoothed time to the first byte of an answer */
+	uint64_t bytes_in, bytes_out;
+	uint64_t gets;             /* GETs asked of it */
+	uint64_t hits;             /* ... answered with a value */
 };
 
 #endif /* MMC_MMC_T_H */

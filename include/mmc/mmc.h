@@ -162,6 +162,13 @@ int mmc_agent_stats(mmc_client *c, struct mmc_stats *out);
  * than struct mmc_stats: the agent is starting, or not a stats file);
  * -EBADMSG (not an mmc stats file); -EPROTO (another version). */
 int mmc_stats_read(const char *path, struct mmc_stats *out);
+/* The other members of the agent's pool, from the same stats file (the
+ * agent refreshes both together): up to max records into out; how many,
+ * or -errno as mmc_stats_read() (-EAGAIN: the agent kept rewriting the
+ * table while it was read; try again).  0 when the agent is not in a pool. */
+int mmc_members_read(const char *path, struct mmc_member_stats *out, unsigned max);
+/* The same for a session: asks the agent to refresh first. */
+int mmc_agent_members(mmc_client *c, struct mmc_member_stats *out, unsigned max);
 
 #pragma GCC visibility pop
 #ifdef __cplusplus
