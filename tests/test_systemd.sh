@@ -66,6 +66,14 @@ check() {
 }
 
 check "$unit_src" mmc-agent.service
+# With the opt-in drop-in a pool needs (systemd/network.conf), beside it as
+# systemd would find it: still verified, still under the limit.
+mkdir -p "$tmp/mmc-agent.service.d"
+cp "$src/systemd/network.conf" "$tmp/mmc-agent.service.d/network.conf"
+check "$unit_src" mmc-agent.service
+grep -q '^PrivateNetwork=no' "$tmp/mmc-agent.service.d/network.conf" ||
+	{ echo "FAIL: network.conf does not lift PrivateNetwork"; exit 1; }
+rm -rf "$tmp/mmc-agent.service.d"
 # The tenant template CMake makes from it (an instance of it, as systemd
 # would load mmc-agent@NAME.service), when this build has one.
 tmpl=${MMC_BIN:+$MMC_BIN/../mmc-agent@.service}
