@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 		*) echo "fuzz.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
-[ ${#NAMES[@]} -gt 0 ] || NAMES=(hello ops config trace)
+[ ${#NAMES[@]} -gt 0 ] || NAMES=(hello ops config trace peer)
 command -v clang-14 >/dev/null || { echo "fuzz.sh: clang-14 missing (scripts/install-deps.sh)" >&2; exit 1; }
 
 CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMC_FUZZ=ON \

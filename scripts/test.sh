@@ -31,7 +31,7 @@ echo "== fuzzing: a short bounded pass of each libFuzzer harness =="
 # scripts/fuzz.sh runs them for 10 M executions each on demand.
 CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMC_FUZZ=ON \
 	-DMMC_WITH_BPF=OFF -DMMC_WITH_PYTHON=OFF -DMMC_FUZZ_SECONDS=5 >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_hello fuzz_ops fuzz_config fuzz_trace
+cmake --build build-fuzz -j"$jobs" --target fuzz_hello fuzz_ops fuzz_config fuzz_trace fuzz_peer
 (cd build-fuzz && ctest --output-on-failure -L fuzz)
 echo "== arm64 cross build, unit tests under qemu-aarch64 =="
 bash scripts/cross-aarch64.sh
