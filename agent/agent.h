@@ -13,7 +13,8 @@
  *   ssd      tier_ssd.c the SSD tier (opaque; ssd_recover.c, blkio.c)
  *   obj      object.c   an object's life: reserve, commit, remove, free;
  *            object_tier.c  the same across tiers: demote, promote
- *            object_remote.c  and across nodes: fetch, push, serve
+ *            object_remote.c  and across nodes: fetch, push, serve;
+ *            object_lookup.c  what members hold (lookups, records)
  *   remote   peer.c     the other agents of the pool (opaque; placement.c)
  *   readers  readers.c  clients' pin tables and touch logs, as read by us
  *   sess     session.c  client sessions: socket, handshake, tear-down;
