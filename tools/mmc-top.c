@@ -49,16 +49,7 @@
 
 #include <ncurses.h>
 
-#include "mmc/mmc.h"
-#ifdef MMC_WITH_BPF
-#include "mmc_lat_loader.h"
-#else
-#define MMC_LAT_SLOTS 64
-enum { MMC_LAT_GET, MMC_LAT_PUT, MMC_LAT_MISS, MMC_LAT_PROMOTE, MMC_LAT_KINDS };
-struct mmc_lat_hist {
-	uint64_t slots[MMC_LAT_SLOTS], count, total_ns, bytes, errors;
-};
-#endif
+#include "mmc-top.h"
 
 struct opts {
 	const char *stats_path;
@@ -69,30 +60,17 @@ struct opts {
 	int batch, json, no_bpf;
 };
 
-struct snap {
-	struct mmc_stats st;
-	uint64_t mono_ns;      /* our CLOCK_MONOTONIC when read */
-	double wall;           /* our CLOCK_REALTIME when read */
-	int nmembers;          /* the pool's other members (mmc_members_read) */
-	struct mmc_member_stats members[MMC_MEMBERS_MAX];
-};
-
 /* Every figure of struct mmc_stats, from mmc-t.h's one list: what the
  * text, the JSON and the rates walk. */
-static const struct field {
-	const char *name;
-	size_t off;
-	enum mmc_stat_kind kind;
-	enum mmc_stat_unit unit;
-} fields[] = {
+const struct top_field top_fields[] = {
 #define FIELD(name, kind, unit, what) \
 	{ #name, offsetof(struct mmc_stats, name), MMC_STAT_##kind, MMC_STAT_##unit },
 	MMC_STATS_FIELDS(FIELD)
 #undef FIELD
 };
-#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+_Static_assert(sizeof(top_fields) / sizeof(top_fields[0]) == NFIELDS, "one row a figure");
 
-static uint64_t field_value(const struct mmc_stats *st, const struct field *f)
+uint64_t top_value(const struct mmc_stats *st, const struct top_field *f)
 {
 	uint64_t v;
 
@@ -100,25 +78,6 @@ static uint64_t field_value(const struct mmc_stats *st, const struct field *f)
 	return v;
 }
 
-/* Rates per second of every counter between two snapshots; valid = 0
- * before the second one or across an agent restart. */
-struct rates {
-	int valid;
-	double interval_s;
-	double v[NFIELDS];
-};
-
-struct bpf_view {
-	int on;
-	const char *reason;    /* why off, one line */
-	char lib[PATH_MAX];
-	char agent[PATH_MAX];  /* empty: mmc:promote not traced */
-	uint64_t since_ns;     /* monotonic time of attach */
-	struct mmc_lat_hist h[MMC_LAT_KINDS];
-#ifdef MMC_WITH_BPF
-	struct mmc_lat *lat;
-#endif
-};
 
 static volatile sig_atomic_t stop;
 
@@ -127,7 +86,7 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static uint64_t now_ns(clockid_t clk)
+uint64_t top_now_ns(clockid_t clk)
 {
 	struct timespec ts;
 
@@ -183,8 +142,8 @@ static int stats_read(const char *path, struct snap *out, char *why, size_t wlen
 		return -ESRCH;
 	}
 	out->nmembers = mmc_members_read(path, out->members, MMC_MEMBERS_MAX);
-	out->mono_ns = now_ns(CLOCK_MONOTONIC);
-	out->wall = (double)now_ns(CLOCK_REALTIME) / 1e9;
+	out->mono_ns = top_now_ns(CLOCK_MONOTONIC);
+	out->wall = (double)top_now_ns(CLOCK_REALTIME) / 1e9;
 	return 0;
 }
 
@@ -209,9 +168,9 @@ static struct rates rates_of(const struct snap *prev, const struct snap *cur)
 	r.valid = 1;
 	r.interval_s = (double)dt_ns / 1e9;
 	for (size_t i = 0; i < NFIELDS; i++)
-		if (fields[i].kind == MMC_STAT_COUNTER)
-			r.v[i] = delta(field_value(b, &fields[i]),
-				       field_value(a, &fields[i]), r.interval_s);
+		if (top_fields[i].kind == MMC_STAT_COUNTER)
+			r.v[i] = delta(top_value(b, &top_fields[i]),
+				       top_value(a, &top_fields[i]), r.interval_s);
 	return r;
 }
 
@@ -273,7 +232,7 @@ static const char *bpf_start(struct bpf_view *b, const struct opts *o)
 	if (err)
 		return b->reason = mmc_lat_strerror(err);
 	b->on = 1;
-	b->since_ns = now_ns(CLOCK_MONOTONIC);
+	b->since_ns = top_now_ns(CLOCK_MONOTONIC);
 	return NULL;
 #else
 	(void)own_libmmc;
@@ -302,7 +261,7 @@ static void bpf_stop(struct bpf_view *b)
 #endif
 }
 
-static const char *kind_name(int k)
+const char *top_kind_name(int k)
 {
 	return k == MMC_LAT_GET ? "get" : k == MMC_LAT_PUT ? "put" :
 		k == MMC_LAT_MISS ? "miss" : "promote";
@@ -310,7 +269,7 @@ static const char *kind_name(int k)
 
 /* q-quantile in ns, 0 if empty (ebpf/ has it; keep mmc-top buildable
  * without). */
-static uint64_t quantile(const struct mmc_lat_hist *h, double q)
+uint64_t top_quantile(const struct mmc_lat_hist *h, double q)
 {
 #ifdef MMC_WITH_BPF
 	return mmc_lat_quantile(h, q);
@@ -409,14 +368,14 @@ static void render_hist(struct sink *s, const struct mmc_lat_hist *h, int kind,
 			peak = h->slots[i];
 	}
 	if (!h->count) {
-		out(s, 1, "%s latency: no calls seen", kind_name(kind));
+		out(s, 1, "%s latency: no calls seen", top_kind_name(kind));
 		return;
 	}
 	out(s, 1, "%s latency: n=%" PRIu64 " mean %s p50 ~%s p99 ~%s errors %" PRIu64,
-	    kind_name(kind), (uint64_t)h->count,
+	    top_kind_name(kind), (uint64_t)h->count,
 	    fmt_ns(a, sizeof(a), (double)h->total_ns / (double)h->count),
-	    fmt_ns(b, sizeof(b), (double)quantile(h, 0.50)),
-	    fmt_ns(c, sizeof(c), (double)quantile(h, 0.99)),
+	    fmt_ns(b, sizeof(b), (double)top_quantile(h, 0.50)),
+	    fmt_ns(c, sizeof(c), (double)top_quantile(h, 0.99)),
 	    (uint64_t)h->errors);
 	if (max_rows < 1 || bar_w < 1)
 		return;
@@ -451,7 +410,7 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 {
 	const struct mmc_stats *st = &sn->st;
 	char t[32], x[32], y[48], z[32];
-	uint64_t up_ns = 0, now = now_ns(CLOCK_MONOTONIC);
+	uint64_t up_ns = 0, now = top_now_ns(CLOCK_MONOTONIC);
 	double lookups;
 	time_t wall = (time_t)sn->wall;
 	struct tm tm;
@@ -499,8 +458,8 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 	out(s, 0, "hit ratio %s", t);
 	out(s, 1, "%-18s %14s %12s", "", "now / total", "per second");
 	for (size_t i = 0; i < NFIELDS; i++) {
-		const struct field *f = &fields[i];
-		double v = (double)field_value(st, f);
+		const struct top_field *f = &top_fields[i];
+		double v = (double)top_value(st, f);
 
 		if (f->unit == MMC_STAT_BYTES)
 			fmt_bytes(x, sizeof(x), v);
@@ -526,110 +485,6 @@ static void render(struct sink *s, const char *path, const struct snap *sn,
 	render_hist(s, &b->h[MMC_LAT_MISS], MMC_LAT_MISS, 0, 0);
 	if (b->agent[0])       /* reads back from the SSD tier, in the agent */
 		render_hist(s, &b->h[MMC_LAT_PROMOTE], MMC_LAT_PROMOTE, 0, 0);
-}
-
-/* ---- JSON ---- */
-
-/* Prints v as a JSON string. */
-static void json_str(const char *v)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-#define JU(name, v) printf(",\"%s\":%" PRIu64, name, (uint64_t)(v))
-
-/* One line: one JSON object for the snapshot. */
-static void print_json(const char *path, const struct snap *sn,
-		       const struct rates *r, const struct bpf_view *b)
-{
-	const struct mmc_stats *st = &sn->st;
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
-	double lookups = (double)st->hits + (double)st->misses;
-
-	printf("{\"time\":%.3f,\"stats_path\":", sn->wall);
-	json_str(path);
-	JU("agent_pid", st->agent_pid);
-	printf(",\"uptime_s\":%.3f", st->start_ns && now > st->start_ns ?
-	       (double)(now - st->start_ns) / 1e9 : 0.0);
-	JU("hugepages", st->hugepages);
-	for (size_t i = 0; i < NFIELDS; i++)
-		JU(fields[i].name, field_value(st, &fields[i]));
-	printf(",\"used_pct\":%.3f", st->arena_bytes ? 100.0 *
-	       (double)st->used_bytes / (double)st->arena_bytes : 0.0);
-	if (lookups > 0)
-		printf(",\"hit_ratio\":%.6f", (double)st->hits / lookups);
-	else
-		printf(",\"hit_ratio\":null");
-	if (r->valid) {
-		printf(",\"rates\":{\"interval_s\":%.6f", r->interval_s);
-		for (size_t i = 0; i < NFIELDS; i++)
-			if (fields[i].kind == MMC_STAT_COUNTER)
-				printf(",\"%s\":%.3f", fields[i].name, r->v[i]);
-		printf("}");
-	} else {
-		printf(",\"rates\":null");
-	}
-	printf(",\"members\":[");
-	for (int i = 0; i < sn->nmembers; i++) {
-		const struct mmc_member_stats *m = &sn->members[i];
-
-		printf("%s{\"id\":", i ? "," : "");
-		json_str(m->id);
-		printf(",\"addr\":");
-		json_str(m->addr);
-		printf(",\"up\":%s", m->up ? "true" : "false");
-		JU("rtt_ns", m->rtt_ns);
-		JU("bytes_in", m->bytes_in);
-		JU("bytes_out", m->bytes_out);
-		JU("gets", m->gets);
-		JU("hits", m->hits);
-		printf("}");
-	}
-	printf("]");
-	printf(",\"bpf\":{\"enabled\":%s", b->on ? "true" : "false");
-	if (!b->on) {
-		printf(",\"reason\":");
-		json_str(b->reason ? b->reason : "off");
-		printf("}}\n");
-		return;
-	}
-	printf(",\"lib\":");
-	json_str(b->lib);
-	printf(",\"agent\":");
-	json_str(b->agent);
-	printf(",\"since_s\":%.3f", (double)(now - b->since_ns) / 1e9);
-	for (int k = 0; k < MMC_LAT_KINDS; k++) {
-		const struct mmc_lat_hist *h = &b->h[k];
-
-		printf(",\"%s\":{\"attached\":%s", kind_name(k),
-#ifdef MMC_WITH_BPF
-		       mmc_lat_attached(b->lat, k) ? "true" : "false");
-#else
-		       "false");
-#endif
-		JU("count", h->count);
-		JU("errors", h->errors);
-		JU("bytes", h->bytes);
-		JU("total_ns", h->total_ns);
-		JU("mean_ns", h->count ? h->total_ns / h->count : 0);
-		JU("p50_ns", quantile(h, 0.50));
-		JU("p99_ns", quantile(h, 0.99));
-		printf(",\"buckets\":[");
-		for (int i = 0; i < MMC_LAT_SLOTS; i++)
-			printf("%s%" PRIu64, i ? "," : "",
-			       (uint64_t)h->slots[i]);
-		printf("]}");
-	}
-	printf("}}\n");
 }
 
 /* ---- the two modes ---- */
@@ -671,7 +526,7 @@ static int run_batch(const struct opts *o, const char *path, struct snap *prev,
 		r = rates_of(prev, &cur);
 		bpf_refresh(b);
 		if (o->json) {
-			print_json(path, &cur, &r, b);
+			top_print_json(path, &cur, &r, b);
 		} else {
 			if (i)
 				putchar('\n');
@@ -701,7 +556,7 @@ static int run_curses(const struct opts *o, const char *path, struct snap *prev,
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	while (!stop) {
-		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + step;
+		uint64_t deadline = top_now_ns(CLOCK_MONOTONIC) + step;
 		struct sink s = { .curses = 1 };
 		int ch, hist_rows;
 
@@ -724,7 +579,7 @@ static int run_curses(const struct opts *o, const char *path, struct snap *prev,
 		attroff(A_REVERSE);
 		refresh();
 		for (;;) {                       /* keys until the deadline */
-			uint64_t now = now_ns(CLOCK_MONOTONIC);
+			uint64_t now = top_now_ns(CLOCK_MONOTONIC);
 
 			if (stop || now >= deadline)
 				break;
@@ -842,7 +697,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mmc-top: %s\n", msg);
 	/* The baseline's clock starts after the attach, so the first interval
 	 * covers histograms and counters alike. */
-	base.mono_ns = now_ns(CLOCK_MONOTONIC);
+	base.mono_ns = top_now_ns(CLOCK_MONOTONIC);
 	status = o.batch ? run_batch(&o, path, &base, &b)
 			 : run_curses(&o, path, &base, &b);
 	bpf_stop(&b);
