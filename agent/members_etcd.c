@@ -283,6 +283,12 @@ static size_t watch_bytes(char *p, size_t sz, size_t n, void *ud)
 			}
 		} else if (!json_object_object_get_ex(o, "result", &res)) {
 			e->watch_broken = true;   /* {"error": ...} */
+		} else {
+			json_object *cn;          /* etcd ended the watch (compaction) */
+
+			if (json_object_object_get_ex(res, "canceled", &cn) &&
+			    json_object_get_boolean(cn))
+				e->watch_broken = true;
 		}
 		json_object_put(o);
 	}

@@ -69,6 +69,20 @@ static void put_hist(FILE *f, const char *name, const char *help, const struct m
 		(double)h->sum_ns / 1e9, name, (unsigned long long)h->count);
 }
 
+/* s as a label value: \\, \" and newlines escaped (ids and addresses
+ * come from the config or etcd). */
+static void put_label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
 static void put_members(FILE *f, struct mmc_agent *ag)
 {
 	const struct mmc_peer *p = mmc_object_remote_peer(ag);
@@ -79,9 +93,13 @@ static void put_members(FILE *f, struct mmc_agent *ag)
 	fprintf(f, "# HELP mmc_member_up 1 if the pool's member answers, 0 if it is "
 		"marked down\n# TYPE mmc_member_up gauge\n");
 	for (int i = 0; i < mmc_peer_count(p); i++)
-		if (!mmc_peer_member_info(p, i, &mi))   /* ids and addresses: config/etcd */
-			fprintf(f, "mmc_member_up{member=\"%s\",address=\"%s\"} %d\n",
-				mi.id, mi.where, mi.up);
+		if (!mmc_peer_member_info(p, i, &mi)) {
+			fputs("mmc_member_up{member=\"", f);
+			put_label(f, mi.id);
+			fputs("\",address=\"", f);
+			put_label(f, mi.where);
+			fprintf(f, "\"} %d\n", mi.up);
+		}
 }
 
 static char *page(struct mmc_agent *ag, size_t *len)

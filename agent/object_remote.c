@@ -280,15 +280,19 @@ static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
 {
 	struct mmc_agent *ag = ctx;
 	struct rfetch *f = (struct rfetch *)(uintptr_t)cookie;
+	bool filled = f->slot != MMC_NO_ENTRY;
+	bool cancelled = filled && (mmc_object__meta(ag, f->slot)->flags & OBJ_CANCELLED);
+	bool got = filled && fill_end(ag, f->slot, res, crc);
 	uint32_t slot;
-
-	bool got = f->slot != MMC_NO_ENTRY && fill_end(ag, f->slot, res, crc);
 
 	if (got) {
 		MMC_COUNT(ag, remote_hits, 1);
 		mmc_metrics_observe(&ag->metrics, MMC_HIST_remote_get, mmc_now_ns() - f->start_ns);
-	} else if (!ag->remote->stopping) {
-		f->slot = MMC_NO_ENTRY;      /* a miss, or that home failed: a replica? */
+	} else if (!ag->remote->stopping && !cancelled &&
+		   mmc_index_find(&ag->index, f->key, f->key_len, f->hash) == MMC_NO_ENTRY) {
+		/* A miss, or that home failed: a replica?  (Not when the key was
+		 * removed meanwhile, or is here now by a local put.) */
+		f->slot = MMC_NO_ENTRY;
 		if (!ask_next(ag, f))
 			return;
 	}

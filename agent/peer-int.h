@@ -23,6 +23,9 @@ struct iovec;
 #define BACKOFF_MAX   32        /* retry_ms doubles up to this many times it */
 #define SCRATCH       (256 << 10) /* a value is read this much at a time */
 #define SOCK_BUF      (4 << 20)  /* socket buffers: a 4 MiB page in flight */
+#define QUEUE_FRAMES  16384      /* frames waiting on one connection, at most */
+#define READ_BUDGET   (16 << 20) /* bytes one receive takes before the others' turn */
+#define READ_FRAMES   4096       /* ... and frames */
 #define MS            1000000ull
 
 enum rstate { R_HDR, R_KEY, R_VALUE };
@@ -55,6 +58,7 @@ struct conn {
 	int member;                  /* -1: incoming, before its HELLO */
 	bool outgoing, connecting, ready, want_out;
 	bool closed;                 /* on the closed list, freed after the batch */
+	bool more;                   /* its last receive stopped at the budget */
 	struct conn *closed_next;
 	uint64_t deadline;           /* outgoing, not ready yet: its HELLO's */
 	/* receiving */
@@ -63,6 +67,7 @@ struct conn {
 	size_t got;
 	unsigned char key[MMC_KEY_MAX];
 	char *dst;                   /* NULL: dropping the value */
+	unsigned char found[MMC_PEER_EXISTS_MAX];   /* a FOUND's bytes (ours alone) */
 	bool dst_owned;              /* dst was malloc'd here (an EXISTS) */
 	uint64_t cookie;             /* of the GET (VALUE) or the push (PUT) */
 	bool has_cookie;
@@ -70,6 +75,7 @@ struct conn {
 	/* sending */
 	struct out *q, *q_tail;
 	uint64_t queued;             /* value bytes in q */
+	unsigned nq;                 /* frames in q */
 	/* outgoing: GETs waiting for their VALUE, oldest first */
 	struct pget *gets, *gets_tail;
 	struct pget *receiving;      /* the one whose value is arriving */
@@ -101,6 +107,8 @@ struct mmc_peer {
 	struct ssl_ctx_st *tls;      /* NULL: tls = off */
 	struct mmc_etcd *etcd;       /* NULL: the static peers list */
 	uint64_t timer_due;          /* the timerfd fires then (0: disarmed) */
+	bool repoll;                 /* a receive stopped at its budget: poll again soon */
+	uint64_t accept_at;          /* out of descriptors: listening again then (0: now) */
 	struct conn *conns;
 	struct conn *closed;         /* closed during this batch of events */
 	uint32_t next_id;

@@ -79,11 +79,14 @@ static int split_hostport(const char *s, char *host, size_t hlen, char *port, si
 	return 0;
 }
 
-static int resolve(const char *hp, bool passive, struct sockaddr_storage *ss,
+/* host:port into *ss.  passive: a listening address.  numeric: no name
+ * lookup (the event loop must not wait for DNS; only start-up may). */
+static int resolve(const char *hp, bool passive, bool numeric, struct sockaddr_storage *ss,
 		   socklen_t *len, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) };
+				  .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) |
+					      (numeric ? AI_NUMERICHOST : 0) };
 	char host[256], port[16];
 	struct addrinfo *ai;
 	int r;
@@ -106,7 +109,7 @@ static int resolve(const char *hp, bool passive, struct sockaddr_storage *ss,
 /* Adds member id at hostport (or brings a member that left back): its
  * slot, or -errno with one line in err. */
 static int member_add(struct mmc_peer *p, const char *id, const char *hostport,
-		      char *err, size_t errlen)
+		      bool numeric, char *err, size_t errlen)
 {
 	struct member *m;
 	int i, ret;
@@ -131,7 +134,7 @@ static int member_add(struct mmc_peer *p, const char *id, const char *hostport,
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	snprintf(m->where, sizeof(m->where), "%s", hostport);
 	m->gone = true;                   /* until it is all set */
-	if ((ret = resolve(hostport, false, &m->addr, &m->addr_len, err, errlen)) ||
+	if ((ret = resolve(hostport, false, numeric, &m->addr, &m->addr_len, err, errlen)) ||
 	    (ret = mmc_placement_add(p->place, m->id)))
 		return ret;
 	m->gone = false;
@@ -174,7 +177,7 @@ static int parse_members(struct mmc_peer *p, char *err, size_t errlen)
 		}
 		*at = '\0';
 		if (strcmp(tok, p->self))     /* not this node */
-			ret = member_add(p, tok, at + 1, err, errlen);
+			ret = member_add(p, tok, at + 1, false, err, errlen);
 		ret = ret < 0 ? ret : 0;
 	}
 	free(list);
@@ -213,9 +216,11 @@ static void members_from_etcd(struct mmc_peer *p)
 			;
 		if (i < p->nm)
 			continue;
-		if (member_add(p, list[k].id, list[k].addr, err, sizeof(err)) < 0)
-			log_warn("[cluster] etcd lists member %s at '%s': %s", list[k].id,
-				 list[k].addr, err);
+		/* From the loop: an address, not a name to look up. */
+		if (member_add(p, list[k].id, list[k].addr, true, err, sizeof(err)) < 0)
+			log_warn("[cluster] etcd lists member %s at '%s': %s (members "
+				 "registered in etcd must advertise an IP address)",
+				 list[k].id, list[k].addr, err);
 		else
 			log_info("[cluster] member %s (%s) joined the pool", list[k].id,
 				 list[k].addr);
@@ -327,7 +332,7 @@ int mmc_peer_create(const struct mmc_peer_config *cfg, const struct mmc_peer_ops
 		if ((ret = mmc_etcd_start(&ec, &p->etcd, err, errlen)))
 			goto fail;
 	}
-	if ((ret = resolve(cfg->listen, true, &ss, &sl, err, errlen)))
+	if ((ret = resolve(cfg->listen, true, false, &ss, &sl, err, errlen)))
 		goto fail;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -392,8 +397,19 @@ static void accept_all(struct mmc_peer *p)
 		int fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			       errno == ENOMEM)) {
+			/* The listener would stay readable: stop watching it
+			 * for a while rather than spin (run_deadlines). */
+			log_warn("[cluster] cannot accept members' connections: %s; "
+				 "trying again in 100 ms", strerror(errno));
+			(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->lfd, NULL);
+			p->accept_at = mmc_now_ns() + 100 * MS;
+			arm(p, p->accept_at, mmc_now_ns());
+			return;
+		}
 		if (fd < 0)
-			return;               /* EAGAIN, or out of descriptors: later */
+			return;               /* EAGAIN: all taken */
 		c = mmc_peer__conn_new(p, fd, -1, false);
 		if (c)                    /* its HELLO must come within a deadline */
 			c->deadline = mmc_now_ns() + (uint64_t)HELLO_MIN_MS * MS;
@@ -463,7 +479,7 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 	struct conn *c, *cn;
 
 	for (c = p->conns; c; c = cn) {
-		struct pget **pp = &c->gets;
+		struct pget **pp = &c->gets, *expired = NULL;
 		bool late = false;
 
 		cn = c->next;
@@ -482,6 +498,9 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 			next = c->deadline;
 		if (c->receiving && c->receiving->deadline <= now)
 			late = true;
+		/* The late ones leave the list first, the list made whole
+		 * (its tail too), and only then are their owners told: an
+		 * owner may ask again on this very connection. */
 		while (*pp) {
 			struct pget *g = *pp;
 
@@ -492,12 +511,19 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 				continue;
 			}
 			*pp = g->next;
-			mmc_peer__fail(p, g, -ETIMEDOUT);
+			g->next = expired;
+			expired = g;
 			late = true;
 		}
 		c->gets_tail = NULL;
 		for (struct pget *x = c->gets; x; x = x->next)
 			c->gets_tail = x;
+		while (expired) {
+			struct pget *g = expired;
+
+			expired = g->next;
+			mmc_peer__fail(p, g, -ETIMEDOUT);
+		}
 		if (c->receiving && !late && c->receiving->deadline < next)
 			next = c->receiving->deadline;
 		if (late) {
@@ -511,20 +537,23 @@ static void run_deadlines(struct mmc_peer *p, uint64_t now)
 	for (int i = 0; i < p->nm; i++) {
 		struct member *m = &p->m[i];
 
-		if (m->gone)
+		if (m->gone || m->out)
 			continue;
-		if (m->up && !m->out && m->retry_at <= now)
-			dial(p, i);              /* keep a connection to every member */
-		if (m->up && !m->out && m->retry_at > now && m->retry_at < next)
-			next = m->retry_at;
-		if (m->up || m->out)
-			continue;
+		/* Up: keep a connection to it.  Down: its retry is due. */
 		if (m->retry_at <= now)
 			dial(p, i);
-		else if (m->retry_at < next)
+		if (!m->out && m->retry_at > now && m->retry_at < next)
 			next = m->retry_at;
-		if (m->out && m->out->deadline < next)
-			next = m->out->deadline;
+		if (m->out && !m->out->ready && m->out->deadline < next)
+			next = m->out->deadline;    /* its HELLO's */
+	}
+	if (p->accept_at && p->accept_at <= now) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = (void *)&lfd_tag };
+
+		(void)epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->lfd, &ev);
+		p->accept_at = 0;
+	} else if (p->accept_at && p->accept_at < next) {
+		next = p->accept_at;
 	}
 	p->timer_due = 0;
 	if (next != UINT64_MAX)
@@ -555,7 +584,14 @@ void mmc_peer_poll(struct mmc_peer *p)
 		if (n < 64)
 			break;
 	}
+	for (struct conn *c = p->conns; c; c = c->next)
+		if (c->more && !c->closed)   /* stopped at its budget last time */
+			conn_event(p, c, EPOLLIN);
 	run_deadlines(p, mmc_now_ns());
+	if (p->repoll) {                 /* the rest of a busy connection, next turn */
+		p->repoll = false;
+		arm(p, mmc_now_ns() + 1000, mmc_now_ns());
+	}
 	mmc_peer__free_closed(p);
 }
 
@@ -669,7 +705,8 @@ int mmc_peer_exists(struct mmc_peer *p, int member, const void *packed, size_t l
 		free(v);
 		free(o);
 		free(g);
-		return -ENOMEM;
+		return n < 1 || n > MMC_PEER_EXISTS_MAX || len > MMC_PEER_EXISTS_BYTES ?
+			-EINVAL : -ENOMEM;
 	}
 	memcpy(v, packed, len);
 	mmc_peer__head(o)->value_len = len;

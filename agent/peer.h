@@ -69,7 +69,8 @@ struct mmc_peer_ops {
 	void *(*value_begin)(void *ctx, uint64_t cookie, uint64_t len);
 	/* The GET is over: 0 (len bytes in place, their crc32c checked against
 	 * the sender's: crc), -ENOENT, -ETIMEDOUT, -EHOSTDOWN, -EBADMSG (crc
-	 * mismatch), -ENOMEM, -ECONNRESET. */
+	 * mismatch), -ENOMEM, -ECONNRESET, -EPROTO (the member broke the
+	 * protocol; its connection is closed). */
 	void (*get_done)(void *ctx, uint64_t cookie, int res, uint32_t crc);
 	/* Serving: a member asks for key.  0 with the value (readable and
 	 * unchanged until release(*pin)), its length and crc32c; or -ENOENT. */
@@ -149,7 +150,7 @@ int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_l
 /* Asks member which of n keys (1..MMC_PEER_EXISTS_MAX) it holds: packed
  * is len bytes, each key a little-endian u16 length then its bytes (copied
  * here).  The answer comes through exists_done with cookie, within the
- * deadline.  0, -EHOSTDOWN, -ENOMEM. */
+ * deadline.  0, -EHOSTDOWN, -ENOMEM, -EINVAL (n or len out of bounds). */
 int mmc_peer_exists(struct mmc_peer *p, int member, const void *packed, size_t len,
 		    unsigned n, uint64_t cookie);
 /* Members other than this node (their indexes are 0..count-1). */

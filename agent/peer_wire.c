@@ -142,6 +142,7 @@ void mmc_peer__queue(struct mmc_peer *p, struct conn *c, struct out *o)
 		c->q = o;
 	c->q_tail = o;
 	c->queued += o->value_len;
+	c->nq++;
 	if (!c->want_out) {
 		c->want_out = true;
 		mmc_peer__watch(p, c);
@@ -212,6 +213,7 @@ int mmc_peer__flush(struct mmc_peer *p, struct conn *c)
 			continue;    /* a short write (TLS: one record): on until EAGAIN */
 		c->q = o->next;
 		c->queued -= o->value_len;
+		c->nq--;
 		out_release(p, o);
 	}
 	c->want_out = false;
@@ -256,7 +258,10 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 	const void *v = NULL;
 	uint64_t len = 0, pin = 0;
 	uint32_t crc = 0;
-	int r = p->ops.lookup(p->ctx, c->key, c->f.key_len, &v, &len, &crc, &pin);
+	/* A member that asks without reading its answers gets misses, not
+	 * our memory: values wait up to queue_max, like pushes. */
+	int r = c->queued < p->cfg.queue_max ?
+		p->ops.lookup(p->ctx, c->key, c->f.key_len, &v, &len, &crc, &pin) : -ENOENT;
 	int h = r ? p->ops.holder(p->ctx, c->key, c->f.key_len) : -1;
 	const char *to = h >= 0 && h < p->nm && p->m[h].up && h != c->member ? p->m[h].id : NULL;
 	struct out *o = mmc_peer__frame(MMC_PEER_VALUE, to, to ? (uint16_t)strlen(to) : 0);
@@ -423,7 +428,7 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 			return 0;
 		}
 		c->receiving = g;
-		c->dst = g->exists ? p->scratch :     /* <= MMC_PEER_EXISTS_MAX bytes */
+		c->dst = g->exists ? (char *)c->found :   /* <= MMC_PEER_EXISTS_MAX bytes */
 			p->ops.value_begin(p->ctx, g->cookie, f->value_len);
 		return 0;
 	}
@@ -479,10 +484,24 @@ static int value_in(struct mmc_peer *p, struct conn *c)
 /* Reads what c has.  0, or -errno: the connection must close. */
 int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 {
-	for (;;) {
+	uint64_t taken = 0;
+	unsigned frames = 0;
+
+	c->more = false;
+
+	/* A budget per call: a member that sends without pause cannot keep the
+	 * loop here (epoll is level-triggered: the rest comes next turn), and
+	 * one that asks without reading is cut off at QUEUE_FRAMES answers. */
+	while (taken < READ_BUDGET && frames < READ_FRAMES) {
 		char *to;
 		size_t want;
 		ssize_t n;
+
+		if (c->nq >= QUEUE_FRAMES) {
+			log_warn("[cluster] %s asks without reading our answers: connection "
+				 "closed", c->member >= 0 ? p->m[c->member].id : "a member");
+			return -ENOBUFS;
+		}
 
 		switch (c->rs) {
 		case R_HDR:
@@ -513,6 +532,7 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 		if (c->rs == R_VALUE && c->dst)
 			c->crc = mmc_crc32c(c->crc, to, (size_t)n);
 		c->got += (size_t)n;
+		taken += (uint64_t)n;
 		p->st.bytes_in += (uint64_t)n;
 		if (c->member >= 0)
 			p->m[c->member].bytes_in += (uint64_t)n;
@@ -545,7 +565,13 @@ int mmc_peer__receive(struct mmc_peer *p, struct conn *c)
 				return r;
 			c->rs = R_HDR;
 			c->got = 0;
+			frames++;
 		}
 	}
+	/* Out of budget: the rest next turn (what TLS has buffered makes no
+	 * epoll event, so mmc_peer_poll() comes back for it). */
+	c->more = true;
+	p->repoll = true;
+	return 0;
 }
 

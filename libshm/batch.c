@@ -29,6 +29,7 @@ static int batch_args(mmc_client *c, size_t n, const void *const *keys,
  * answered): the copy into the caller's buffer. */
 struct fetched {
 	mmc_client *c;
+	const struct mmc_cqe *cqes;  /* the group's FETCH answers */
 	const void *const *keys;
 	const size_t *key_lens;
 	void *const *bufs;
@@ -43,7 +44,13 @@ static void copy_fetched(void *arg, size_t j)
 	struct fetched *f = arg;
 	size_t i = f->later[j], len = 0;
 	struct iovec iov = { .iov_base = f->bufs[i], .iov_len = f->buf_lens[i] };
-	int r = mmc__getv(f->c, f->keys[i], f->key_lens[i], NULL, &iov, 1, &len, true);
+	/* A FETCH that missed is a miss: not asked again, one at a time.  One
+	 * that worked is read (and fetched again alone if it left DRAM since). */
+	bool fetch = f->cqes[j].res == 0;
+	int r = mmc__getv(f->c, f->keys[i], f->key_lens[i], NULL, &iov, 1, &len, fetch);
+
+	if (r == MMC__ON_SSD)
+		r = -ENOENT;
 
 	f->results[i] = r ? r : (int64_t)len;
 	f->ok += !r;
@@ -87,7 +94,8 @@ static int get_window(mmc_client *c, size_t base, size_t end, const void *const 
 	}
 	for (size_t j = 0, g; j < k; j = g) {
 		uint64_t bytes = buf_lens[later[j]];
-		struct fetched f = { c, keys, key_lens, bufs, buf_lens, results, later + j, 0 };
+		struct fetched f = { c, cqes + j, keys, key_lens, bufs, buf_lens, results,
+				     later + j, 0 };
 
 		for (g = j + 1; g < k && bytes + buf_lens[later[g]] <= c->data_size / 4; g++)
 			bytes += buf_lens[later[g]];

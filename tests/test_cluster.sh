@@ -201,6 +201,25 @@ for c in cases:
 print(len(cases), "connections of garbage sent")
 EOF
 kill -0 "${PID[b]}" 2>/dev/null && ok "b survived 300+ connections of garbage" || die "b died of garbage"
+# a member that asks and never reads its answers: cut off, b serves on
+ip netns exec "${NS[a]}" python3 - "${ADDR[b]}" "$PORT" <<'EOF' || fail "the greedy asker failed"
+import select, socket, struct, sys
+def hdr(t, key=b"", id=0):
+    return struct.pack("<IBBHIiQIIQ", 0x5043434d, 1, t, len(key), id, 0, 0, 0, 0, 0) + key
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+try:
+    s.sendall(hdr(1, b"a") + b"".join(hdr(2, b"key61", i) for i in range(400000)))
+except OSError:
+    pass                             # cut off while sending
+# never read; wait (bounded) until b hangs up on us
+p = select.poll()
+p.register(s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+print("b hung up" if p.poll(20000) else "b kept the connection")
+s.close()
+EOF
+grep -q "asks without reading our answers" "$T/b.log" && ok "a member that never reads its answers is cut off" ||
+	fail "b did not cut off a member that never reads"
 [ "$(stat_of b peer_bad_frames)" -gt 0 ] && ok "b counted $(stat_of b peer_bad_frames) bad frames" ||
 	fail "b counted no bad frames"
 for k in $(seq 61 70); do
