@@ -206,10 +206,12 @@ ip netns exec "${NS[a]}" python3 - "${ADDR[b]}" "$PORT" <<'EOF' || fail "the gre
 import select, socket, struct, sys
 def hdr(t, key=b"", id=0):
     return struct.pack("<IBBHIiQIIQ", 0x5043434d, 1, t, len(key), id, 0, 0, 0, 0, 0) + key
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-try:
-    s.sendall(hdr(1, b"a") + b"".join(hdr(2, b"key61", i) for i in range(400000)))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connect: a small window
+s.settimeout(30)
+s.connect((sys.argv[1], int(sys.argv[2])))
+try:   # more answers than b's socket buffers hold, never read
+    s.sendall(hdr(1, b"a") + b"".join(hdr(2, b"key61", i) for i in range(1000000)))
 except OSError:
     pass                             # cut off while sending
 # never read; wait (bounded) until b hangs up on us
