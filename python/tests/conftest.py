@@ -51,13 +51,14 @@ def agent_env(extra=None):
 class Agent:
     """One mmc-agent process in a private directory, ready when returned."""
 
-    def __init__(self, arena="128M", extra=(), sock=None):
+    def __init__(self, arena="128M", extra=(), sock=None, conf_text=""):
         self.dir = tempfile.mkdtemp(prefix="mmc-pytest-")
         self.sock = sock or os.path.join(self.dir, "agent.sock")
         self.log = os.path.join(self.dir, "agent.log")
         conf = os.path.join(self.dir, "empty.conf")
         notify = os.path.join(self.dir, "notify")
-        open(conf, "w").close()
+        with open(conf, "w") as f:          # empty unless a test needs a section
+            f.write(conf_text)
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(notify)
         ns.settimeout(READY_TIMEOUT_S)

@@ -1,0 +1,96 @@
+"""Two agents in one pool (loopback, static peers): what an engine on node B
+sees of the prefix an engine on node A wrote - SGLang's HiCache backend
+(MmcStore) end to end, every page checked byte for byte."""
+
+import socket
+import time
+
+import pytest
+
+import mmc
+from conftest import Agent
+from hostpool import MHAPool, chain, check, fill
+from mmc.sglang import HiCacheStorageConfig, MmcStore
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def config(sock):
+    return HiCacheStorageConfig(
+        tp_rank=0, tp_size=1, pp_rank=0, pp_size=1, attn_cp_rank=0, attn_cp_size=1,
+        is_mla_model=False, enable_storage_metrics=True, is_page_first_layout=True,
+        model_name="test/llama", extra_config={"interface_v1": 1, "socket": sock})
+
+
+@pytest.fixture(scope="module")
+def pool():
+    ports = {"a": free_port(), "b": free_port()}
+    peers = ", ".join("%s@127.0.0.1:%d" % (n, p) for n, p in ports.items())
+    agents = {}
+    try:
+        for n, p in ports.items():
+            agents[n] = Agent("64M", conf_text="[cluster]\nnode_id = %s\nlisten = 127.0.0.1:%d\n"
+                              "peers = %s\ntls = off\ntimeout_ms = 2000\n" % (n, p, peers))
+        for a in agents.values():          # bounded: each sees the other up
+            with mmc.Client(a.sock) as c:
+                end = time.monotonic() + 20
+                while c.stats()["peers_up"] != 1:
+                    assert time.monotonic() < end, a.read_log()
+                    time.sleep(0.05)
+        yield agents["a"], agents["b"]
+        for a in agents.values():
+            assert a.stop() == 0, a.read_log()
+    finally:
+        for a in agents.values():
+            a.cleanup()
+
+
+def test_a_prefix_written_on_a_is_bs_own(pool):
+    a, b = pool
+    keys = chain(6, "pool-prefix")
+    on_a = MmcStore(config(a.sock), {})
+    wpool = MHAPool(8)
+    on_a.register_mem_pool_host(wpool)
+    for s, k in enumerate(keys):
+        fill(wpool, s, "pool", k, "r0")
+    assert on_a.batch_set_v1(keys, wpool.indices(range(6))) == [True] * 6
+
+    on_b = MmcStore(config(b.sock), {})
+    rpool = MHAPool(8)
+    on_b.register_mem_pool_host(rpool)
+    assert on_b.batch_exists(keys) == 6          # the whole prefix, from A's node
+    with mmc.Client(b.sock) as c:
+        k0 = "test-llama_%s_0_k" % keys[0]
+        assert c.exists(k0) and not c.exists_here(k0)
+        before = c.stats()["remote_gets"]
+        assert on_b.batch_get_v1(keys, rpool.indices(range(6))) == [True] * 6
+        assert all(check(rpool, s, "pool", k, "r0") for s, k in enumerate(keys))
+        fetched = c.stats()["remote_gets"] - before
+        assert fetched == 12                     # K and V of 6 pages, once each
+        assert c.exists_here(k0)                 # now local...
+        again = MHAPool(8)
+        on_b.register_mem_pool_host(again)
+        assert on_b.batch_get_v1(keys, again.indices(range(6))) == [True] * 6
+        assert all(check(again, s, "pool", k, "r0") for s, k in enumerate(keys))
+        assert c.stats()["remote_gets"] - before == fetched   # ...no second fetch
+    on_a.close()
+    on_b.close()
+
+
+def test_a_gap_on_a_ends_bs_prefix(pool):
+    a, b = pool
+    keys = chain(4, "pool-gap")
+    with mmc.Client(a.sock) as c:
+        for i, k in enumerate(keys):
+            if i != 2:                           # page 2 missing everywhere
+                for part in "kv":
+                    c.put("test-llama_%s_0_%s" % (k, part), b"x" * 4096)
+    on_b = MmcStore(config(b.sock), {})
+    assert on_b.batch_exists(keys) == 2
+    on_b.close()
