@@ -54,7 +54,8 @@ int mmc_object__home_of(struct mmc_agent *ag, const void *key, uint16_t key_len)
 /* object_lookup.c */
 /* A key held here, on any tier. */
 bool mmc_object__held(struct mmc_agent *ag, const void *key, uint16_t key_len);
-/* The peer engine's ops for what this node holds or knows who holds. */
+/* The peer engine's ops for what this node holds (in DRAM: what a GET is
+ * served from) or knows who holds. */
 bool mmc_object__has(void *ctx, const void *key, uint16_t key_len);
 void mmc_object__record(void *ctx, const void *key, uint16_t key_len, int member);
 int mmc_object__holder(void *ctx, const void *key, uint16_t key_len);
