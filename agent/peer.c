@@ -637,11 +637,6 @@ unsigned mmc_peer_homes(const struct mmc_peer *p, uint64_t h, int *out, unsigned
 	return k;
 }
 
-const char *mmc_peer_member_id(const struct mmc_peer *p, int member)
-{
-	return member >= 0 && member < p->nm ? p->m[member].id : p->self;
-}
-
 /* The outgoing connection to member i, dialled if there is none. */
 static struct conn *conn_to(struct mmc_peer *p, int i)
 {
@@ -690,7 +685,6 @@ int mmc_peer_get(struct mmc_peer *p, int member, const void *key, uint16_t key_l
 
 	if (g)
 		g->cookie = cookie;
-	p->st.gets++;
 	return ask(p, member, mmc_peer__frame(MMC_PEER_GET, key, key_len), g);
 }
 
@@ -751,11 +745,9 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 void mmc_peer_get_stats(const struct mmc_peer *p, struct mmc_peer_stats *st)
 {
 	*st = p->st;
-	st->members = st->members_up = 0;
-	for (int i = 0; i < p->nm; i++) {
-		st->members += !p->m[i].gone;
+	st->members_up = 0;
+	for (int i = 0; i < p->nm; i++)
 		st->members_up += p->m[i].up && !p->m[i].gone;
-	}
 }
 
 int mmc_peer_member_info(const struct mmc_peer *p, int i, struct mmc_peer_member_info *mi)

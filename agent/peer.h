@@ -109,10 +109,11 @@ struct mmc_peer_ops {
 #define MMC_PEER_SELF (-1)         /* this node */
 #define MMC_PEER_NONE (-2)         /* no member is up (a miss) */
 
+/* The engine's own figures (what is asked and got, per member too, is
+ * the owner's to count, and mmc_peer_member_info's). */
 struct mmc_peer_stats {
-	uint64_t members, members_up;      /* others, not counting this node */
-	uint64_t gets, get_hits;           /* GETs sent, answered with a value */
-	uint64_t served, pushes, pushes_received, pushes_dropped;
+	uint64_t members_up;               /* others, not counting this node */
+	uint64_t pushes, pushes_dropped;
 	uint64_t records;                  /* RECORDs sent (push = record) */
 	uint64_t bytes_in, bytes_out;
 	uint64_t failures;                 /* timeouts, refused or broken connections */
@@ -139,7 +140,6 @@ int mmc_peer_home(const struct mmc_peer *p, uint64_t h);
  * (fewer when fewer are up; n <= MMC_PEER_REPLICAS_MAX). */
 #define MMC_PEER_REPLICAS_MAX 8
 unsigned mmc_peer_homes(const struct mmc_peer *p, uint64_t h, int *out, unsigned n);
-const char *mmc_peer_member_id(const struct mmc_peer *p, int member);
 
 /* Asks member for key; the answer comes through value_begin/get_done with
  * cookie, within the deadline - always later, from mmc_peer_poll(), never

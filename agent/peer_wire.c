@@ -281,7 +281,6 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 		o->pin = pin;
 		o->pinned = true;
 	}
-	p->st.served++;
 	mmc_peer__queue(p, c, o);
 }
 
@@ -321,7 +320,6 @@ static int serve_exists(struct mmc_peer *p, struct conn *c)
 	o->value = (const char *)found;
 	o->value_len = n;
 	o->owned = true;
-	p->st.served++;
 	mmc_peer__queue(p, c, o);
 	return 0;
 }
@@ -377,7 +375,6 @@ static int frame_in(struct mmc_peer *p, struct conn *c)
 		serve_get(p, c);
 		return 0;
 	case MMC_PEER_PUT:
-		p->st.pushes_received++;
 		c->dst = p->ops.put_begin(p->ctx, c->key, f->key_len, f->value_len, &c->cookie);
 		c->has_cookie = c->dst != NULL;
 		return 0;
@@ -471,7 +468,6 @@ static int value_in(struct mmc_peer *p, struct conn *c)
 	} else if (c->receiving) {
 		if (!res && !c->dst)
 			res = -ENOMEM;
-		p->st.get_hits += !res;
 		p->m[c->member].hits += !res;
 		p->ops.get_done(p->ctx, c->receiving->cookie, res, f->crc);
 		free(c->receiving);
