@@ -103,27 +103,14 @@ bool mmc_object__has(void *ctx, const void *key, uint16_t key_len)
 
 static void xwait_cancel(struct mmc_agent *ag, struct mmc_request *r)
 {
-	struct xwait *w = (struct xwait *)r, **pp;
+	struct xwait *w = (struct xwait *)r;
 	struct mmc_cqe c = { 0 };
 
 	if (w->b) {
 		w->b->w[w->i] = NULL;
 	} else {                     /* still on its home's list */
-		for (int m = 0; m < mmc_peer_count(ag->remote->peer); m++) {
-			struct xpend *x = &ag->remote->pend[m];
-			struct xwait *prev = NULL;
-
-			for (pp = &x->head; *pp && *pp != w; pp = &(*pp)->next)
-				prev = *pp;
-			if (!*pp)
-				continue;
-			*pp = w->next;
-			if (x->tail == w)
-				x->tail = prev;
-			x->n--;
-			ag->remote->npend--;
-			break;
-		}
+		mmc_dlist_del(&ag->remote->pend[w->home], &w->node);
+		ag->remote->npend--;
 	}
 	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
 }
@@ -132,39 +119,40 @@ static void xwait_cancel(struct mmc_agent *ag, struct mmc_request *r)
  * answered 0 (not found: a miss, never an error). */
 static void send_batch(struct mmc_agent *ag, int m)
 {
-	struct xpend *x = &ag->remote->pend[m];
+	struct mmc_dlist *x = &ag->remote->pend[m];
 	struct xbatch *b = malloc(sizeof(*b));
 	unsigned char *packed = malloc(MMC_PEER_EXISTS_BYTES), *k = packed;
-	struct xwait *w;
+	unsigned n = x->n;
+	struct mmc_dnode *d;
 
-	for (w = x->head; w && b && packed; w = w->next) {
-		k[0] = (unsigned char)w->r.q.key_len;
-		k[1] = (unsigned char)(w->r.q.key_len >> 8);
-		memcpy(k + 2, w->r.q.key, w->r.q.key_len);
-		k += 2 + w->r.q.key_len;
-	}
-	if (b && packed) {
+	/* Off the list, into the batch (its index), packed as the frame has it. */
+	if (b)
 		b->n = 0;
-		for (w = x->head; w; w = w->next) {
+	while ((d = x->first)) {
+		struct xwait *w = mmc_container_of(d, struct xwait, node);
+
+		mmc_dlist_del(x, d);
+		if (b && packed) {
+			k[0] = (unsigned char)w->r.q.key_len;
+			k[1] = (unsigned char)(w->r.q.key_len >> 8);
+			memcpy(k + 2, w->r.q.key, w->r.q.key_len);
+			k += 2 + w->r.q.key_len;
 			w->b = b;
 			w->i = b->n;
 			b->w[b->n++] = w;
-		}
-	}
-	ag->remote->npend -= x->n;
-	if (!b || !packed || mmc_peer_exists(ag->remote->peer, m, packed, (size_t)(k - packed),
-					     x->n, (uint64_t)(uintptr_t)b)) {
-		while ((w = x->head)) {
+		} else {                     /* no memory: not found */
 			struct mmc_cqe c = { .res = 0 };
 
-			x->head = w->next;
 			mmc_request_complete(ag, &w->r, &c);
 		}
-		free(b);
 	}
+	ag->remote->npend -= n;
+	if (b && packed && mmc_peer_exists(ag->remote->peer, m, packed, (size_t)(k - packed),
+					   b->n, (uint64_t)(uintptr_t)b))
+		mmc_object__exists_done(ag, (uint64_t)(uintptr_t)b, -EHOSTDOWN, NULL, 0);
+	else if (!b || !packed)
+		free(b);
 	free(packed);
-	x->head = x->tail = NULL;
-	x->n = 0;
 }
 
 void mmc_object__exists_done(void *ctx, uint64_t cookie, int res, const uint8_t *found,
@@ -185,7 +173,7 @@ void mmc_object__exists_done(void *ctx, uint64_t cookie, int res, const uint8_t 
 enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *s,
 				      const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	struct xpend *x;
+	struct mmc_dlist *x;
 	struct xwait *w;
 	int home;
 
@@ -200,12 +188,8 @@ enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *
 	if (!w)
 		return MMC_OPS_DONE;      /* 0: not found, as when the home fails */
 	x = &ag->remote->pend[home];
-	if (x->tail)
-		x->tail->next = w;
-	else
-		x->head = w;
-	x->tail = w;
-	x->n++;
+	w->home = home;
+	mmc_dlist_push_tail(x, &w->node);
 	if (!ag->remote->npend++)
 		ag->remote->pend_since_ns = mmc_now_ns();
 	if (x->n == MMC_PEER_EXISTS_MAX)

@@ -11,13 +11,15 @@
 
 #include "object-int.h"
 #include "peer.h"
+#include "list.h"
 #include "request.h"
 
 struct xbatch;
 
 struct xwait {                   /* a parked LOOKUP */
 	struct mmc_request r;        /* first: what was parked */
-	struct xwait *next;          /* on its home's list, until sent */
+	struct mmc_dnode node;       /* on its home's list, until sent */
+	int home;                    /* ... which is pend[home] */
 	struct xbatch *b;            /* once sent: the batch, and its place */
 	unsigned i;
 };
@@ -25,11 +27,6 @@ struct xwait {                   /* a parked LOOKUP */
 struct xbatch {                  /* one EXISTS in flight */
 	unsigned n;
 	struct xwait *w[MMC_PEER_EXISTS_MAX];   /* NULL: its session closed */
-};
-
-struct xpend {                   /* LOOKUPs for one home, not sent yet */
-	struct xwait *head, *tail;
-	unsigned n;
 };
 
 struct mmc_remote {
@@ -41,8 +38,8 @@ struct mmc_remote {
 	uint32_t dir_mask;
 	struct { uint32_t slot, gen; } *puts;   /* committed, not pushed yet */
 	unsigned nputs, puts_cap;
-	struct rfetch *fetches;
-	struct xpend *pend;          /* one per member */
+	struct mmc_dlist fetches;    /* struct rfetch: GETs in flight */
+	struct mmc_dlist *pend;      /* struct xwait per member: LOOKUPs not sent yet */
 	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
 	uint64_t pend_since_ns;      /* when the oldest of them came */
 };

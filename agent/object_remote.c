@@ -52,12 +52,12 @@
 
 struct rwait {                   /* a parked FETCH */
 	struct mmc_request r;        /* first: what was parked */
-	struct rwait *next, *prev;
+	struct mmc_dnode node;       /* on its rfetch's waiters */
 	struct rfetch *f;
 };
 
 struct rfetch {                  /* a GET to a home, for one key */
-	struct rfetch *next, *prev;
+	struct mmc_dnode node;       /* on mmc_remote.fetches */
 	uint64_t hash;               /* the index's */
 	uint64_t start_ns;           /* asked then (mmc_remote_get_seconds) */
 	uint32_t slot, egen;         /* the entry being filled, once the value comes */
@@ -66,7 +66,7 @@ struct rfetch {                  /* a GET to a home, for one key */
 	bool moved;                  /* a home sent us on to the holder once */
 	uint16_t key_len;
 	uint8_t key[MMC_KEY_MAX];
-	struct rwait *waiters;
+	struct mmc_dlist waiters;    /* struct rwait */
 };
 
 static void push_queued(struct mmc_agent *ag);
@@ -166,23 +166,15 @@ static bool fill_end(struct mmc_agent *ag, uint32_t slot, int res, uint32_t crc)
 
 /* ---- fetching from the home ---- */
 
-static void fetch_unlink(struct mmc_remote *rm, struct rfetch *f)
-{
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		rm->fetches = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-}
-
 static struct rfetch *fetch_of(struct mmc_remote *rm, const struct mmc_sqe *q)
 {
-	struct rfetch *f = rm->fetches;
+	for (struct mmc_dnode *d = rm->fetches.first; d; d = d->next) {
+		struct rfetch *f = mmc_container_of(d, struct rfetch, node);
 
-	while (f && (f->key_len != q->key_len || memcmp(f->key, q->key, q->key_len)))
-		f = f->next;
-	return f;
+		if (f->key_len == q->key_len && !memcmp(f->key, q->key, q->key_len))
+			return f;
+	}
+	return NULL;
 }
 
 static void wait_cancel(struct mmc_agent *ag, struct mmc_request *r)
@@ -190,12 +182,7 @@ static void wait_cancel(struct mmc_agent *ag, struct mmc_request *r)
 	struct rwait *w = (struct rwait *)r;
 	struct mmc_cqe c = { 0 };
 
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		w->f->waiters = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
+	mmc_dlist_del(&w->f->waiters, &w->node);
 	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
 }
 
@@ -209,10 +196,7 @@ static enum mmc_ops_result wait_on(struct mmc_agent *ag, struct mmc_session *s,
 		return MMC_OPS_DONE;
 	}
 	w->f = f;
-	w->next = f->waiters;
-	if (f->waiters)
-		f->waiters->prev = w;
-	f->waiters = w;
+	mmc_dlist_push_tail(&f->waiters, &w->node);
 	return MMC_OPS_PARKED;
 }
 
@@ -240,10 +224,7 @@ enum mmc_ops_result mmc_object__remote_fetch(struct mmc_agent *ag, struct mmc_se
 		return MMC_OPS_DONE;
 	}
 	MMC_COUNT(ag, remote_gets, 1);
-	f->next = rm->fetches;
-	if (rm->fetches)
-		rm->fetches->prev = f;
-	rm->fetches = f;
+	mmc_dlist_push_tail(&rm->fetches, &f->node);
 	return wait_on(ag, s, q, c, f);
 }
 
@@ -301,14 +282,14 @@ static void get_done(void *ctx, uint64_t cookie, int res, uint32_t crc)
 	slot = mmc_index_find(&ag->index, f->key, f->key_len, f->hash);
 	res = slot != MMC_NO_ENTRY &&
 		ag->index.entries[slot].state == MMC_ENTRY_COMMITTED ? 0 : -ENOENT;
-	while (f->waiters) {
-		struct rwait *w = f->waiters;
+	while (f->waiters.first) {
+		struct rwait *w = mmc_container_of(f->waiters.first, struct rwait, node);
 		struct mmc_cqe c = { .res = res };
 
-		f->waiters = w->next;
+		mmc_dlist_del(&f->waiters, &w->node);
 		mmc_request_complete(ag, &w->r, &c);
 	}
-	fetch_unlink(ag->remote, f);
+	mmc_dlist_del(&ag->remote->fetches, &f->node);
 	free(f);
 }
 
