@@ -645,6 +645,17 @@ static struct conn *conn_to(struct mmc_peer *p, int i)
 	return p->m[i].out ? p->m[i].out : dial(p, i);
 }
 
+/* Queues o on c and sends what c can take now.  A send that fails here is
+ * not handled here: the owner must not be called back from inside its own
+ * call; the broken socket reports itself to the next poll, which closes it
+ * (and answers what waited on it). */
+static void send_frame(struct mmc_peer *p, struct conn *c, struct out *o)
+{
+	mmc_peer__queue(p, c, o);
+	if (mmc_peer__io_ready(c))
+		(void)mmc_peer__flush(p, c);
+}
+
 /* Sends o (a GET or EXISTS) to member, to be answered with cookie within
  * the deadline (g's other fields set by the caller). */
 static int ask(struct mmc_peer *p, int member, struct out *o, struct pget *g)
@@ -668,12 +679,7 @@ static int ask(struct mmc_peer *p, int member, struct out *o, struct pget *g)
 	else
 		c->gets = g;
 	c->gets_tail = g;
-	mmc_peer__queue(p, c, o);
-	/* A send that fails here is not handled here: the owner must not be
-	 * called back from inside its own call.  The broken socket reports
-	 * itself to the next poll, which closes it and answers g. */
-	if (mmc_peer__io_ready(c))
-		(void)mmc_peer__flush(p, c);
+	send_frame(p, c, o);
 	arm(p, g->deadline, mmc_now_ns());
 	return 0;
 }
@@ -735,10 +741,8 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 	o->value_len = len;
 	o->pin = pin;
 	o->pinned = true;
-	mmc_peer__queue(p, c, o);
+	send_frame(p, c, o);
 	p->st.pushes++;
-	if (mmc_peer__io_ready(c))
-		(void)mmc_peer__flush(p, c);   /* a failure: the next poll closes it */
 	return 0;
 }
 
@@ -784,9 +788,7 @@ int mmc_peer_record(struct mmc_peer *p, int member, const void *key, uint16_t ke
 		return -ENOBUFS;
 	if (!(o = mmc_peer__frame(MMC_PEER_RECORD, key, key_len)))
 		return -ENOMEM;
-	mmc_peer__queue(p, c, o);
+	send_frame(p, c, o);
 	p->st.records++;
-	if (mmc_peer__io_ready(c))
-		(void)mmc_peer__flush(p, c);   /* a failure: the next poll closes it */
 	return 0;
 }
