@@ -1,7 +1,8 @@
 /*
  * batch.c - batch forms over up to MMC_BATCH_MAX keys.
  *
- * Reads and exists loop over the shared-memory paths (no system call).  Puts
+ * Reads (copies or pinned views) and exists loop over the shared-memory
+ * paths (no system call) and fetch what is elsewhere in one pipeline.  Puts
  * and removes are pipelined through the ring in windows of RING_WINDOW
  * requests (ring.c's mmc__pipeline): a whole window of reservations goes
  * out with at most one doorbell, the values are copied once the answers are
@@ -25,48 +26,75 @@ static int batch_args(mmc_client *c, size_t n, const void *const *keys,
 	return mmc__alive(c);
 }
 
-/* A get whose value had to be fetched (ring.c calls it for each as it is
- * answered): the copy into the caller's buffer. */
-struct fetched {
-	mmc_client *c;
-	const struct mmc_cqe *cqes;  /* the group's FETCH answers */
+/* What a batch read does with each key: copy its value into the caller's
+ * buffer (mmc_get_batch) or pin it in place (mmc_acquire_batch, views !=
+ * NULL).  results[i] gets the value's length or -errno. */
+struct batch_read {
 	const void *const *keys;
 	const size_t *key_lens;
 	void *const *bufs;
 	const size_t *buf_lens;
+	struct mmc_view *views;
 	int64_t *results;
+};
+
+/* Reads key i (hash: its hash, or NULL).  With fetch false a key that is
+ * elsewhere (SSD tier, or a peer) is MMC__ON_SSD, left to the caller. */
+static int read_one(mmc_client *c, const struct batch_read *b, size_t i,
+		    const uint64_t *hash, bool fetch)
+{
+	struct iovec iov;
+	size_t len = 0;
+	int r;
+
+	if (b->views) {
+		r = mmc__acquire(c, b->keys[i], b->key_lens[i], hash, &b->views[i], fetch);
+		if (r)
+			b->views[i] = (struct mmc_view){ 0 };
+		len = r ? 0 : b->views[i].len;
+	} else {
+		iov = (struct iovec){ .iov_base = b->bufs[i], .iov_len = b->buf_lens[i] };
+		r = mmc__getv(c, b->keys[i], b->key_lens[i], hash, &iov, 1, &len, fetch);
+	}
+	if (r != MMC__ON_SSD)
+		b->results[i] = r ? r : (int64_t)len;
+	return r;
+}
+
+/* A read whose value had to be fetched (ring.c calls it for each as it is
+ * answered): the copy into the caller's buffer, or the pin. */
+struct fetched {
+	mmc_client *c;
+	const struct batch_read *b;
+	const struct mmc_cqe *cqes;  /* the group's FETCH answers */
 	const size_t *later;         /* the group's indexes into keys */
 	int ok;
 };
 
-static void copy_fetched(void *arg, size_t j)
+static void read_fetched(void *arg, size_t j)
 {
 	struct fetched *f = arg;
-	size_t i = f->later[j], len = 0;
-	struct iovec iov = { .iov_base = f->bufs[i], .iov_len = f->buf_lens[i] };
+	size_t i = f->later[j];
 	/* A FETCH that missed is a miss: not asked again, one at a time.  One
 	 * that worked is read (and fetched again alone if it left DRAM since). */
-	bool fetch = f->cqes[j].res == 0;
-	int r = mmc__getv(f->c, f->keys[i], f->key_lens[i], NULL, &iov, 1, &len, fetch);
+	int r = read_one(f->c, f->b, i, NULL, f->cqes[j].res == 0);
 
 	if (r == MMC__ON_SSD)
-		r = -ENOENT;
-
-	f->results[i] = r ? r : (int64_t)len;
+		f->b->results[i] = -ENOENT;
 	f->ok += !r;
 }
 
-/* Gets keys [base, end): from DRAM first; those only on SSD are then
- * fetched together (up to MMC_PIPELINE_MAX SSD reads in flight) and got
- * again.  A group of fetches holds at most a quarter of the arena by the
- * callers' buffer sizes (a value is no larger than its buffer): promoted
- * values must all fit in DRAM at once, or the later ones push the earlier
- * out before they are read.  A key that is on SSD again when it is read is
- * fetched alone.  Returns how many succeeded, or -errno if the session
- * died. */
-static int get_window(mmc_client *c, size_t base, size_t end, const void *const *keys,
-		      const size_t *key_lens, void *const *bufs, const size_t *buf_lens,
-		      int64_t *results)
+/* Reads keys [base, end): from DRAM first; those elsewhere (SSD tier or,
+ * in a pool, a peer) are then fetched together (up to MMC_PIPELINE_MAX in
+ * flight) and read again as each arrives.  A group of fetches holds at
+ * most a quarter of the arena by the callers' buffer sizes (a value is no
+ * larger than its buffer): fetched values must all fit in DRAM at once, or
+ * the later ones push the earlier out before they are read.  Acquires pin
+ * each value as it arrives, so their groups are bounded by the session's
+ * pin budget instead (-EDQUOT past it).  A key that left DRAM again before
+ * it is read is fetched alone.  Returns how many succeeded, or -errno if
+ * the session died. */
+static int read_window(mmc_client *c, const struct batch_read *b, size_t base, size_t end)
 {
 	uint64_t hashes[MMC_PREFETCH_GROUP];
 	struct mmc_req reqs[RING_WINDOW];
@@ -75,50 +103,44 @@ static int get_window(mmc_client *c, size_t base, size_t end, const void *const 
 	int ok = 0, ret;
 
 	for (size_t i = base; i < end; i++) {
-		struct iovec iov = { .iov_base = bufs[i], .iov_len = buf_lens[i] };
-		size_t len = 0;
 		int r;
 
 		if ((i - base) % MMC_PREFETCH_GROUP == 0)
-			mmc__prefetch(c, keys + i, key_lens + i, end - i, hashes);
-		r = mmc__getv(c, keys[i], key_lens[i],
-			      &hashes[(i - base) % MMC_PREFETCH_GROUP], &iov, 1, &len, false);
+			mmc__prefetch(c, b->keys + i, b->key_lens + i, end - i, hashes);
+		r = read_one(c, b, i, &hashes[(i - base) % MMC_PREFETCH_GROUP], false);
 		if (r == MMC__ON_SSD) {
-			reqs[k] = (struct mmc_req){ .op = MMC_OP_FETCH, .key = keys[i],
-						    .key_len = (uint16_t)key_lens[i] };
+			reqs[k] = (struct mmc_req){ .op = MMC_OP_FETCH, .key = b->keys[i],
+						    .key_len = (uint16_t)b->key_lens[i] };
 			later[k++] = i;
 			continue;
 		}
-		results[i] = r ? r : (int64_t)len;
 		ok += !r;
 	}
 	for (size_t j = 0, g; j < k; j = g) {
-		uint64_t bytes = buf_lens[later[j]];
-		struct fetched f = { c, cqes + j, keys, key_lens, bufs, buf_lens, results,
-				     later + j, 0 };
+		uint64_t bytes = b->views ? 0 : b->buf_lens[later[j]];
+		struct fetched f = { c, b, cqes + j, later + j, 0 };
 
-		for (g = j + 1; g < k && bytes + buf_lens[later[g]] <= c->data_size / 4; g++)
-			bytes += buf_lens[later[g]];
-		/* Each value is copied as soon as it is here, while the agent
+		for (g = j + 1; g < k; g++) {
+			if (!b->views && bytes + b->buf_lens[later[g]] > c->data_size / 4)
+				break;
+			bytes += b->views ? 0 : b->buf_lens[later[g]];
+		}
+		/* Each value is read as soon as it is here, while the agent
 		 * brings the next ones. */
-		if ((ret = mmc__pipeline_each(c, g - j, reqs + j, cqes + j, copy_fetched, &f)))
+		if ((ret = mmc__pipeline_each(c, g - j, reqs + j, cqes + j, read_fetched, &f)))
 			return ret;
 		ok += f.ok;
 	}
 	return ok;
 }
 
-int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
-		  const size_t *key_lens, void *const *bufs,
-		  const size_t *buf_lens, int64_t *results)
+static int read_batch(mmc_client *c, size_t n, const struct batch_read *b)
 {
-	int ok = 0, ret = batch_args(c, n, keys, key_lens);
+	int ok = 0, ret = 0;
 
-	if (!ret && (!bufs || !buf_lens || !results))
-		ret = -EINVAL;
 	for (size_t base = 0; base < n && !ret; base += RING_WINDOW) {
 		size_t end = base + RING_WINDOW < n ? base + RING_WINDOW : n;
-		int r = get_window(c, base, end, keys, key_lens, bufs, buf_lens, results);
+		int r = read_window(c, b, base, end);
 
 		if (r < 0)
 			ret = r;
@@ -126,6 +148,29 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 			ok += r;
 	}
 	return ret ? ret : ok;
+}
+
+int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
+		  const size_t *key_lens, void *const *bufs,
+		  const size_t *buf_lens, int64_t *results)
+{
+	struct batch_read b = { keys, key_lens, bufs, buf_lens, NULL, results };
+	int ret = batch_args(c, n, keys, key_lens);
+
+	if (!ret && (!bufs || !buf_lens || !results))
+		ret = -EINVAL;
+	return ret ? ret : read_batch(c, n, &b);
+}
+
+int mmc_acquire_batch(mmc_client *c, size_t n, const void *const *keys,
+		      const size_t *key_lens, struct mmc_view *views, int64_t *results)
+{
+	struct batch_read b = { keys, key_lens, NULL, NULL, views, results };
+	int ret = batch_args(c, n, keys, key_lens);
+
+	if (!ret && (!views || !results))
+		ret = -EINVAL;
+	return ret ? ret : read_batch(c, n, &b);
 }
 
 /* Keys [base, end) of an exists batch: r[] gets 1/0 (or a key's -EINVAL /

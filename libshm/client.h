@@ -122,16 +122,19 @@ void mmc__prefetch(struct mmc_client *c, const void *const *keys,
 /* 1 if an object with this key hash is on the SSD tier (its full key is
  * checked when the agent reads it back), else 0.  No system call. */
 int mmc__on_ssd(const struct mmc_client *c, uint64_t hash);
-/* The bodies of mmc_exists() and mmc_getv(), for a key whose hash the
- * caller has (hash == NULL: compute it).  mmc__getv with fetch false
- * returns MMC__ON_SSD, uncounted, for a key that is only on SSD (the
- * caller fetches many at once, then gets them again). */
+/* The bodies of mmc_exists(), mmc_getv() and mmc_acquire(), for a key
+ * whose hash the caller has (hash == NULL: compute it).  mmc__getv and
+ * mmc__acquire with fetch false return MMC__ON_SSD, uncounted, for a key
+ * that is only on SSD or (in a pool) not here (the caller fetches many at
+ * once, then reads them again). */
 #define MMC__ON_SSD (-1000)
 int mmc__exists(struct mmc_client *c, const void *key, size_t key_len,
 		const uint64_t *hash);
 int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 	      const uint64_t *hash, const struct iovec *iov, int iovcnt,
 	      size_t *out_len, bool fetch);
+int mmc__acquire(struct mmc_client *c, const void *key, size_t key_len,
+		 const uint64_t *hash, struct mmc_view *v, bool fetch);
 int mmc__check_key(const void *key, size_t key_len);
 /* 0; -ECHILD in a child of the process that connected c; -ENOTCONN once
  * the agent is gone or stopping. */

@@ -161,6 +161,12 @@ int mmc__getv(struct mmc_client *c, const void *key, size_t key_len,
 
 int mmc_acquire(mmc_client *c, const void *key, size_t key_len, struct mmc_view *v)
 {
+	return mmc__acquire(c, key, key_len, NULL, v, true);
+}
+
+int mmc__acquire(struct mmc_client *c, const void *key, size_t key_len,
+		 const uint64_t *hash, struct mmc_view *v, bool fetch)
+{
 	uint64_t t0 = get_probe_start();
 	struct mmc_found f;
 	uint32_t slot;
@@ -168,9 +174,10 @@ int mmc_acquire(mmc_client *c, const void *key, size_t key_len, struct mmc_view 
 
 	if (!c || !v)
 		return -EINVAL;
-	ret = read_begin(c, key, key_len, NULL, &f, &slot, t0, true);
+	ret = read_begin(c, key, key_len, hash, &f, &slot, t0, fetch);
 	if (ret) {
-		MMC_PROBE_GET(t0, 0, ret);
+		if (ret != MMC__ON_SSD)
+			MMC_PROBE_GET(t0, 0, ret);
 		return ret;
 	}
 	v->data = c->data + f.loc;

@@ -320,6 +320,53 @@ START_TEST(acquire_pins)
 }
 END_TEST
 
+/* mmc_acquire_batch: hits pinned in place byte-exact, a miss zeroed with
+ * -ENOENT, per-key bad keys, the pin budget (-EDQUOT past 25 % of the
+ * arena in large values) without losing the views already taken. */
+START_TEST(acquire_batch)
+{
+	char keys[6][24];
+	const void *kp[6];
+	size_t kl[6];
+	struct mmc_view v[6];
+	int64_t res[6];
+
+	for (unsigned i = 0; i < 6; i++) {
+		kl[i] = KEY(keys[i], "ab", i);
+		kp[i] = keys[i];
+		if (i != 2)
+			put_pat_ok(C, keys[i], 4 * MiB);   /* 20 MiB: over the 16 MiB cap */
+	}
+	ck_assert_int_eq(mmc_acquire_batch(C, 6, kp, kl, v, res), 4);
+	for (unsigned i = 0; i < 6; i++) {
+		if (i == 2 || i == 5) {
+			ck_assert_int_eq(res[i], i == 2 ? -ENOENT : -EDQUOT);
+			ck_assert_ptr_null(v[i].data);
+			continue;
+		}
+		ck_assert_int_eq(res[i], 4 * MiB);
+		CHECK_VIEW(v[i], keys[i], 4 * MiB);
+	}
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 4);
+	for (unsigned i = 0; i < 5; i++)
+		if (i != 2)
+			ck_assert_int_eq(mmc_release(C, &v[i]), 0);
+	ck_assert_uint_eq(stats_ok(C).pinned_objects, 0);
+	/* released, the budget is back; a bad key fails alone */
+	kl[0] = 0;
+	ck_assert_int_eq(mmc_acquire_batch(C, 2, kp + 4, kl + 4, v, res), 2);
+	CHECK_VIEW(v[1], keys[5], 4 * MiB);
+	ck_assert_int_eq(mmc_release(C, &v[0]), 0);
+	ck_assert_int_eq(mmc_release(C, &v[1]), 0);
+	ck_assert_int_eq(mmc_acquire_batch(C, 2, kp, kl, v, res), 1);
+	ck_assert_int_eq(res[0], -EINVAL);
+	CHECK_VIEW(v[1], keys[1], 4 * MiB);
+	ck_assert_int_eq(mmc_release(C, &v[1]), 0);
+	ck_assert_int_eq(mmc_acquire_batch(C, 2, kp, kl, NULL, res), -EINVAL);
+	ck_assert_int_eq(mmc_acquire_batch(C, MMC_BATCH_MAX + 1, kp, kl, v, res), -EINVAL);
+}
+END_TEST
+
 START_TEST(pin_slots_enobufs)
 {
 	static struct mmc_view v[MMC_VIEWS_MAX + 1];
@@ -692,7 +739,7 @@ int main(void)
 	add_tests(b, TESTS(batch_all));
 	add_tests(a64, TESTS(bad_arguments, put_existing, get_small_buffer,
 		miss_exists_remove, zero_copy, reserved_invisible, abort_frees,
-		reservation_quota, acquire_pins, pin_slots_enobufs, remove_pinned, iovecs,
+		reservation_quota, acquire_pins, acquire_batch, pin_slots_enobufs, remove_pinned, iovecs,
 		exists_prefix, exists_prefix_no_present, clear_all, client_counters));
 	add_tests(a64u, TESTS(arena_full_enospc));
 	return run_suite(s);

@@ -134,6 +134,15 @@ int mmc_put_batch(mmc_client *c, size_t n, const void *const *keys,
 int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
 		  const size_t *key_lens, void *const *bufs,
 		  const size_t *buf_lens, int64_t *results);
+/* mmc_acquire() of many keys: views[i] pins key i's value in place (no
+ * copy), results[i] is its length or -errno (views[i] then zeroed).  Keys
+ * that are elsewhere - on the SSD tier, or in a pool at a peer - are
+ * fetched together, each pinned as it arrives, so a batch of remote pages
+ * costs about one round trip plus their transfer.  The session's pin
+ * budget bounds what one call can hold: past it keys get -EDQUOT.  Each
+ * view that succeeded is released with mmc_release(). */
+int mmc_acquire_batch(mmc_client *c, size_t n, const void *const *keys,
+		      const size_t *key_lens, struct mmc_view *views, int64_t *results);
 /* present[i] (may be NULL) is 1/0.  *prefix (may be NULL) is how many keys,
  * counted from the first, are present without a gap: SGLang's
  * batch_exists().  Returns the number of keys present; with present == NULL

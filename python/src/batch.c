@@ -340,6 +340,39 @@ done:
 /* How many values batch_get pins at once (views per session are limited). */
 #define GET_CHUNK 256
 
+/* Pins keys [base, base + n) in v[] with one libshm batch (values that are
+ * elsewhere - SSD tier, a peer - fetched together, without the GIL).
+ * r[i]: 0 or the key's -errno.  0, or -1 with mmc.Error set when the
+ * session failed or a key failed otherwise than by a miss (the views that
+ * were taken are then released). */
+static int acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
+			 size_t n, struct mmc_view *v, int *r, const char *what)
+{
+	int64_t res[GET_CHUNK];
+	int ret, err = 0;
+
+	Py_BEGIN_ALLOW_THREADS
+	ret = mmc_acquire_batch(self->c, n, (const void *const *)(k->ptr + base),
+				k->len + base, v, res);
+	Py_END_ALLOW_THREADS
+	if (ret < 0) {
+		mmcpy_error(ret, what);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r[i] = res[i] < 0 ? (int)res[i] : 0;
+		if (r[i] && r[i] != -ENOENT && !err)
+			err = r[i];
+	}
+	if (!err)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!r[i])
+			mmc_release(self->c, &v[i]);
+	mmcpy_error(err, what);
+	return -1;
+}
+
 /* One chunk of batch_get: keys [base, base + n) into out[]. */
 static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
 			   size_t n, PyObject *out)
@@ -348,21 +381,18 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 	char *dst[GET_CHUNK];
 	int r[GET_CHUNK], err = 0;
 
+	if (acquire_chunk(self, k, base, n, v, r, "batch_get") < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		r[i] = mmc_acquire(self->c, k->ptr[base + i], k->len[base + i], &v[i]);
-		dst[i] = NULL;
-		if (r[i] && r[i] != -ENOENT && !err)
-			err = r[i];
-	}
-	for (size_t i = 0; i < n && !err; i++) {
 		PyObject *o;
 
-		if (r[i])
+		dst[i] = NULL;
+		if (r[i] || err)
 			continue;   /* a miss: the list already holds None */
 		o = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)v[i].len);
 		if (!o) {
 			err = 1;
-			break;
+			continue;
 		}
 		dst[i] = PyBytes_AS_STRING(o);
 		PyList_SetItem(out, (Py_ssize_t)(base + i), o);   /* drops the None */
@@ -377,11 +407,31 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 	for (size_t i = 0; i < n; i++)
 		if (!r[i])
 			mmc_release(self->c, &v[i]);
-	if (err > 0)
-		return -1;   /* allocation failed: exception set */
-	if (err < 0) {
-		mmcpy_error(err, "batch_get");
+	return err ? -1 : 0;   /* allocation failed: exception set */
+}
+
+/* One chunk of batch_acquire: a View or None per key into out[]. */
+static int batch_acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
+			       size_t n, PyObject *out)
+{
+	struct mmc_view v[GET_CHUNK];
+	int r[GET_CHUNK];
+
+	if (acquire_chunk(self, k, base, n, v, r, "batch_acquire") < 0)
 		return -1;
+	for (size_t i = 0; i < n; i++) {
+		PyObject *o;
+
+		if (r[i])
+			continue;
+		o = mmcpy_view_new(self, k->obj[base + i], &v[i]);
+		if (!o) {   /* the rest are released; the Views made own theirs */
+			for (size_t j = i; j < n; j++)
+				if (!r[j])
+					mmc_release(self->c, &v[j]);
+			return -1;
+		}
+		PyList_SetItem(out, (Py_ssize_t)(base + i), o);   /* drops the None */
 	}
 	return 0;
 }
@@ -410,6 +460,42 @@ static PyObject *batch_get(mmcpy_client *self, PyObject *keys)
 
 		if (batch_get_chunk(self, &k, base, n, out) < 0) {
 			Py_CLEAR(out);
+			break;
+		}
+	}
+	mmcpy_leave(self);
+	mmcpy_keys_free(&k);
+	return out;
+}
+
+PyDoc_STRVAR(batch_acquire_doc,
+"batch_acquire(keys) -> list[View | None]\n\n"
+"acquire() of many keys: a View per value (no copy), None for each miss.\n"
+"Keys on the SSD tier or, in a pool, at a peer are fetched together, so a\n"
+"batch of remote pages costs about one round trip plus their transfer.\n"
+"Release each View (or use it in a with block); the session's view budget\n"
+"bounds one call.");
+
+static PyObject *batch_acquire(mmcpy_client *self, PyObject *keys)
+{
+	struct mmcpy_keys k;
+	PyObject *out;
+
+	if (mmcpy_keys_get(keys, &k) < 0)
+		return NULL;
+	out = PyList_New((Py_ssize_t)k.n);
+	if (!out || mmcpy_enter(self) < 0) {
+		Py_XDECREF(out);
+		mmcpy_keys_free(&k);
+		return NULL;
+	}
+	for (size_t i = 0; i < k.n; i++)
+		PyList_SET_ITEM(out, (Py_ssize_t)i, Py_NewRef(Py_None));
+	for (size_t base = 0; base < k.n; base += GET_CHUNK) {
+		size_t n = k.n - base < GET_CHUNK ? k.n - base : GET_CHUNK;
+
+		if (batch_acquire_chunk(self, &k, base, n, out) < 0) {
+			Py_CLEAR(out);   /* its Views are released as they go */
 			break;
 		}
 	}
@@ -692,6 +778,7 @@ PyMethodDef mmcpy_batch_methods[] = {
 	{ "batch_get_into", FN(batch_get_into), FASTKW, batch_get_into_doc },
 	{ "batch_put", FN(batch_put), FASTKW, batch_put_doc },
 	{ "batch_get", FN(batch_get), METH_O, batch_get_doc },
+	{ "batch_acquire", FN(batch_acquire), METH_O, batch_acquire_doc },
 	{ "batch_remove", FN(batch_remove), METH_O, batch_remove_doc },
 	{ "putv", FN(client_putv), FASTKW, putv_doc },
 	{ "getv", FN(client_getv), FASTKW, getv_doc },

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import mmc
-from conftest import Agent
+from conftest import Agent, pattern
 from hostpool import MHAPool, chain, check, fill
 from mmc.sglang import HiCacheStorageConfig, MmcStore
 
@@ -94,3 +94,25 @@ def test_a_gap_on_a_ends_bs_prefix(pool):
     on_b = MmcStore(config(b.sock), {})
     assert on_b.batch_exists(keys) == 2
     on_b.close()
+
+
+def test_batch_reads_fetch_as_one_pipeline(pool):
+    """batch_get and batch_acquire on B of values only A holds: each value
+    byte-exact, fetched once, then local."""
+    a, b = pool
+    vals = {"bulk-%d" % i: pattern(256 * 1024 + i, "bulk-%d" % i) for i in range(8)}
+    with mmc.Client(a.sock) as ca:
+        for k, v in vals.items():
+            ca.put(k, v)
+    keys = list(vals)
+    with mmc.Client(b.sock) as c:
+        before = c.stats()["remote_hits"]
+        got = c.batch_get(keys[:4] + ["bulk-none"])
+        assert got[:4] == [vals[k] for k in keys[:4]] and got[4] is None
+        views = c.batch_acquire(keys[4:] + ["bulk-none"])
+        assert views[-1] is None
+        for k, view in zip(keys[4:], views):
+            assert view.tobytes() == vals[k]
+            view.release()
+        assert c.stats()["remote_hits"] - before == 8
+        assert all(c.exists_here(k) for k in keys)

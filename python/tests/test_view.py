@@ -147,3 +147,25 @@ def test_views_limit(client):
         v.release()
     with client.acquire("many") as again:
         assert again.nbytes == 4096
+
+
+def test_batch_acquire(client):
+    keys = ["ba-%d" % i for i in range(5)]
+    vals = {k: pattern(4096 * (i + 1) + i, k) for i, k in enumerate(keys) if k != "ba-3"}
+    for k, v in vals.items():
+        client.put(k, v)
+    views = client.batch_acquire(keys)
+    assert [v is None for v in views] == [k not in vals for k in keys]
+    for k, view in zip(keys, views):
+        if view is not None:
+            assert view.key == k and view.tobytes() == vals[k]
+    assert client.stats()["pinned_objects"] == 4
+    for view in views:
+        if view is not None:
+            view.release()
+    assert client.stats()["pinned_objects"] == 0
+    assert client.batch_acquire([]) == []
+    with pytest.raises(mmc.Error) as e:                 # an empty key fails the call
+        client.batch_acquire(["ba-0", ""])
+    assert e.value.errno == errno.EINVAL
+    assert client.stats()["pinned_objects"] == 0        # ...and keeps no pin
