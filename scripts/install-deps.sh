@@ -26,6 +26,7 @@ pkgs=(
 	libjson-c-dev                     # mmc-bench trace, the agent's etcd client
 	libcurl4-openssl-dev              # the agent reaches etcd's JSON gateway
 	libmicrohttpd-dev                 # the agent's GET /metrics
+	libfuse3-dev fuse3                # tests/faultfs: a disk that fails (test_ssd_faults)
 	prometheus curl                   # tests/test_metrics.sh: promtool check metrics
 	etcd-server etcd-client openssl   # tests/test_cluster*.sh: a real etcd, a CA
 	systemd                           # systemd-analyze for test_systemd
