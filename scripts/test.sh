@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test.sh - installs what the project needs, builds it twice (release, and
-# ASan+UBSan) and runs the whole test suite against each build, the
-# threaded tests under ThreadSanitizer (scripts/tsan.sh), runs each
-# libFuzzer harness for a few seconds (clang build), then cross-compiles
-# the tree for arm64 and runs its unit tests under qemu.
+# ASan+UBSan) and runs the whole test suite against each build, then again
+# under ThreadSanitizer (scripts/tsan.sh, less the tests it says it cannot
+# run), runs each libFuzzer harness for a few seconds (clang build), then
+# cross-compiles the tree for arm64 and runs its unit tests under qemu.
 #
 # Run as root on Debian 12: the suite reserves hugepages, loads BPF programs
 # and switches uids; tests that cannot get what they need report "skipped"
@@ -25,7 +25,7 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMMC_SANITIZE=ON
-echo "== ThreadSanitizer: the threaded tests =="
+echo "== ThreadSanitizer: the suite (scripts/tsan.sh says what it leaves out) =="
 bash scripts/tsan.sh build-tsan
 echo "== fuzzing: a short bounded pass of each libFuzzer harness =="
 # scripts/fuzz.sh runs them for 10 M executions each on demand.
