@@ -10,7 +10,8 @@ alone.  Arguments: --a-sock/--b-sock (the two agents' sockets), --host
 For each value size: --count values are put on agent A; the ones whose home
 is A (B holds no copy once A's pushes have landed) are read on B with one
 batch_get_into - every one a local miss that B's agent fetches from A over
-the veth - and timed; B's copies are then removed, so each round fetches
+the veth - and timed, then again with batch_acquire (zero copy: B's
+client reads the values where they landed in B's arena); B's copies are then removed, so each round fetches
 again.  memcached (pymemcache get_many) and Redis (redis-py MGET) hold the
 same values on node A and are read from B the same way.  Every store's
 bytes are checked against what was put.  Prints one JSON object: GB/s per
@@ -46,7 +47,11 @@ def wait_pushes(a, b, deadline_s=30):
     sys.exit("bench/cluster.py: A's pushes did not land on B within 30 s")
 
 
-def bench_mmc(mmc, a, b, size, count, rounds, tag):
+def bench_mmc(mmc, a, b, size, count, rounds, tag, zero_copy=False):
+    """GB/s of B reading A's values: batch_get_into (each value copied
+    into the caller's buffer), or with zero_copy batch_acquire (each value
+    pinned in B's arena where it landed, as an engine that DMAs from host
+    memory reads it).  Either way every value is checked after the clock."""
     vals = values(size, count)
     keys = [f"{tag}-{size}-{i}".encode() for i in range(count)]
     a.batch_put(keys, vals)
@@ -60,11 +65,21 @@ def bench_mmc(mmc, a, b, size, count, rounds, tag):
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()
-        res = b.batch_get_into(keys, ptrs, sizes)
-        times.append(time.perf_counter() - t0)
-        if any(r != size for r in res):
-            sys.exit(f"bench/cluster.py: mmc remote gets failed: {res[:8]}")
-        if any(bytes(x) != v for x, v in zip(bufs, vals)):
+        if zero_copy:
+            views = b.batch_acquire(keys)
+            times.append(time.perf_counter() - t0)
+            if any(v is None for v in views):
+                sys.exit("bench/cluster.py: mmc remote acquires missed")
+            got = [v.tobytes() for v in views]
+            for v in views:
+                v.release()
+        else:
+            res = b.batch_get_into(keys, ptrs, sizes)
+            times.append(time.perf_counter() - t0)
+            if any(r != size for r in res):
+                sys.exit(f"bench/cluster.py: mmc remote gets failed: {res[:8]}")
+            got = [bytes(x) for x in bufs]
+        if got != vals:
             sys.exit("bench/cluster.py: mmc remote get returned wrong bytes")
         b.batch_remove(keys)           # the next round fetches again
         for x in bufs:
@@ -149,6 +164,7 @@ def main():
         size = parse_size(s)
         gbps, n = bench_mmc(mmc, a, b, size, args.count, args.rounds, "k")
         out[s] = {"mmc": gbps, "mmc_keys": n,
+                  "mmc_zc": bench_mmc(mmc, a, b, size, args.count, args.rounds, "z", True)[0],
                   "mmc_tls": bench_mmc(mmc, ta, tb, size, args.count, args.rounds, "t")[0],
                   "memcached": bench_memcached(args.host, size, n, args.rounds),
                   "redis": bench_redis(args.host, size, n, args.rounds)}

@@ -10,11 +10,14 @@
 #   iperf3   one TCP stream B <- A: the wire's single-stream GB/s
 #   mmc      agents in A and B ([cluster], tls = off); values put on A whose
 #            home is A, read on B with one batch get: each a local miss that
-#            B's agent fetches from A (bench/cluster.py)
+#            B's agent fetches from A (bench/cluster.py); then the same
+#            with batch_acquire, zero copy: B's client reads each value
+#            where it landed in B's arena
 #   mmc TLS  the same with a second pair of agents, tls = on (a CA made
 #            here with openssl)
 #   memcached, Redis   on A, read from B with get_many / MGET
-# Prints GB/s and the ratios mmc/iperf3, mmc/memcached, mmc/Redis.  Needs
+# Prints GB/s and the ratios mmc/iperf3, zero-copy/iperf3, mmc/memcached,
+# mmc/Redis.  Needs
 # root; Debian's iperf3, iputils-ping, memcached, redis-server, python3-redis
 # and python3-pymemcache (scripts/install-deps.sh).  --quick: one small
 # round of each (what test_bench runs; the numbers mean nothing).
@@ -142,10 +145,12 @@ print(f"veth B<-A: ping rtt {rtt} ms, iperf3 one stream {iperf:.2f} GB/s")
 print(f"batch_exists of 128 keys homed on A, asked on B: {ex:.1f} us"
       f" = {ex / (float(rtt) * 1000):.1f} x ping rtt (target <= 2 x rtt + 20 us ="
       f" {2 * float(rtt) * 1000 + 20:.0f} us)")
-print(f"{'size':>5} {'keys':>5} {'mmc GB/s':>9} {'TLS GB/s':>9} {'memcached':>10} {'Redis':>7}"
-      f" {'mmc/iperf3':>11} {'TLS/iperf3':>11} {'mmc/memcached':>14} {'mmc/Redis':>10}")
+print(f"{'size':>5} {'keys':>5} {'mmc GB/s':>9} {'zero-copy':>10} {'TLS GB/s':>9}"
+      f" {'memcached':>10} {'Redis':>7} {'mmc/iperf3':>11} {'zc/iperf3':>10} {'TLS/iperf3':>11}"
+      f" {'mmc/memcached':>14} {'mmc/Redis':>10}")
 for s, v in r.items():
-    print(f"{s:>5} {v['mmc_keys']:>5} {v['mmc']:>9.2f} {v['mmc_tls']:>9.2f} {v['memcached']:>10.2f}"
-          f" {v['redis']:>7.2f} {v['mmc'] / iperf:>11.2f} {v['mmc_tls'] / iperf:>11.2f}"
+    print(f"{s:>5} {v['mmc_keys']:>5} {v['mmc']:>9.2f} {v['mmc_zc']:>10.2f} {v['mmc_tls']:>9.2f}"
+          f" {v['memcached']:>10.2f} {v['redis']:>7.2f} {v['mmc'] / iperf:>11.2f}"
+          f" {v['mmc_zc'] / iperf:>10.2f} {v['mmc_tls'] / iperf:>11.2f}"
           f" {v['mmc'] / v['memcached']:>14.2f} {v['mmc'] / v['redis']:>10.2f}")
 EOF
