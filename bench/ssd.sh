@@ -17,10 +17,18 @@
 #                recovered from SSD), then mmc-bench gets in batches of 128
 #                (an engine's prefetch): every first read is a promotion
 #                (GB/s from ssd_read_bytes over the phase's wall time)
+#   zero-copy    the same after another restart, read in place: batches of
+#                mmc_acquire_batch (mmc-bench -m zget --batch), no copy into
+#                the client's buffers behind the reads; 128 keys, or fewer
+#                where 128 values pinned at once would not fit in half of
+#                DRAM (32 of 4 MiB)
 #   recovery     the restart's own log line: objects found, milliseconds
 #
-# and prints the ratios mmc/fio.  fio runs first, on the same file, which
-# the agent then formats as a new tier.  --quick: one small size, tiny
+# and prints the ratios mmc/fio, each against the mean of the fio runs on
+# either side of the phase (the disk of a VM drifts): writes before the
+# demotion and at the end, reads before, between and after the promotions
+# (fio reads the tier file in place).  fio's first write makes the file,
+# which the agent then formats as a new tier.  --quick: one small size, tiny
 # files, seconds (what CI runs: the numbers mean nothing).  Needs fio, jq
 # and the build in build/bin; root for 2 MiB hugepages (restored on exit).
 set -euo pipefail
@@ -35,7 +43,7 @@ while (($#)); do
 	--sizes) sizes=$2; shift ;;
 	--engine) engine=$2; shift ;;
 	--quick) quick=1; size=256M; sizes="256K" ;;
-	-h|--help) sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,35s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "ssd.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -77,6 +85,8 @@ start_agent() {
 	region_size = $([[ -n $quick ]] && echo 8M || echo 256M)
 	queue_depth = $qd
 	engine = $engine
+	[limits]
+	pinned_bytes_per_session = 100%
 	EOF
 	"$BIN/mmc-agent" --config "$dir/agent.conf" --socket "$sock" \
 		--arena-size "$dram" --hugepages "$hp" >>"$dir/agent.log" 2>&1 &
@@ -123,7 +133,7 @@ rate_of() {
 
 # fio_gbps RW BS: GB/s of one fio run on the tier file.
 fio_gbps() {
-	local rw=$1 bs=$2 runtime=10
+	local rw=$1 bs=$2 runtime=5
 	[[ -n $quick ]] && runtime=2
 	fio --name=ssd --filename="$file" --size="$size" --ioengine=io_uring --direct=1 \
 	    --rw="$rw" --bs="$bs" --iodepth="$qd" --runtime="$runtime" --time_based \
@@ -132,13 +142,18 @@ fio_gbps() {
 		       else .jobs[0].write.bw_bytes end / 1e9'
 }
 
+mean() { echo "($1 + $2) / 2" | bc -l; }
 printf '%-6s %-10s %10s %10s %8s\n' size phase "mmc GB/s" "fio GB/s" "mmc/fio"
 for s in $sizes; do
 	b=$(bytes "$s")
 	total=$(( $(bytes "$size") * 6 / 10 ))    # what the runs put: 60 % of the file
 	n=$((total / b))
-	fw=$(fio_gbps write "$s")
-	fr=$(fio_gbps randread "$s")
+	# This VM's disk moves by 30 % and more from one minute to the next, so
+	# each mmc phase is compared with fio runs on either side of it: reads
+	# (fio reads the tier file, leaving it intact) around each promotion,
+	# writes (which overwrite the file) before the demotion and at the end.
+	fw1=$(fio_gbps write "$s")
+	fr1=$(fio_gbps randread "$s")
 	rm -f "$file"
 
 	: > "$dir/agent.log"
@@ -152,11 +167,23 @@ for s in $sizes; do
 	pro=$(rate_of ssd_read_bytes "$BIN/mmc-bench" --socket "$sock" -s "$s" -n "$n" \
 		-m get --batch 128 --warmup 0 --ops "$n")
 	stop_agent
+	fr2=$(fio_gbps randread "$s")
 
-	printf '%-6s %-10s %10.2f %10.2f %7.0f%%\n' "$s" demotion "$dem" "$fw" \
-		"$(echo "100 * $dem / $fw" | bc -l)"
-	printf '%-6s %-10s %10.2f %10.2f %7.0f%%\n' "$s" promotion "$pro" "$fr" \
-		"$(echo "100 * $pro / $fr" | bc -l)"
+	start_agent                               # again, read in place
+	zb=$((dram / 2 / b)); ((zb > 128)) && zb=128  # a batch's pins fit in DRAM
+	zpro=$(rate_of ssd_read_bytes "$BIN/mmc-bench" --socket "$sock" -s "$s" -n "$n" \
+		-m zget --batch "$zb" --warmup 0 --ops "$n")
+	stop_agent
+	fr3=$(fio_gbps randread "$s")
+	fw2=$(fio_gbps write "$s")
+
+	fw=$(mean "$fw1" "$fw2") fr=$(mean "$fr1" "$fr2") fz=$(mean "$fr2" "$fr3")
+	printf '%-6s %-10s %10.2f %10.2f %7.0f%%   fio %.2f / %.2f\n' "$s" demotion "$dem" \
+		"$fw" "$(echo "100 * $dem / $fw" | bc -l)" "$fw1" "$fw2"
+	printf '%-6s %-10s %10.2f %10.2f %7.0f%%   fio %.2f / %.2f\n' "$s" promotion "$pro" \
+		"$fr" "$(echo "100 * $pro / $fr" | bc -l)" "$fr1" "$fr2"
+	printf '%-6s %-10s %10.2f %10.2f %7.0f%%   fio %.2f / %.2f\n' "$s" "zero-copy" "$zpro" \
+		"$fz" "$(echo "100 * $zpro / $fz" | bc -l)" "$fr2" "$fr3"
 	printf '%-6s write amplification %.3f (device bytes / demoted value bytes); ' "$s" "$wamp"
 	printf 'put %s x %d; recovery: %s\n' "$s" "$n" "$rec"
 	rm -f "$file"
