@@ -30,6 +30,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -91,12 +93,29 @@ static void put_key(char *k, size_t len, const char *phase, uint64_t i)
 	snprintf(k, len, "fair/%s/%012" PRIu64, phase, i);
 }
 
-/* The measured phase: ops puts, each timed, each removed afterwards. */
+/* The flooder's answered requests, waiting up to 10 s for the count to
+ * pass from: 0 when it did, -ETIMEDOUT when it never ran (or stopped). */
+static int flood_passed(const struct fair_shared *sh, uint64_t from)
+{
+	uint64_t end = now_ns() + 10ull * 1000000000;
+
+	while (atomic_load(&sh->flood_ops) <= from) {
+		if (now_ns() > end || sh->err[0])
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	return 0;
+}
+
+/* The measured phase: ops puts, each timed, each removed afterwards.  With
+ * a flooder (flooding), it starts once the flood has begun and goes on past
+ * ops until the flooder was answered during it: at nice 19 on two cores
+ * the flooder may otherwise miss a short phase altogether. */
 static int measure(mmc_client *c, const struct fair_opts *o, const void *val,
-		   struct phase *p, const struct fair_shared *sh)
+		   struct phase *p, const struct fair_shared *sh, bool flooding)
 {
 	char k[64];
-	uint64_t t_start, f0 = atomic_load(&sh->flood_ops);
+	uint64_t t_start, f0;
 	int r;
 
 	memset(&p->h, 0, sizeof(p->h));
@@ -106,8 +125,12 @@ static int measure(mmc_client *c, const struct fair_opts *o, const void *val,
 			return r;
 		mmc_remove(c, k, strlen(k));
 	}
+	if (flooding && (r = flood_passed(sh, 0)))
+		return r;
+	f0 = atomic_load(&sh->flood_ops);
 	t_start = now_ns();
-	for (uint64_t i = 0; i < o->ops; i++) {
+	for (uint64_t i = 0; i < o->ops || (flooding && atomic_load(&sh->flood_ops) == f0 &&
+					      now_ns() - t_start < 10ull * 1000000000); i++) {
 		uint64_t t0, t1;
 
 		put_key(k, sizeof(k), p->name, i);
@@ -300,6 +323,7 @@ static void stop_flood(pid_t pid, struct fair_shared *sh)
 	atomic_store(&sh->stop, 1);
 	waitpid(pid, NULL, 0);
 	atomic_store(&sh->stop, 0);
+	atomic_store(&sh->flood_ops, 0);   /* the next flooder counts from 0 */
 }
 
 /* ---- the run ---- */
@@ -415,12 +439,12 @@ int fair_main(int argc, char **argv)
 		fprintf(stderr, "mmc-bench fair: connect: %s\n", mmc_strerror(r));
 		return 1;
 	}
-	if ((r = measure(c, &o, val, &ph[n], sh)))
+	if ((r = measure(c, &o, val, &ph[n], sh, false)))
 		goto failed;
 	n++;
 	if (o.flood != FLOOD_NONE) {
 		flood = start_flood(&o, sh);
-		r = measure(c, &o, val, &ph[n], sh);
+		r = measure(c, &o, val, &ph[n], sh, true);
 		stop_flood(flood, sh);
 		if (r)
 			goto failed;
@@ -435,13 +459,13 @@ int fair_main(int argc, char **argv)
 			goto out;
 		}
 		ph[n].name = "idle";
-		if ((r = measure(c, &o, val, &ph[n], sh)))
+		if ((r = measure(c, &o, val, &ph[n], sh, false)))
 			goto failed;
 		n++;
 		if (o.flood != FLOOD_NONE) {
 			ph[n].name = "idle+flood";
 			flood = start_flood(&o, sh);
-			r = measure(c, &o, val, &ph[n], sh);
+			r = measure(c, &o, val, &ph[n], sh, true);
 			stop_flood(flood, sh);
 			if (r)
 				goto failed;
