@@ -542,6 +542,7 @@ int mmc_agent_run(struct mmc_agent *ag)
 	touch_soon(ag, now);
 	while (!ag->stop) {
 		int timeout = 0, n;
+		bool due;
 		unsigned work = mmc_activity_serve(ag, now, MMC_ACTIVITY_QUOTA);
 
 		mmc_object_remote_flush(ag, !work);   /* lookups: one ask per home */
@@ -556,11 +557,13 @@ int mmc_agent_run(struct mmc_agent *ag)
 			last_work = now;
 		}
 		mmc_timers_run(&ag->timers, now, ag);
+		/* Clients parked on a peer's answer: look for it every turn. */
+		due = ag->loop.poll_due || mmc_object_remote_awaited(ag);
 		if (work) {
-			if (!ag->loop.poll_due)
+			if (!due)
 				continue;
 		} else if (now - last_work < spin_ns) {
-			if (!ag->loop.poll_due) {
+			if (!due) {
 				/* Clients may be waiting for this core: let them in. */
 				if (++spins % 64 == 0)
 					sched_yield();

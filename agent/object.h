@@ -168,6 +168,10 @@ void mmc_object_remote_stop(struct mmc_agent *ag);
  * (also runs the peers' deadlines). */
 int mmc_object_remote_fd(const struct mmc_agent *ag);
 void mmc_object_remote_poll(struct mmc_agent *ag);
+/* Answers from peers are awaited (GETs or EXISTS in flight): clients are
+ * parked on them, so the loop looks at the peers' descriptor every turn,
+ * not every POLL_EVERY_NS. */
+bool mmc_object_remote_awaited(const struct mmc_agent *ag);
 /* LOOKUP of key by s: res 1 when it is on a tier here; in a pool, else
  * its home is asked (PARKED; the lookups gathered until the agent runs
  * out of requests go to each home as one EXISTS, sent by

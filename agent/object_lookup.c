@@ -147,6 +147,8 @@ static void send_batch(struct mmc_agent *ag, int m)
 		}
 	}
 	ag->remote->npend -= n;
+	if (b && packed)
+		ag->remote->asked++;     /* until exists_done, whatever happens */
 	if (b && packed && mmc_peer_exists(ag->remote->peer, m, packed, (size_t)(k - packed),
 					   b->n, (uint64_t)(uintptr_t)b))
 		mmc_object__exists_done(ag, (uint64_t)(uintptr_t)b, -EHOSTDOWN, NULL, 0);
@@ -161,6 +163,7 @@ void mmc_object__exists_done(void *ctx, uint64_t cookie, int res, const uint8_t 
 	struct mmc_agent *ag = ctx;
 	struct xbatch *b = (struct xbatch *)(uintptr_t)cookie;
 
+	ag->remote->asked--;
 	for (unsigned i = 0; i < b->n; i++) {
 		struct mmc_cqe c = { .res = !res && i < n && found[i] };
 

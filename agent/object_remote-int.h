@@ -42,6 +42,7 @@ struct mmc_remote {
 	struct mmc_dlist *pend;      /* struct xwait per member: LOOKUPs not sent yet */
 	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
 	uint64_t pend_since_ns;      /* when the oldest of them came */
+	unsigned asked;              /* EXISTS sent, their FOUND not back yet */
 };
 
 /* object_remote.c */

@@ -542,6 +542,11 @@ void mmc_object_remote_poll(struct mmc_agent *ag)
 	mmc_peer_poll(ag->remote->peer);
 }
 
+bool mmc_object_remote_awaited(const struct mmc_agent *ag)
+{
+	return ag->remote && (ag->remote->fetches.n || ag->remote->asked);
+}
+
 void mmc_object_remote_stats(struct mmc_agent *ag)
 {
 	struct mmc_peer_stats ps;
