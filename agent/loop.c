@@ -563,10 +563,11 @@ int mmc_agent_run(struct mmc_agent *ag)
 			if (!due)
 				continue;
 		} else if (now - last_work < spin_ns) {
+			/* Clients - or, on a small machine, the peer whose answer
+			 * is awaited - may be waiting for this core: let them in. */
+			if (++spins % 64 == 0)
+				sched_yield();
 			if (!due) {
-				/* Clients may be waiting for this core: let them in. */
-				if (++spins % 64 == 0)
-					sched_yield();
 				cpu_relax();
 				continue;
 			}
