@@ -436,11 +436,12 @@ static int batch_acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t 
 	return 0;
 }
 
-PyDoc_STRVAR(batch_get_doc,
-"batch_get(keys) -> list[bytes | None]\n\n"
-"get() of many keys: a copy of each value, None for each miss.");
-
-static PyObject *batch_get(mmcpy_client *self, PyObject *keys)
+/* batch_get and batch_acquire: a list of None, each chunk of keys read
+ * into it by chunk(); NULL with the exception set when one fails (the
+ * Views already made own their pins and are released when collected). */
+static PyObject *read_chunks(mmcpy_client *self, PyObject *keys,
+			     int (*chunk)(mmcpy_client *, struct mmcpy_keys *, size_t, size_t,
+					  PyObject *))
 {
 	struct mmcpy_keys k;
 	PyObject *out;
@@ -458,7 +459,7 @@ static PyObject *batch_get(mmcpy_client *self, PyObject *keys)
 	for (size_t base = 0; base < k.n; base += GET_CHUNK) {
 		size_t n = k.n - base < GET_CHUNK ? k.n - base : GET_CHUNK;
 
-		if (batch_get_chunk(self, &k, base, n, out) < 0) {
+		if (chunk(self, &k, base, n, out) < 0) {
 			Py_CLEAR(out);
 			break;
 		}
@@ -466,6 +467,15 @@ static PyObject *batch_get(mmcpy_client *self, PyObject *keys)
 	mmcpy_leave(self);
 	mmcpy_keys_free(&k);
 	return out;
+}
+
+PyDoc_STRVAR(batch_get_doc,
+"batch_get(keys) -> list[bytes | None]\n\n"
+"get() of many keys: a copy of each value, None for each miss.");
+
+static PyObject *batch_get(mmcpy_client *self, PyObject *keys)
+{
+	return read_chunks(self, keys, batch_get_chunk);
 }
 
 PyDoc_STRVAR(batch_acquire_doc,
@@ -478,30 +488,7 @@ PyDoc_STRVAR(batch_acquire_doc,
 
 static PyObject *batch_acquire(mmcpy_client *self, PyObject *keys)
 {
-	struct mmcpy_keys k;
-	PyObject *out;
-
-	if (mmcpy_keys_get(keys, &k) < 0)
-		return NULL;
-	out = PyList_New((Py_ssize_t)k.n);
-	if (!out || mmcpy_enter(self) < 0) {
-		Py_XDECREF(out);
-		mmcpy_keys_free(&k);
-		return NULL;
-	}
-	for (size_t i = 0; i < k.n; i++)
-		PyList_SET_ITEM(out, (Py_ssize_t)i, Py_NewRef(Py_None));
-	for (size_t base = 0; base < k.n; base += GET_CHUNK) {
-		size_t n = k.n - base < GET_CHUNK ? k.n - base : GET_CHUNK;
-
-		if (batch_acquire_chunk(self, &k, base, n, out) < 0) {
-			Py_CLEAR(out);   /* its Views are released as they go */
-			break;
-		}
-	}
-	mmcpy_leave(self);
-	mmcpy_keys_free(&k);
-	return out;
+	return read_chunks(self, keys, batch_acquire_chunk);
 }
 
 PyDoc_STRVAR(batch_remove_doc,
