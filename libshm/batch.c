@@ -170,7 +170,20 @@ int mmc_acquire_batch(mmc_client *c, size_t n, const void *const *keys,
 
 	if (!ret && (!views || !results))
 		ret = -EINVAL;
-	return ret ? ret : read_batch(c, n, &b);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {   /* not reached, if the session dies */
+		results[i] = -ECANCELED;
+		views[i] = (struct mmc_view){ 0 };
+	}
+	ret = read_batch(c, n, &b);
+	/* The session died on the way: no pin outlives the failed call. */
+	for (size_t i = 0; ret < 0 && i < n; i++)
+		if (results[i] >= 0) {
+			mmc_release(c, &views[i]);
+			results[i] = ret;
+		}
+	return ret;
 }
 
 /* Keys [base, end) of an exists batch: r[] gets 1/0 (or a key's -EINVAL /

@@ -140,7 +140,8 @@ int mmc_get_batch(mmc_client *c, size_t n, const void *const *keys,
  * fetched together, each pinned as it arrives, so a batch of remote pages
  * costs about one round trip plus their transfer.  The session's pin
  * budget bounds what one call can hold: past it keys get -EDQUOT.  Each
- * view that succeeded is released with mmc_release(). */
+ * view that succeeded is released with mmc_release().  If the call fails
+ * as a whole (-errno: the session died), it holds no pin. */
 int mmc_acquire_batch(mmc_client *c, size_t n, const void *const *keys,
 		      const size_t *key_lens, struct mmc_view *views, int64_t *results);
 /* present[i] (may be NULL) is 1/0.  *prefix (may be NULL) is how many keys,
