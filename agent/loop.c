@@ -23,10 +23,11 @@
  * Everything else the loop does on a schedule is a timer (timer.c): the
  * stats refresh, the touch tick (every 100 us while it spins), a look at
  * the sockets and doorbells every 50 us while it is busy (a quiet session's
- * first request waits at most that long), the oldest hello's deadline, and
- * retries of deferred frees (backing off while pins keep them).  Parked
- * requests bring their own timers.  Sleeping, the loop waits until the
- * earliest one.
+ * first request waits at most that long; every turn while clients are
+ * parked on a peer's answer, object_remote.c), the oldest hello's
+ * deadline, and retries of deferred frees (backing off while pins keep
+ * them).  Parked requests bring their own timers.  Sleeping, the loop
+ * waits until the earliest one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
