@@ -24,18 +24,29 @@
 #include "metrics.h"
 #include "peer.h"
 
-#define BUCKET0_NS 10000ull         /* the first bucket: <= 10 us */
+static const uint64_t bucket0_ns[MMC_HIST_COUNT] = {
+#define MMC_HIST_BASE_(name, base, help) base,
+	MMC_HISTS(MMC_HIST_BASE_)
+#undef MMC_HIST_BASE_
+};
 
 void mmc_metrics_observe(struct mmc_metrics *m, enum mmc_hist_id h, uint64_t ns)
 {
-	struct mmc_hist *x = &m->hist[h];
 	unsigned b = 0;
 
-	while (b < MMC_HIST_BUCKETS && ns > BUCKET0_NS << b)
+	while (b < MMC_HIST_BUCKETS && ns > bucket0_ns[h] << b)
 		b++;
-	x->bucket[b]++;
-	x->count++;
-	x->sum_ns += ns;
+	mmc_metrics_add(m, h, b, 1, ns);
+}
+
+void mmc_metrics_add(struct mmc_metrics *m, enum mmc_hist_id h, unsigned b, uint64_t n,
+		     uint64_t sum_ns)
+{
+	struct mmc_hist *x = &m->hist[h];
+
+	x->bucket[b] += n;
+	x->count += n;
+	x->sum_ns += sum_ns;
 }
 
 /* ---- the page ---- */
@@ -52,7 +63,8 @@ static void put_figures(FILE *f, struct mmc_agent *ag)
 #undef MMC_PROM_
 }
 
-static void put_hist(FILE *f, const char *name, const char *help, const struct mmc_hist *h)
+static void put_hist(FILE *f, const char *name, uint64_t base, const char *help,
+		     const struct mmc_hist *h)
 {
 	uint64_t cum = 0;
 
@@ -61,7 +73,7 @@ static void put_hist(FILE *f, const char *name, const char *help, const struct m
 	for (unsigned b = 0; b < MMC_HIST_BUCKETS; b++) {
 		cum += h->bucket[b];
 		fprintf(f, "mmc_%s_seconds_bucket{le=\"%g\"} %llu\n", name,
-			(double)(BUCKET0_NS << b) / 1e9, (unsigned long long)cum);
+			(double)(base << b) / 1e9, (unsigned long long)cum);
 	}
 	fprintf(f, "mmc_%s_seconds_bucket{le=\"+Inf\"} %llu\n", name,
 		(unsigned long long)h->count);
@@ -111,7 +123,8 @@ static char *page(struct mmc_agent *ag, size_t *len)
 		return NULL;
 	mmc_stats_refresh(ag);
 	put_figures(f, ag);
-#define MMC_PROM_HIST_(name, help) put_hist(f, #name, help, &ag->metrics.hist[MMC_HIST_##name]);
+#define MMC_PROM_HIST_(name, base, help) \
+	put_hist(f, #name, base, help, &ag->metrics.hist[MMC_HIST_##name]);
 	MMC_HISTS(MMC_PROM_HIST_)
 #undef MMC_PROM_HIST_
 	put_members(f, ag);

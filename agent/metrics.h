@@ -18,22 +18,31 @@
 
 #include <stdint.h>
 
+#include "layout-t.h"
+
 struct mmc_agent;
 struct MHD_Daemon;
 
-/* Latencies the agent sees start and end of. */
+/* Latency histograms, X(name, first bucket's bound in ns, help): the
+ * agent's own measurements, and local hits as clients report a sample of
+ * them (a hit makes no system call; stats.c folds each session's
+ * histogram within bounds, as its counters). */
 #define MMC_HISTS(X) \
-	X(remote_get, "a local miss asked of the key's home, until its value is here") \
-	X(promotion,  "a page read back from the SSD tier into DRAM")
+	X(remote_get, 10000, "a local miss asked of the key's home, until its value is here") \
+	X(promotion,  10000, "a page read back from the SSD tier into DRAM") \
+	X(local_hit,  MMC_HIT_BUCKET0_NS, "a local hit in a client, lookup to copy done or " \
+	  "view taken (one in 64 lookups per client thread is timed)")
 
 enum mmc_hist_id {
-#define MMC_HIST_ID_(name, help) MMC_HIST_##name,
+#define MMC_HIST_ID_(name, base, help) MMC_HIST_##name,
 	MMC_HISTS(MMC_HIST_ID_)
 #undef MMC_HIST_ID_
 	MMC_HIST_COUNT
 };
 
-#define MMC_HIST_BUCKETS 16      /* 10 us .. 327 ms doubling, then +Inf */
+/* Doubling from each one's first bound (10 us .. 327 ms for the agent's,
+ * 128 ns .. 4.2 ms for local hits), then +Inf. */
+#define MMC_HIST_BUCKETS 16
 
 struct mmc_hist {
 	uint64_t bucket[MMC_HIST_BUCKETS + 1];   /* not cumulative; last: +Inf */
@@ -56,5 +65,9 @@ void mmc_metrics_run(struct mmc_agent *ag);
 
 /* Counts one latency of ns nanoseconds. */
 void mmc_metrics_observe(struct mmc_metrics *m, enum mmc_hist_id h, uint64_t ns);
+/* Adds n latencies in bucket b (MMC_HIST_BUCKETS: +Inf) and sum_ns to
+ * their total: a client's sampled hits, folded. */
+void mmc_metrics_add(struct mmc_metrics *m, enum mmc_hist_id h, unsigned b, uint64_t n,
+		     uint64_t sum_ns);
 
 #endif /* MMC_AGENT_METRICS_H */

@@ -171,6 +171,39 @@ void mmc_stats_publish(struct mmc_agent *ag)
 /* Slack for a report that lands right after a fold (clock granularity). */
 #define FOLD_SLACK 4096
 
+/* The session's sampled hit histogram into /metrics' local_hit: each
+ * bucket believed up to one hit per nanosecond since the last fold, never
+ * backwards (else counters_clamped); the sum up to what the believed hits
+ * could take (their buckets' bounds, the last one dt). */
+static void fold_hits(struct mmc_agent *ag, struct mmc_session *s, uint64_t dt)
+{
+	struct mmc_hit_hist *h = &s->ring->hit_hist;
+	uint64_t *seen = s->fold.hit_seen, most_sum = 0, raw, d;
+
+	for (unsigned b = 0; b <= MMC_HIT_BUCKETS; b++) {
+		raw = atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
+		d = raw - seen[b];
+		if ((int64_t)d < 0 || d > dt + FOLD_SLACK) {
+			d = (int64_t)d < 0 ? 0 : dt + FOLD_SLACK;
+			MMC_COUNT(ag, counters_clamped, 1);
+		}
+		seen[b] = raw;
+		most_sum += d * (b < MMC_HIT_BUCKETS ? MMC_HIT_BUCKET0_NS << b : dt + FOLD_SLACK);
+		if (d)
+			mmc_metrics_add(&ag->metrics, MMC_HIST_local_hit, b, d, 0);
+	}
+	/* The client adds to a bucket, then to the sum: a fold between the
+	 * two sees one without the other, so the sum is capped (with a slack
+	 * of dt) but not counted as a forgery. */
+	raw = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+	d = raw - seen[MMC_HIT_BUCKETS + 1];
+	seen[MMC_HIT_BUCKETS + 1] = raw;
+	most_sum += dt + FOLD_SLACK;
+	if ((int64_t)d < 0 || d > most_sum)
+		d = (int64_t)d < 0 ? 0 : most_sum;
+	ag->metrics.hist[MMC_HIST_local_hit].sum_ns += d;
+}
+
 void mmc_stats_fold(struct mmc_agent *ag, struct mmc_session *s, uint64_t now)
 {
 	struct mmc_client_counters *k;
@@ -196,6 +229,7 @@ void mmc_stats_fold(struct mmc_agent *ag, struct mmc_session *s, uint64_t now)
 	MMC_COUNT(ag, name, d);
 	MMC_FOLDED_FIELDS(FOLD)
 #undef FOLD
+	fold_hits(ag, s, dt);
 }
 
 void mmc_stats_refresh(struct mmc_agent *ag)

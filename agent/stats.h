@@ -51,6 +51,7 @@ enum mmc_fold_id {
 /* One session's reports, as far as they were believed (session.h holds it). */
 struct mmc_fold {
 	uint64_t seen[MMC_FOLD_IDS];  /* the raw values last read */
+	uint64_t hit_seen[MMC_HIT_BUCKETS + 2];   /* its hit histogram's, sum last */
 	uint64_t ns;                  /* when */
 };
 

@@ -36,7 +36,8 @@
 
 #include "mmc/mmc-t.h"    /* the public limits, and struct mmc_stats */
 
-#define MMC_LAYOUT_VERSION 4u     /* meta and ring regions (4: value checksums) */
+#define MMC_LAYOUT_VERSION 5u     /* meta and ring regions (4: value checksums,
+				   5: the hit latency histogram) */
 #define MMC_STATS_VERSION 3u      /* the stats file (struct mmc_stats grows into its pad; 3: 80 slots) */
 #define MMC_META_MAGIC  0x314154454d434d4dull /* "MMCMETA1" */
 #define MMC_RING_MAGIC  0x31474e4952434d4dull /* "MMCRING1" */
@@ -212,6 +213,19 @@ struct mmc_client_counters {
 	_Atomic uint64_t pad_[16 - MMC_CLIENT_COUNT];
 };
 
+/* A sample of this client's local hits (MMC_HIT_SAMPLE: one in that many
+ * per thread, the first included), by latency: bucket b counts hits of at
+ * most MMC_HIT_BUCKET0_NS << b, the last every longer one; sum_ns their
+ * total.  Written only by that client, so the agent folds it within bounds
+ * like the counters (/metrics: mmc_local_hit_seconds). */
+#define MMC_HIT_BUCKETS     16u
+#define MMC_HIT_BUCKET0_NS  128ull
+#define MMC_HIT_SAMPLE      64u
+struct mmc_hit_hist {
+	_Atomic uint64_t bucket[MMC_HIT_BUCKETS + 1];
+	_Atomic uint64_t sum_ns;
+};
+
 #define MMC_SQ_ENTRIES    256u
 #define MMC_CQ_ENTRIES    256u
 #define MMC_PIN_SLOTS     MMC_VIEWS_MAX  /* one pin per view */
@@ -252,6 +266,7 @@ struct mmc_ring_hdr {
 	_Atomic uint32_t touch_head __attribute__((aligned(MMC_CACHELINE))); /* agent */
 	_Atomic uint32_t pin_hwm    __attribute__((aligned(MMC_CACHELINE))); /* client */
 	struct mmc_client_counters counters __attribute__((aligned(MMC_CACHELINE)));
+	struct mmc_hit_hist hit_hist __attribute__((aligned(MMC_CACHELINE)));
 };
 
 /* ---- stats region (file-backed, world-readable) ----

@@ -34,7 +34,7 @@ else
 fi
 grep -q "listen = $PORT" "$T/a.conf" && grep -q "metrics at http://127.0.0.1:$PORT/metrics" "$T/a.log" &&
 	ok "a bare port listens on loopback (logged)" || fail "no loopback address logged"
-for h in remote_get promotion; do
+for h in remote_get promotion local_hit; do
 	grep -q "^mmc_${h}_seconds_bucket{le=\"+Inf\"} " "$T/page" &&
 		grep -q "^# TYPE mmc_${h}_seconds histogram" "$T/page" ||
 		fail "no histogram mmc_${h}_seconds"
@@ -47,6 +47,20 @@ for k in 1 2 3; do MMC_SOCKET=$SOCK "$MMC" put "k$k" "$T/v" || fail "put k$k"; d
 	[ "$(metric mmc_put_bytes_total)" = 300000 ] &&
 	ok "mmc_puts_total, mmc_objects and mmc_put_bytes_total follow three puts" ||
 	fail "after 3 puts: puts $(metric mmc_puts_total), objects $(metric mmc_objects)"
+
+# Local hits make no system call: each client times a sample of them (its
+# first lookup, then one in 64) and the agent folds what its sessions saw.
+for k in 1 2 3 1 2; do
+	MMC_SOCKET=$SOCK "$MMC" get "k$k" >"$T/out" && cmp -s "$T/v" "$T/out" || fail "get k$k"
+done
+hits=$(metric 'mmc_local_hit_seconds_count')
+sum=$(metric 'mmc_local_hit_seconds_sum')
+le=$(metric 'mmc_local_hit_seconds_bucket{le="+Inf"}')
+[ "$hits" = 5 ] && [ "$le" = 5 ] && awk -v s="$sum" 'BEGIN { exit !(s > 0 && s < 1) }' &&
+	ok "five gets, five sampled local hits in mmc_local_hit_seconds (sum $sum s)" ||
+	fail "local hits: count $hits, +Inf $le, sum $sum"
+curl -sf "$URL" | promtool check metrics >"$T/lint" 2>&1 &&
+	ok "promtool check metrics with local hits counted" || fail "promtool: $(cat "$T/lint")"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")
 code2=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$URL")
