@@ -131,6 +131,10 @@ struct conn *mmc_peer__conn_new(struct mmc_peer *p, int fd, int member, bool out
 void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res);
 /* A zeroed frame of type with key, its head filled; NULL: no memory. */
 struct out *mmc_peer__frame(int type, const void *key, uint16_t key_len);
+/* o carries the owner's value: len bytes at value with their crc32c, sent
+ * from where they lie, release(pin) once sent or dropped. */
+void mmc_peer__frame_value(struct out *o, const void *value, uint64_t len, uint32_t crc,
+			   uint64_t pin);
 void mmc_peer__queue(struct mmc_peer *p, struct conn *c, struct out *o);
 int mmc_peer__send_hello(struct mmc_peer *p, struct conn *c);
 void mmc_peer__free_closed(struct mmc_peer *p);

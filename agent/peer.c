@@ -735,12 +735,7 @@ int mmc_peer_push(struct mmc_peer *p, int member, const void *key, uint16_t key_
 		p->ops.release(p->ctx, pin);
 		return c ? -ENOBUFS : -EHOSTDOWN;
 	}
-	mmc_peer__head(o)->value_len = len;
-	mmc_peer__head(o)->crc = crc;
-	o->value = value;
-	o->value_len = len;
-	o->pin = pin;
-	o->pinned = true;
+	mmc_peer__frame_value(o, value, len, crc, pin);
 	send_frame(p, c, o);
 	p->st.pushes++;
 	return 0;

@@ -165,6 +165,17 @@ struct out *mmc_peer__frame(int type, const void *key, uint16_t key_len)
 	return o;
 }
 
+void mmc_peer__frame_value(struct out *o, const void *value, uint64_t len, uint32_t crc,
+			   uint64_t pin)
+{
+	mmc_peer__head(o)->value_len = len;
+	mmc_peer__head(o)->crc = crc;
+	o->value = value;
+	o->value_len = len;
+	o->pin = pin;
+	o->pinned = true;
+}
+
 int mmc_peer__send_hello(struct mmc_peer *p, struct conn *c)
 {
 	struct out *o = mmc_peer__frame(MMC_PEER_HELLO, p->self, (uint16_t)strlen(p->self));
@@ -273,14 +284,8 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 	}
 	mmc_peer__head(o)->id = c->f.id;
 	mmc_peer__head(o)->status = to ? -EREMOTE : r;   /* not here; ask it */
-	if (!r) {
-		mmc_peer__head(o)->value_len = len;
-		mmc_peer__head(o)->crc = crc;
-		o->value = v;
-		o->value_len = len;
-		o->pin = pin;
-		o->pinned = true;
-	}
+	if (!r)
+		mmc_peer__frame_value(o, v, len, crc, pin);
 	mmc_peer__queue(p, c, o);
 }
 
