@@ -175,7 +175,9 @@ bool mmc_object_remote_awaited(const struct mmc_agent *ag);
 /* LOOKUP of key by s: res 1 when it is on a tier here; in a pool, else
  * its home is asked (PARKED; the lookups gathered until the agent runs
  * out of requests go to each home as one EXISTS, sent by
- * mmc_object_remote_flush()); else 0. */
+ * mmc_object_remote_flush()); else 0.  LOOKUPV: the same for each of its
+ * packed keys (layout-t.h), res = how many, off = a bit per key; -EINVAL
+ * for a packing that does not add up. */
 enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *s,
 				      const struct mmc_sqe *q, struct mmc_cqe *c);
 /* Sends the EXISTS batches gathered so far when idle (the agent found no

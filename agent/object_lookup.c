@@ -3,12 +3,15 @@
  * key not on this node, asked of the key's home in batches, and - with
  * push = record - the home's directory of who holds what.
  *
- * Lookups.  mmc_exists_batch pipelines one LOOKUP per key not in shared
- * memory; the agent parks each on its home's list and sends a list as one
- * EXISTS frame when the agent runs out of requests (or 128 wait, or the
+ * Lookups.  mmc_exists_batch pipelines the keys not in shared memory,
+ * packed as many as fit per LOOKUPV request (a LOOKUP asks for one key);
+ * the agent answers the keys held here at once and parks the request with
+ * the others, each on its home's list, and sends a list as one EXISTS
+ * frame when the agent runs out of requests (or 128 keys wait, or the
  * oldest waited 20 us): a batch reaches each home once, not once per turn
- * of the loop.  The FOUND answer (a byte per key) answers the parked
- * requests; a dead or slow home answers "not found".
+ * of the loop.  The FOUND answer (a byte per key) answers the keys; a
+ * request is answered with its last key.  A dead or slow home answers
+ * "not found".
  *
  * Records.  With push = record a writer tells the key's home that it holds
  * the page; the home keeps the hint here, answers EXISTS with it and sends
@@ -101,55 +104,86 @@ bool mmc_object__has(void *ctx, const void *key, uint16_t key_len)
 	return mmc_object__holder(ctx, key, key_len) >= 0;
 }
 
+/* The answer of w (every key answered): a LOOKUP's 1 or 0, a LOOKUPV's
+ * count and bits. */
+static void answer(const struct mmc_sqe *q, uint64_t found, struct mmc_cqe *c)
+{
+	if (q->op == MMC_OP_LOOKUPV) {
+		c->res = __builtin_popcountll(found);
+		c->off = found;
+	} else {
+		c->res = (int32_t)(found & 1);
+	}
+}
+
+/* k's home answered (or cannot): w is answered with its last key. */
+static void key_answered(struct mmc_agent *ag, struct xkey *k, bool held)
+{
+	struct xwait *w = k->w;
+
+	k->home = -1;
+	k->b = NULL;
+	if (held)
+		w->found |= 1ull << k->bit;
+	if (!--w->left) {
+		struct mmc_cqe c = { 0 };
+
+		answer(&w->r.q, w->found, &c);
+		mmc_request_complete(ag, &w->r, &c);
+	}
+}
+
 static void xwait_cancel(struct mmc_agent *ag, struct mmc_request *r)
 {
 	struct xwait *w = (struct xwait *)r;
 	struct mmc_cqe c = { 0 };
 
-	if (w->b) {
-		w->b->w[w->i] = NULL;
-	} else {                     /* still on its home's list */
-		mmc_dlist_del(&ag->remote->pend[w->home], &w->node);
-		ag->remote->npend--;
+	for (unsigned i = 0; i < w->nk; i++) {
+		struct xkey *k = &w->k[i];
+
+		if (k->b) {              /* asked: the answer finds no one */
+			k->b->k[k->i] = NULL;
+		} else if (k->home >= 0) {   /* still on its home's list */
+			mmc_dlist_del(&ag->remote->pend[k->home], &k->node);
+			ag->remote->npend--;
+		}
 	}
 	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
 }
 
-/* Sends home m's gathered LOOKUPs as one EXISTS; on failure they are
+/* Sends home m's gathered keys as one EXISTS; on failure they are
  * answered 0 (not found: a miss, never an error). */
 static void send_batch(struct mmc_agent *ag, int m)
 {
 	struct mmc_dlist *x = &ag->remote->pend[m];
 	struct xbatch *b = malloc(sizeof(*b));
-	unsigned char *packed = malloc(MMC_PEER_EXISTS_BYTES), *k = packed;
+	unsigned char *packed = malloc(MMC_PEER_EXISTS_BYTES), *p = packed;
 	unsigned n = x->n;
 	struct mmc_dnode *d;
 
 	/* Off the list, into the batch (its index), packed as the frame has it. */
 	if (b)
 		b->n = 0;
+	ag->remote->npend -= n;
 	while ((d = x->first)) {
-		struct xwait *w = mmc_container_of(d, struct xwait, node);
+		struct xkey *k = mmc_container_of(d, struct xkey, node);
 
 		mmc_dlist_del(x, d);
 		if (b && packed) {
-			k[0] = (unsigned char)w->r.q.key_len;
-			k[1] = (unsigned char)(w->r.q.key_len >> 8);
-			memcpy(k + 2, w->r.q.key, w->r.q.key_len);
-			k += 2 + w->r.q.key_len;
-			w->b = b;
-			w->i = b->n;
-			b->w[b->n++] = w;
+			p[0] = (unsigned char)k->key_len;
+			p[1] = (unsigned char)(k->key_len >> 8);
+			memcpy(p + 2, k->key, k->key_len);
+			p += 2 + k->key_len;
+			k->b = b;
+			k->i = b->n;
+			b->k[b->n++] = k;
 		} else {                     /* no memory: not found */
-			struct mmc_cqe c = { .res = 0 };
-
-			mmc_request_complete(ag, &w->r, &c);
+			key_answered(ag, k, false);
 		}
 	}
-	ag->remote->npend -= n;
 	if (b && packed)
 		ag->remote->asked++;     /* until exists_done, whatever happens */
-	if (b && packed && mmc_peer_exists(ag->remote->peer, m, packed, (size_t)(k - packed),
+	if (b && packed && mmc_peer_exists(ag->remote->peer, m, packed, (size_t)(p - packed),
 					   b->n, (uint64_t)(uintptr_t)b))
 		mmc_object__exists_done(ag, (uint64_t)(uintptr_t)b, -EHOSTDOWN, NULL, 0);
 	else if (!b || !packed)
@@ -164,39 +198,88 @@ void mmc_object__exists_done(void *ctx, uint64_t cookie, int res, const uint8_t 
 	struct xbatch *b = (struct xbatch *)(uintptr_t)cookie;
 
 	ag->remote->asked--;
-	for (unsigned i = 0; i < b->n; i++) {
-		struct mmc_cqe c = { .res = !res && i < n && found[i] };
-
-		if (b->w[i])
-			mmc_request_complete(ag, &b->w[i]->r, &c);
-	}
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->k[i])
+			key_answered(ag, b->k[i], !res && i < n && found[i]);
 	free(b);
+}
+
+/* The keys of q: a LOOKUP's one, or a LOOKUPV's packed ones (at[i], len[i]
+ * into q->key).  How many, or -EINVAL when the packing does not add up -
+ * a count of 0 or over MMC_LOOKUPV_MAX, an empty key, a length past the
+ * end, or bytes left over. */
+static int lookup_keys(const struct mmc_sqe *q, uint16_t *at, uint16_t *len)
+{
+	unsigned n = 0, off = 0;
+
+	if (q->op != MMC_OP_LOOKUPV) {
+		at[0] = 0;
+		len[0] = q->key_len;
+		return 1;
+	}
+	if (!q->arg || q->arg > MMC_LOOKUPV_MAX)
+		return -EINVAL;
+	for (; n < q->arg; n++) {
+		if (off >= q->key_len || !q->key[off] || q->key[off] > q->key_len - off - 1)
+			return -EINVAL;
+		at[n] = (uint16_t)(off + 1);
+		len[n] = q->key[off];
+		off += 1u + q->key[off];
+	}
+	return off == q->key_len ? (int)n : -EINVAL;
 }
 
 enum mmc_ops_result mmc_object_lookup(struct mmc_agent *ag, struct mmc_session *s,
 				      const struct mmc_sqe *q, struct mmc_cqe *c)
 {
-	struct mmc_dlist *x;
+	uint16_t at[MMC_LOOKUPV_MAX], len[MMC_LOOKUPV_MAX];
+	int home[MMC_LOOKUPV_MAX], n = lookup_keys(q, at, len);
+	uint64_t found = 0, ask = 0;
 	struct xwait *w;
-	int home;
+	unsigned nk = 0;
 
-	c->res = mmc_object__held(ag, q->key, q->key_len);
-	if (c->res || !ag->remote)
+	if (n < 0) {
+		c->res = n;
 		return MMC_OPS_DONE;
-	if ((home = mmc_object__home_of(ag, q->key, q->key_len)) < 0) {
-		c->res = home == MMC_PEER_SELF && mmc_object__holder(ag, q->key, q->key_len) >= 0;
-		return MMC_OPS_DONE;   /* ours: the records say whether a member holds it */
 	}
-	w = (struct xwait *)mmc_request_park(ag, s, q, sizeof(*w), xwait_cancel);
-	if (!w)
-		return MMC_OPS_DONE;      /* 0: not found, as when the home fails */
-	x = &ag->remote->pend[home];
-	w->home = home;
-	mmc_dlist_push_tail(x, &w->node);
-	if (!ag->remote->npend++)
-		ag->remote->pend_since_ns = mmc_now_ns();
-	if (x->n == MMC_PEER_EXISTS_MAX)
-		send_batch(ag, home);
+	for (int i = 0; i < n; i++) {
+		const uint8_t *key = q->key + at[i];
+
+		if (mmc_object__held(ag, key, len[i]))
+			found |= 1ull << i;
+		else if (!ag->remote)
+			continue;
+		else if ((home[i] = mmc_object__home_of(ag, key, len[i])) >= 0)
+			ask |= 1ull << i;
+		else if (home[i] == MMC_PEER_SELF && mmc_object__holder(ag, key, len[i]) >= 0)
+			found |= 1ull << i;  /* ours: the records say a member holds it */
+	}
+	if (ask)
+		w = (struct xwait *)mmc_request_park(ag, s, q, sizeof(*w) +
+			(size_t)__builtin_popcountll(ask) * sizeof(struct xkey), xwait_cancel);
+	if (!ask || !w) {                /* no memory: not found, as when a home fails */
+		answer(q, found, c);
+		return MMC_OPS_DONE;
+	}
+	w->found = found;
+	w->left = 1;                 /* held until every key is on its way */
+	for (int i = 0; i < n; i++) {
+		struct xkey *k;
+
+		if (!(ask & (1ull << i)))
+			continue;
+		k = &w->k[nk++];
+		w->nk = nk;
+		*k = (struct xkey){ .w = w, .home = home[i], .bit = (uint8_t)i,
+				    .key_len = len[i], .key = w->r.q.key + at[i] };
+		w->left++;
+		mmc_dlist_push_tail(&ag->remote->pend[k->home], &k->node);
+		if (!ag->remote->npend++)
+			ag->remote->pend_since_ns = mmc_now_ns();
+		if (ag->remote->pend[k->home].n == MMC_PEER_EXISTS_MAX)
+			send_batch(ag, k->home);
+	}
+	key_answered(ag, &(struct xkey){ .w = w }, false);   /* the hold */
 	return MMC_OPS_PARKED;
 }
 

@@ -15,18 +15,30 @@
 #include "request.h"
 
 struct xbatch;
+struct xwait;
 
-struct xwait {                   /* a parked LOOKUP */
-	struct mmc_request r;        /* first: what was parked */
+struct xkey {                    /* a key of a parked LOOKUP(V), asked of its home */
 	struct mmc_dnode node;       /* on its home's list, until sent */
-	int home;                    /* ... which is pend[home] */
+	struct xwait *w;             /* the request it belongs to */
 	struct xbatch *b;            /* once sent: the batch, and its place */
 	unsigned i;
+	int home;                    /* pend[home]; -1 once answered */
+	uint8_t bit;                 /* its place in the request */
+	uint16_t key_len;
+	const uint8_t *key;          /* in w->r.q */
+};
+
+struct xwait {                   /* a parked LOOKUP or LOOKUPV */
+	struct mmc_request r;        /* first: what was parked */
+	uint64_t found;              /* a bit per key held somewhere */
+	unsigned left;               /* its keys not answered yet */
+	unsigned nk;
+	struct xkey k[];             /* the keys asked of other nodes */
 };
 
 struct xbatch {                  /* one EXISTS in flight */
 	unsigned n;
-	struct xwait *w[MMC_PEER_EXISTS_MAX];   /* NULL: its session closed */
+	struct xkey *k[MMC_PEER_EXISTS_MAX];   /* NULL: its session closed */
 };
 
 struct mmc_remote {
@@ -39,8 +51,8 @@ struct mmc_remote {
 	struct { uint32_t slot, gen; } *puts;   /* committed, not pushed yet */
 	unsigned nputs, puts_cap;
 	struct mmc_dlist fetches;    /* struct rfetch: GETs in flight */
-	struct mmc_dlist *pend;      /* struct xwait per member: LOOKUPs not sent yet */
-	unsigned npend;              /* LOOKUPs waiting for mmc_object_remote_flush */
+	struct mmc_dlist *pend;      /* struct xkey per member: keys not asked yet */
+	unsigned npend;              /* keys waiting for mmc_object_remote_flush */
 	uint64_t pend_since_ns;      /* when the oldest of them came */
 	unsigned asked;              /* EXISTS sent, their FOUND not back yet */
 };

@@ -168,6 +168,7 @@ static const struct {
 	[MMC_OP_FETCH]   = { "fetch",   true,  op_fetch },
 	[MMC_OP_CLEAR]   = { "clear",   false, op_clear },
 	[MMC_OP_LOOKUP]  = { "lookup",  true,  op_lookup },
+	[MMC_OP_LOOKUPV] = { "lookupv", true,  op_lookup },   /* packed keys */
 };
 
 static int check_key(const struct mmc_sqe *q)

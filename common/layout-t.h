@@ -171,8 +171,16 @@ enum mmc_op {
 	MMC_OP_FETCH   = 6,  /* key: bring a non-DRAM object into DRAM */
 	MMC_OP_CLEAR   = 7,  /* remove every committed object */
 	MMC_OP_LOOKUP  = 8,  /* key: is it anywhere in the pool? res 1 or 0 */
+	MMC_OP_LOOKUPV = 9,  /* keys packed in key[] (below): res = how many are
+				anywhere in the pool, off = a bit per key (1 << i) */
 	MMC_OP_MAX_
 };
+
+/* A LOOKUPV's key[] holds arg keys (1..MMC_LOOKUPV_MAX), each a length
+ * byte (1..255) and its bytes, key_len bytes in all with nothing after the
+ * last: one request asks for as many keys as fit, so a batch_exists of
+ * 128 engine keys (~70 bytes) is 32 requests, not 128. */
+#define MMC_LOOKUPV_MAX 64u
 
 /* mmc_sqe.arg of a COMMIT: MMC_COMMIT_CRC | the crc32c of the value, or 0
  * (no checksum); of a REMOVE: MMC_REMOVE_EXACT removes only the object

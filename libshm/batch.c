@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
@@ -186,18 +187,64 @@ int mmc_acquire_batch(mmc_client *c, size_t n, const void *const *keys,
 	return ret;
 }
 
+/* Asks the agent about keys[base + later[0..k)] (not in this node's
+ * shared memory): packed into LOOKUPV requests, as many as fit in one's key
+ * area (a length byte and the key each, up to MMC_LOOKUPV_MAX), a key too
+ * long for a length byte asked alone (LOOKUP); all in one pipeline.
+ * r[later[j]] becomes 1 for each key present somewhere in the pool.  0 or
+ * -errno. */
+static int exists_ask(mmc_client *c, size_t k, const size_t *later, const void *const *keys,
+		      const size_t *key_lens, size_t base, int *r)
+{
+	struct mmc_req reqs[RING_WINDOW];
+	struct mmc_cqe cqes[RING_WINDOW];
+	size_t first[RING_WINDOW + 1], nreq = 0;
+	uint8_t (*area)[MMC_KEY_MAX] = malloc(k * MMC_KEY_MAX);
+	int ret;
+
+	if (!area)
+		return -ENOMEM;
+	for (size_t j = 0; j < k; j++) {
+		size_t len = key_lens[base + later[j]];
+		struct mmc_req *q = nreq ? &reqs[nreq - 1] : NULL;
+
+		if (len > 255) {             /* alone */
+			first[nreq] = j;
+			reqs[nreq++] = (struct mmc_req){ .op = MMC_OP_LOOKUP,
+				.key = keys[base + later[j]], .key_len = (uint16_t)len };
+			continue;
+		}
+		if (!q || q->op != MMC_OP_LOOKUPV || q->arg == MMC_LOOKUPV_MAX ||
+		    q->key_len + 1 + len > MMC_KEY_MAX) {
+			first[nreq] = j;
+			q = &reqs[nreq];
+			*q = (struct mmc_req){ .op = MMC_OP_LOOKUPV, .key = area[nreq] };
+			nreq++;
+		}
+		area[nreq - 1][q->key_len] = (uint8_t)len;
+		memcpy(&area[nreq - 1][q->key_len + 1], keys[base + later[j]], len);
+		q->key_len = (uint16_t)(q->key_len + 1 + len);
+		q->arg++;
+	}
+	first[nreq] = k;
+	ret = mmc__pipeline(c, nreq, reqs, cqes);
+	for (size_t q = 0; !ret && q < nreq; q++)
+		for (size_t j = first[q]; j < first[q + 1]; j++)
+			r[later[j]] = cqes[q].res > 0 && (reqs[q].op == MMC_OP_LOOKUP ||
+				      cqes[q].off & (1ull << (j - first[q])));
+	free(area);
+	return ret;
+}
+
 /* Keys [base, end) of an exists batch: r[] gets 1/0 (or a key's -EINVAL /
  * -ENAMETOOLONG) from this node, then, in a pool, the keys not here are
- * asked of the agent in one pipeline (it asks their homes, one request per
+ * asked of the agent (exists_ask: it asks their homes, one request per
  * home).  0, or -errno when the session failed. */
 static int exists_window(mmc_client *c, size_t base, size_t end, const void *const *keys,
 			 const size_t *key_lens, int *r)
 {
 	uint64_t hashes[MMC_PREFETCH_GROUP];
-	struct mmc_req reqs[RING_WINDOW];
-	struct mmc_cqe cqes[RING_WINDOW];
 	size_t later[RING_WINDOW], k = 0;
-	int ret;
 
 	for (size_t i = base; i < end; i++) {
 		if ((i - base) % MMC_PREFETCH_GROUP == 0)
@@ -206,17 +253,10 @@ static int exists_window(mmc_client *c, size_t base, size_t end, const void *con
 					  &hashes[(i - base) % MMC_PREFETCH_GROUP]);
 		if (r[i - base] < 0 && r[i - base] != -EINVAL && r[i - base] != -ENAMETOOLONG)
 			return r[i - base];
-		if (!r[i - base] && c->pool) {
-			reqs[k] = (struct mmc_req){ .op = MMC_OP_LOOKUP, .key = keys[i],
-						    .key_len = (uint16_t)key_lens[i] };
+		if (!r[i - base] && c->pool)
 			later[k++] = i - base;
-		}
 	}
-	if (k && (ret = mmc__pipeline(c, k, reqs, cqes)))
-		return ret;
-	for (size_t j = 0; j < k; j++)
-		r[later[j]] = cqes[j].res > 0;
-	return 0;
+	return k ? exists_ask(c, k, later, keys, key_lens, base, r) : 0;
 }
 
 int mmc_exists_batch(mmc_client *c, size_t n, const void *const *keys,

@@ -354,7 +354,7 @@ START_TEST(test_hostile_requests)
 	struct mmc_sqe q;
 	int32_t want[256];
 	uint8_t rnd[64 * sizeof(struct mmc_sqe)];
-	uint32_t n = 0, unknown = 0;
+	uint32_t n = 0, unknown = 0, lookupv;
 	mmc_client *c;
 	uint8_t val[8192];
 
@@ -389,12 +389,36 @@ START_TEST(test_hostile_requests)
 	Q(.op = MMC_OP_ABORT, .idx = r.idx_, .gen = r.gen_);      W(-EINVAL);
 	Q(.op = MMC_OP_COMMIT, .idx = r.idx_, .gen = r.gen_ + 1); W(-EINVAL);
 	Q(.op = MMC_OP_NOP, .key_len = 300, .idx = 77);   W(0);
+	/* Packed lookups (layout-t.h): every length byte checked against the
+	 * bytes there are; a good one answers a bit per key. */
+	lookupv = n;
+	Q(.op = MMC_OP_LOOKUPV, .arg = 2, .key_len = 12, .key = "\x06victim\x04nope"); W(1);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 0, .key_len = 7, .key = "\x06victim");  W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 65, .key_len = 7, .key = "\x06victim"); W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = ~0ull, .key_len = 7, .key = "\x06victim"); W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 1, .key_len = 6, .key = "\x06victi");   W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 1, .key_len = 8, .key = "\x06victimX"); W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 2, .key_len = 7, .key = "\x06victim");  W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 2, .key_len = 8, .key = "\x06victim");  W(-EINVAL);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 1, .key_len = 300);  W(-ENAMETOOLONG);
+	Q(.op = MMC_OP_LOOKUPV, .arg = 1, .key_len = 0);    W(-EINVAL);
+	q = (struct mmc_sqe){ .tag = n, .op = MMC_OP_LOOKUPV, .arg = 1, .key_len = 256 };
+	q.key[0] = 255;                                   /* fills the area */
+	memset(q.key + 1, 'z', 255);
+	raw_queue(&rs, &q);                               W(0);
+	q = (struct mmc_sqe){ .tag = n, .op = MMC_OP_LOOKUPV, .arg = 64, .key_len = 128 };
+	for (unsigned i = 0; i < 64; i++) {               /* the most keys */
+		q.key[2 * i] = 1;
+		q.key[2 * i + 1] = (uint8_t)('0' + i);
+	}
+	raw_queue(&rs, &q);                               W(0);
 	raw_submit_wait(&rs, cqe, n);
 	for (uint32_t i = 0; i < n; i++) {
 		ck_assert_uint_eq(cqe[i].tag, i);
 		ck_assert_msg(cqe[i].res == want[i], "request %u: res %d, want %d",
 			      i, cqe[i].res, want[i]);
 	}
+	ck_assert_uint_eq(cqe[lookupv].off, 1);          /* victim yes, nope no */
 
 	/* Random bytes in every field; the op byte is any unknown code or one
 	 * that addresses only this session's own objects. */

@@ -6,8 +6,9 @@
 #   spread    each member is home to a share of the keys
 #   exists    one batch on C counts every key put on A (asked of homes)
 #   remote    every key put on A is a byte-exact get on B and on C
-#   stopped   B frozen (SIGSTOP): gets of B-homed keys on C end within the
-#             deadline (a miss), the other keys keep serving
+#   stopped   B frozen (SIGSTOP): exists and gets of B-homed keys on C end
+#             within the deadline (a miss), the other keys keep serving; a
+#             client killed while its lookups wait leaves C serving
 #   killed    B killed (-9): A and C mark it down; B-homed keys are misses
 #             or, rehomed to A, right bytes - never wrong bytes, never a hang
 #   rejoin    B restarted: A and C see it up again, pushes reach it
@@ -102,6 +103,17 @@ for k in $(seq 1 30); do on b "$MMC" get "key$k" >/dev/null || fail "key$k secon
 
 # ---- stopped: b frozen, c asks for b-homed keys of set 2 ----
 kill -STOP "${PID[b]}"
+# exists on c: the keys of the others count, b's are misses within the
+# deadline; a client killed while its lookups wait for b leaves c serving
+bk=() ak=()
+for k in $(seq 31 60); do [ "${HOME[$k]}" = b ] && bk+=("key$k") || ak+=("key$k"); done
+t0=$(ms)
+n=$({ on c "$MMC" exists "${bk[@]}" "${ak[@]}" || true; } | awk '$2 == 1' | wc -l)
+[ "$n" = ${#ak[@]} ] && [ $(($(ms) - t0)) -lt 2000 ] &&
+	ok "b frozen: exists on c counts the ${#ak[@]} keys of a and c, not b's ${#bk[@]}" ||
+	fail "b frozen: exists on c counted $n (want ${#ak[@]}) in $(($(ms) - t0)) ms"
+on c timeout -s KILL 0.05 "$MMC" exists "${bk[@]}" >/dev/null 2>&1 || true
+kill -0 "${PID[c]}" || fail "c died when a client waiting on b's answer was killed"
 slow=0 hits_a=0
 for k in $(seq 31 60); do
 	[ "${HOME[$k]}" = b ] || continue

@@ -116,3 +116,30 @@ def test_batch_reads_fetch_as_one_pipeline(pool):
             view.release()
         assert c.stats()["remote_hits"] - before == 8
         assert all(c.exists_here(k) for k in keys)
+
+
+def test_batch_exists_packs_keys_of_every_length(pool):
+    """batch_exists on B of keys only A's node knows, 1 to 256 bytes long,
+    mixed with absent ones: libshm packs them into LOOKUPV requests (up to
+    64 keys, or as many as fit in 256 bytes; a 256-byte key goes alone) -
+    every key's answer must come back to that key."""
+    a, b = pool
+    lengths = [1, 2, 3, 60, 70, 127, 128, 200, 253, 254, 255, 256]
+    present = ["%d" % i for i in range(100)]                    # 64 a request
+    present += [("L%d-" % n).ljust(n, "p")[:n] for n in lengths if n > 3]
+    present += ["e%d-" % i + "h" * 66 for i in range(100)]       # engine-like, 70 bytes
+    absent = ["a%d" % i for i in range(60)]
+    absent += [("N%d-" % n).ljust(n, "q")[:n] for n in lengths if n > 3]
+    with mmc.Client(a.sock) as ca:
+        for k in present:
+            ca.put(k, b"v")
+    query = [k for pair in zip(present, absent) for k in pair]
+    query += present[len(absent):]
+    want = [k in set(present) for k in query]
+    with mmc.Client(b.sock) as c:
+        asked = [k for k in query if not c.exists_here(k)]
+        assert len(asked) > 150              # most are only on A's node
+        assert c.batch_exists_each(query) == want
+        assert c.batch_exists_each(list(reversed(query))) == list(reversed(want))
+        assert c.batch_exists(present) == len(present)
+        assert c.batch_exists(absent[:1] + present) == 0     # a gap at the start
