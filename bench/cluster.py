@@ -21,6 +21,7 @@ of 128 keys on B whose home is A.
 
 import argparse
 import ctypes
+import hashlib
 import json
 import os
 import statistics
@@ -88,8 +89,11 @@ def bench_mmc(mmc, a, b, size, count, rounds, tag, zero_copy=False):
 
 
 def bench_exists(a, b, batch, rounds):
-    """batch_exists on B of `batch` keys whose home is A: median seconds."""
-    keys = [f"x-{i}".encode() for i in range(batch * 3)]
+    """batch_exists on B of `batch` keys whose home is A: median seconds.
+    The keys look like SGLang's (model, page hash, rank, k or v: 79 bytes),
+    three to a ring request."""
+    keys = [f"bench-llama_{hashlib.sha256(b'%d' % i).hexdigest()}_0_k".encode()
+            for i in range(batch * 3)]
     a.batch_put(keys, [b"v" * 4096] * len(keys))
     wait_pushes(a, b)
     keys = [k for k in keys if not b.exists_here(k)][:batch]   # homed on A
