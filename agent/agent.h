@@ -64,6 +64,7 @@ struct mmc_loop {
 	struct mmc_timer handshake;  /* the oldest hello's deadline */
 	uint64_t reap_every_ns;      /* backs off while pins keep objects */
 	uint64_t polled_ns;          /* last look at the events */
+	uint64_t peer_ns;            /* last event from the pool's members */
 	bool poll_due;
 	uint64_t touched_ns;         /* last drain that found records */
 };

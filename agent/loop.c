@@ -24,8 +24,9 @@
  * stats refresh, the touch tick (every 100 us while it spins), a look at
  * the sockets and doorbells every 50 us while it is busy (a quiet session's
  * first request waits at most that long; every 5 us while it spins with
- * nothing to do, so a member's EXISTS or GET is not left waiting; every
- * turn while clients are parked on a peer's answer, object_remote.c), the oldest hello's
+ * nothing to do and members have talked to it in the last ms, so their
+ * EXISTS and GETs are not left waiting; every turn while clients are
+ * parked on a peer's answer, object_remote.c), the oldest hello's
  * deadline, and retries of deferred frees (backing off while pins keep
  * them).  Parked requests bring their own timers.  Sleeping, the loop
  * waits until the earliest one.
@@ -57,11 +58,13 @@
 #define US             1000ull
 #define STATS_EVERY_NS (200 * MS)
 #define POLL_EVERY_NS  (50 * US)
-/* Spinning with nothing to do, the sockets are looked at this often: a
- * peer's frame or a quiet session's doorbell is not left for the 50 us
- * poll, and one epoll_wait per 5 us of idle spinning costs no client
- * anything. */
+/* Spinning with nothing to do while members talk to it (an event from
+ * them in the last PEER_WARM_NS), the agent looks at the sockets this
+ * often: a member's EXISTS or GET is not left for the 50 us poll.  Not
+ * always: a system call every 5 us on one vCPU cost the client copying
+ * on the other 18 % of its put bandwidth (bench/ab.sh). */
 #define POLL_IDLE_NS   (5 * US)
+#define PEER_WARM_NS   (1 * MS)
 #define REAP_EVERY_NS  (1 * MS)
 #define REAP_MAX_NS    (STATS_EVERY_NS)
 /* While spinning with no requests: how often touch logs are drained.  At
@@ -493,6 +496,7 @@ static void handle_event(struct mmc_agent *ag, const struct epoll_event *ev)
 		break;
 	}
 	case MMC_WATCH_PEER:
+		ag->loop.peer_ns = mmc_now_ns();
 		mmc_object_remote_poll(ag);
 		break;
 	case MMC_WATCH_METRICS:
@@ -574,7 +578,8 @@ int mmc_agent_run(struct mmc_agent *ag)
 			 * is awaited - may be waiting for this core: let them in. */
 			if (++spins % 64 == 0)
 				sched_yield();
-			if (!due && now - ag->loop.polled_ns >= POLL_IDLE_NS)
+			if (!due && now - ag->loop.peer_ns < PEER_WARM_NS &&
+			    now - ag->loop.polled_ns >= POLL_IDLE_NS)
 				due = true;
 			if (!due) {
 				cpu_relax();
