@@ -154,7 +154,11 @@ for s in $sizes; do
 	# writes (which overwrite the file) before the demotion and at the end.
 	fw1=$(fio_gbps write "$s")
 	fr1=$(fio_gbps randread "$s")
-	rm -f "$file"
+	# The agent formats fio's file as a new tier (fio wrote over where a
+	# superblock would be): the same file, its blocks written, as fio's
+	# own writes find them.  A file the agent creates is fallocated, and
+	# the first write to each of its blocks also converts an unwritten
+	# extent: 64 KiB demotion 2.05-2.34 GB/s there, 2.60-2.63 here.
 
 	: > "$dir/agent.log"
 	start_agent

@@ -86,15 +86,16 @@ static void read_fetched(void *arg, size_t j)
 }
 
 /* Reads keys [base, end): from DRAM first; those elsewhere (SSD tier or,
- * in a pool, a peer) are then fetched together (up to MMC_PIPELINE_MAX in
- * flight) and read again as each arrives.  A group of fetches holds at
- * most a quarter of the arena by the callers' buffer sizes (a value is no
- * larger than its buffer): fetched values must all fit in DRAM at once, or
- * the later ones push the earlier out before they are read.  Acquires pin
- * each value as it arrives, so their groups are bounded by the session's
- * pin budget instead (-EDQUOT past it).  A key that left DRAM again before
- * it is read is fetched alone.  Returns how many succeeded, or -errno if
- * the session died. */
+ * in a pool, a peer) are then fetched in one pipeline (up to
+ * MMC_PIPELINE_MAX in flight) and read again as each arrives, each read
+ * letting the next fetch go.  The fetches in flight hold at most a quarter
+ * of the arena by the callers' buffer sizes (a value is no larger than its
+ * buffer): fetched values must all fit in DRAM at once, or the later ones
+ * push the earlier out before they are read.  Acquires pin each value as
+ * it arrives, so they are bounded by the session's pin budget instead
+ * (-EDQUOT past it).  A key that left DRAM again before it is read is
+ * fetched alone.  Returns how many succeeded, or -errno if the session
+ * died. */
 static int read_window(mmc_client *c, const struct batch_read *b, size_t base, size_t end)
 {
 	uint64_t hashes[MMC_PREFETCH_GROUP];
@@ -111,24 +112,20 @@ static int read_window(mmc_client *c, const struct batch_read *b, size_t base, s
 		r = read_one(c, b, i, &hashes[(i - base) % MMC_PREFETCH_GROUP], false);
 		if (r == MMC__ON_SSD) {
 			reqs[k] = (struct mmc_req){ .op = MMC_OP_FETCH, .key = b->keys[i],
-						    .key_len = (uint16_t)b->key_lens[i] };
+						    .key_len = (uint16_t)b->key_lens[i],
+						    .weight = b->views ? 0 : b->buf_lens[i] };
 			later[k++] = i;
 			continue;
 		}
 		ok += !r;
 	}
-	for (size_t j = 0, g; j < k; j = g) {
-		uint64_t bytes = b->views ? 0 : b->buf_lens[later[j]];
-		struct fetched f = { c, b, cqes + j, later + j, 0 };
+	if (k) {
+		struct fetched f = { c, b, cqes, later, 0 };
 
-		for (g = j + 1; g < k; g++) {
-			if (!b->views && bytes + b->buf_lens[later[g]] > c->data_size / 4)
-				break;
-			bytes += b->views ? 0 : b->buf_lens[later[g]];
-		}
 		/* Each value is read as soon as it is here, while the agent
 		 * brings the next ones. */
-		if ((ret = mmc__pipeline_each(c, g - j, reqs + j, cqes + j, read_fetched, &f)))
+		if ((ret = mmc__pipeline_each(c, k, reqs, cqes, read_fetched, &f,
+					      c->data_size / 4)))
 			return ret;
 		ok += f.ok;
 	}

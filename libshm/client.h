@@ -167,6 +167,7 @@ struct mmc_req {
 	const void *key;
 	uint64_t arg;
 	uint32_t idx, gen;
+	uint64_t weight;       /* what it holds while in flight (a fetch: bytes) */
 };
 #define MMC_PIPELINE_MAX 128   /* requests a pipeline keeps in flight */
 /* Runs reqs[0..n) through the ring, up to MMC_PIPELINE_MAX (and as many as
@@ -177,9 +178,13 @@ int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
 		  struct mmc_cqe *cqes);
 /* The same, calling on_done(arg, i) as soon as request i is answered, in
  * order, while the later ones are still in flight (a batch get copies one
- * fetched value while the agent brings the next). */
+ * fetched value while the agent brings the next); each answer lets the next
+ * request go.  budget (0: none) bounds the sum of the weights in flight,
+ * one request always allowed: fetched values that must all fit in DRAM
+ * until they are read. */
 int mmc__pipeline_each(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
-		       struct mmc_cqe *cqes, void (*on_done)(void *arg, size_t i), void *arg);
+		       struct mmc_cqe *cqes, void (*on_done)(void *arg, size_t i), void *arg,
+		       uint64_t budget);
 
 /* verify.c: checksums (docs/hardening.md, "Integrity").
  * mmc__verify_init() (at connect) takes the agent's default mode and builds

@@ -347,47 +347,60 @@ int mmc__call(struct mmc_client *c, uint8_t op, const void *key, size_t key_len,
 int mmc__pipeline(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
 		  struct mmc_cqe *cqes)
 {
-	return mmc__pipeline_each(c, n, reqs, cqes, NULL, NULL);
+	return mmc__pipeline_each(c, n, reqs, cqes, NULL, NULL, 0);
 }
 
+/* In flight: a ring of (tag, request) in the order they were sent, oldest
+ * at head; the oldest is waited for first, and each answer makes room for
+ * the next request, so the pipeline never drains between groups. */
 int mmc__pipeline_each(struct mmc_client *c, size_t n, const struct mmc_req *reqs,
-		       struct mmc_cqe *cqes, void (*on_done)(void *arg, size_t i), void *arg)
+		       struct mmc_cqe *cqes, void (*on_done)(void *arg, size_t i), void *arg,
+		       uint64_t budget)
 {
-	size_t next = 0;
+	uint32_t tags[MMC_PIPELINE_MAX];
+	size_t sent[MMC_PIPELINE_MAX], next = 0, head = 0, k = 0;
+	uint64_t weight = 0;           /* of the requests in flight */
+	int ret;
 
-	while (next < n) {
-		uint32_t tags[MMC_PIPELINE_MAX];
-		size_t sent[MMC_PIPELINE_MAX], failed[MMC_PIPELINE_MAX], k = 0, nf = 0;
-		int ret;
+	while (next < n || k) {
+		size_t failed[MMC_PIPELINE_MAX], nf = 0;
 
 		pthread_mutex_lock(&c->sq_lock);
-		while (next < n && k < MMC_PIPELINE_MAX && nf < MMC_PIPELINE_MAX) {
+		while (next < n && k < MMC_PIPELINE_MAX && nf < MMC_PIPELINE_MAX &&
+		       (!k || !budget || weight + reqs[next].weight <= budget)) {
 			const struct mmc_req *q = &reqs[next];
+			size_t at = (head + k) % MMC_PIPELINE_MAX;
 
 			ret = mmc__submit(c, q->op, q->key, q->key_len, q->arg, q->idx,
-					  q->gen, k == 0, &tags[k]);
+					  q->gen, k == 0, &tags[at]);
 			if (ret == -EAGAIN)
-				break;      /* collect these first: they free slots */
+				break;      /* collect answers first: they free slots */
 			if (ret) {
 				memset(&cqes[next], 0, sizeof(cqes[next]));
 				cqes[next].res = ret;
 				failed[nf++] = next++;
 				continue;
 			}
-			sent[k++] = next++;
+			sent[at] = next++;
+			weight += q->weight;
+			k++;
 		}
 		mmc__flush(c);
 		pthread_mutex_unlock(&c->sq_lock);
 		for (size_t j = 0; on_done && j < nf; j++)   /* never sent: done now */
 			on_done(arg, failed[j]);
-		for (size_t j = 0; j < k; j++) {
-			if ((ret = mmc__wait(c, tags[j], &cqes[sent[j]])))
+		if (!k) {
+			if (next < n && (ret = mmc__alive(c)))
 				return ret;
-			if (on_done)
-				on_done(arg, sent[j]);
+			continue;
 		}
-		if (!k && next < n && (ret = mmc__alive(c)))
+		if ((ret = mmc__wait(c, tags[head], &cqes[sent[head]])))
 			return ret;
+		if (on_done)
+			on_done(arg, sent[head]);
+		weight -= reqs[sent[head]].weight;
+		head = (head + 1) % MMC_PIPELINE_MAX;
+		k--;
 	}
 	return 0;
 }
