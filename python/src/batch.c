@@ -26,6 +26,7 @@
 #include "mmcpy.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -346,7 +347,7 @@ done:
  * session failed or a key failed otherwise than by a miss (the views that
  * were taken are then released). */
 static int acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
-			 size_t n, struct mmc_view *v, int *r, const char *what)
+			 size_t n, struct mmc_view *v, int *r, const char *what, bool quota_ok)
 {
 	int64_t res[GET_CHUNK];
 	int ret, err = 0;
@@ -361,7 +362,7 @@ static int acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
 	}
 	for (size_t i = 0; i < n; i++) {
 		r[i] = res[i] < 0 ? (int)res[i] : 0;
-		if (r[i] && r[i] != -ENOENT && !err)
+		if (r[i] && r[i] != -ENOENT && !(quota_ok && r[i] == -EDQUOT) && !err)
 			err = r[i];
 	}
 	if (!err)
@@ -373,16 +374,14 @@ static int acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
 	return -1;
 }
 
-/* One chunk of batch_get: keys [base, base + n) into out[]. */
-static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
-			   size_t n, PyObject *out)
+/* The pinned values v[i] (r[i] 0) copied into new bytes at out[at[i]],
+ * then released.  0, or -1 (no memory: exception set). */
+static int copy_out(mmcpy_client *self, size_t n, struct mmc_view *v, const int *r,
+		    const size_t *at, PyObject *out)
 {
-	struct mmc_view v[GET_CHUNK];
 	char *dst[GET_CHUNK];
-	int r[GET_CHUNK], err = 0;
+	int err = 0;
 
-	if (acquire_chunk(self, k, base, n, v, r, "batch_get") < 0)
-		return -1;
 	for (size_t i = 0; i < n; i++) {
 		PyObject *o;
 
@@ -395,7 +394,7 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 			continue;
 		}
 		dst[i] = PyBytes_AS_STRING(o);
-		PyList_SetItem(out, (Py_ssize_t)(base + i), o);   /* drops the None */
+		PyList_SetItem(out, (Py_ssize_t)at[i], o);   /* drops the None */
 	}
 	if (!err) {
 		Py_BEGIN_ALLOW_THREADS
@@ -407,7 +406,69 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 	for (size_t i = 0; i < n; i++)
 		if (!r[i])
 			mmc_release(self->c, &v[i]);
-	return err ? -1 : 0;   /* allocation failed: exception set */
+	return err ? -1 : 0;
+}
+
+/* One chunk of batch_get: keys [base, base + n) into out[].  Values are
+ * pinned, copied and released; those past the session's pin budget
+ * (-EDQUOT: large values) are pinned again, as many as fit, once the
+ * first ones are released, until all are read. */
+static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
+			   size_t n, PyObject *out)
+{
+	struct mmc_view v[GET_CHUNK];
+	const void *kp[GET_CHUNK];
+	size_t kl[GET_CHUNK], at[GET_CHUNK], left[GET_CHUNK], m;
+	int r[GET_CHUNK], rr[GET_CHUNK];
+	int64_t res[GET_CHUNK];
+
+	if (acquire_chunk(self, k, base, n, v, r, "batch_get", true) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		at[i] = base + i;
+	if (copy_out(self, n, v, r, at, out) < 0)
+		return -1;
+	for (;;) {
+		size_t got = 0;
+		int ret;
+
+		for (size_t i = m = 0; i < n; i++)
+			if (r[i] == -EDQUOT) {
+				kp[m] = k->ptr[base + i];
+				kl[m] = k->len[base + i];
+				at[m] = base + i;
+				left[m++] = i;
+			}
+		if (!m)
+			return 0;
+		Py_BEGIN_ALLOW_THREADS
+		ret = mmc_acquire_batch(self->c, m, kp, kl, v, res);
+		Py_END_ALLOW_THREADS
+		if (ret < 0) {
+			mmcpy_error(ret, "batch_get");
+			return -1;
+		}
+		for (size_t j = 0; j < m; j++) {
+			rr[j] = res[j] < 0 ? (int)res[j] : 0;
+			if (rr[j] != -EDQUOT)
+				r[left[j]] = rr[j] == -ENOENT ? -ENOENT : 0;
+			got += !rr[j];
+		}
+		for (size_t j = 0; j < m; j++)
+			if (rr[j] && rr[j] != -ENOENT && rr[j] != -EDQUOT) {
+				for (size_t i = 0; i < m; i++)
+					if (!rr[i])
+						mmc_release(self->c, &v[i]);
+				mmcpy_error(rr[j], "batch_get");
+				return -1;
+			}
+		if (copy_out(self, m, v, rr, at, out) < 0)
+			return -1;
+		if (!got) {                /* one value alone is past the budget */
+			mmcpy_error(-EDQUOT, "batch_get");
+			return -1;
+		}
+	}
 }
 
 /* One chunk of batch_acquire: a View or None per key into out[]. */
@@ -417,7 +478,7 @@ static int batch_acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t 
 	struct mmc_view v[GET_CHUNK];
 	int r[GET_CHUNK];
 
-	if (acquire_chunk(self, k, base, n, v, r, "batch_acquire") < 0)
+	if (acquire_chunk(self, k, base, n, v, r, "batch_acquire", false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		PyObject *o;

@@ -145,3 +145,18 @@ def test_bad_keys_in_batches_fail_alone(client):
     res = client.batch_put_from(["ok", "", "x" * 300], [src.ctypes.data] * 3, [100] * 3)
     assert res == [0, -errno.EINVAL, -errno.ENAMETOOLONG]
     assert client.batch_exists_each(["ok", "", "x" * 300]) == [True, False, False]
+
+
+def test_batch_get_past_the_pin_budget(client):
+    """batch_get pins values to copy them; the session may pin a quarter of
+    the arena (32 MiB of 128 MiB).  A batch of 48 MiB is read in turns as
+    pins are released, every value byte for byte; batch_acquire of the
+    same keys, which would hold them all, is refused with EDQUOT."""
+    vals = {"big-%d" % i: np_pattern((1 << 20) + i, 1000 + i).tobytes() for i in range(48)}
+    for k, v in vals.items():
+        client.put(k, v)
+    keys = list(vals)
+    assert client.batch_get(keys + ["nope"]) == [vals[k] for k in keys] + [None]
+    with pytest.raises(mmc.Error) as e:
+        client.batch_acquire(keys)
+    assert e.value.errno == errno.EDQUOT
