@@ -69,6 +69,17 @@ void mmc_object__space_freed(struct mmc_agent *ag);
 int mmc_object__tier_init(struct mmc_agent *ag);
 void mmc_object__tier_destroy(struct mmc_agent *ag);
 
+/* object_tier.c: the agent's own promotion of key (for a member's GET):
+ * 1 when it is being read back from SSD (or waits for room to be, as a
+ * client's FETCH does) - done(ag, token, res, key, key_len) comes when it
+ * is in DRAM (res 0) or not (-ENOENT: no room in time, a read that failed;
+ * pages not written down are never dropped for it); 0 when it is in DRAM
+ * now; -ENOENT when it is on no tier here. */
+typedef void mmc_object_fill_fn(struct mmc_agent *ag, uint64_t token, int res,
+				const void *key, uint16_t key_len);
+int mmc_object__fetch_for(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			  mmc_object_fill_fn *done, uint64_t token);
+
 /* object_remote.c */
 /* FETCH of a key on no local tier, with a pool: asks its home (PARKED),
  * or answers -ENOENT (DONE) when the home is this node or nobody. */

@@ -90,18 +90,11 @@ int mmc_object__holder(void *ctx, const void *key, uint16_t key_len)
 	return d ? d->member : -1;
 }
 
-/* What a member's EXISTS is told: what its GET would get - a value in DRAM
- * (a GET is served from DRAM only: a page on this node's SSD tier is read
- * back for this node's own clients, not yet for members), or a record. */
+/* What a member's EXISTS is told: what its GET would get - a value on a
+ * tier here (one on SSD is read back for it), or a record. */
 bool mmc_object__has(void *ctx, const void *key, uint16_t key_len)
 {
-	struct mmc_agent *ag = ctx;
-	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
-	uint32_t slot = mmc_index_find(&ag->index, key, key_len, hash);
-
-	if (slot != MMC_NO_ENTRY && ag->index.entries[slot].state == MMC_ENTRY_COMMITTED)
-		return true;
-	return mmc_object__holder(ctx, key, key_len) >= 0;
+	return mmc_object__held(ctx, key, key_len) || mmc_object__holder(ctx, key, key_len) >= 0;
 }
 
 /* The answer of w (every key answered): a LOOKUP's 1 or 0, a LOOKUPV's

@@ -28,8 +28,9 @@
  * when the bytes stop arriving.  A deadline, a dead home, a bad crc: a miss.
  *
  * Serving.  A member's GET is answered from DRAM (held while it is sent);
- * a pushed page is filled like a fetched one and committed if its key is
- * new here.
+ * for a page only on this node's SSD tier the answer is put off until
+ * object_tier.c has read it back (served(), mmc_peer_answer()).  A pushed
+ * page is filled like a fetched one and committed if its key is new here.
  *
  * What members hold - lookups in batches, and with push = record the
  * home's directory of holders - is object_lookup.c's part.
@@ -371,22 +372,14 @@ static void push_queued(struct mmc_agent *ag)
 
 /* ---- serving members ---- */
 
-static int lookup(void *ctx, const void *key, uint16_t key_len, const void **value,
-		  uint64_t *len, uint32_t *crc, uint64_t *pin)
+/* The committed object at slot, held for sending (until release(*pin)). */
+static int hold_for_send(struct mmc_agent *ag, uint32_t slot, const void **value,
+			 uint64_t *len, uint32_t *crc, uint64_t *pin)
 {
-	struct mmc_agent *ag = ctx;
-	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
-	uint32_t slot = mmc_index_find(&ag->index, key, key_len, hash);
-	const struct mmc_entry *e;
-	struct mmc_obj_meta *m;
+	const struct mmc_entry *e = &ag->index.entries[slot];
+	struct mmc_obj_meta *m = mmc_object__meta(ag, slot);
 
-	if (slot == MMC_NO_ENTRY)
-		return -ENOENT;
-	e = &ag->index.entries[slot];
-	if (e->state != MMC_ENTRY_COMMITTED)
-		return -ENOENT;
-	m = mmc_object__meta(ag, slot);
-	if (m->sends == UINT8_MAX)
+	if (e->state != MMC_ENTRY_COMMITTED || m->sends == UINT8_MAX)
 		return -ENOENT;
 	m->sends++;
 	mmc_evict_touch(ag->evict, slot);    /* a remote read is a use */
@@ -405,6 +398,42 @@ static void release(void *ctx, uint64_t pin)
 
 	if (m->sends && !--m->sends && ag->index.entries[slot].state == MMC_ENTRY_DEAD)
 		mmc_object_reap(ag);         /* removed while it was being sent */
+}
+
+/* A member's GET that waited for a read back from SSD: answered now. */
+static void served(struct mmc_agent *ag, uint64_t serve, int res, const void *key,
+		   uint16_t key_len)
+{
+	const void *v = NULL;
+	uint64_t len = 0, pin = 0;
+	uint32_t crc = 0, slot;
+
+	if (!ag->remote || !ag->remote->peer)
+		return;                  /* stopping: the asker's deadline answers */
+	if (!res) {
+		slot = mmc_index_find(&ag->index, key, key_len,
+				      mmc_key_hash(ag->index.seed, key, key_len));
+		res = slot == MMC_NO_ENTRY ? -ENOENT :
+			hold_for_send(ag, slot, &v, &len, &crc, &pin);
+	}
+	if (mmc_peer_answer(ag->remote->peer, serve, res, v, len, crc, pin) && !res)
+		release(ag, pin);        /* the asker is gone */
+}
+
+/* A member asks for key: from DRAM, or - put off - from this node's SSD
+ * tier once read back (served()). */
+static int lookup(void *ctx, const void *key, uint16_t key_len, uint64_t serve,
+		  const void **value, uint64_t *len, uint32_t *crc, uint64_t *pin)
+{
+	struct mmc_agent *ag = ctx;
+	uint64_t hash = mmc_key_hash(ag->index.seed, key, key_len);
+	uint32_t slot = mmc_index_find(&ag->index, key, key_len, hash);
+
+	if (slot != MMC_NO_ENTRY && ag->index.entries[slot].state == MMC_ENTRY_COMMITTED)
+		return hold_for_send(ag, slot, value, len, crc, pin);
+	if (ag->ssd && mmc_object__fetch_for(ag, key, key_len, served, serve) == 1)
+		return -EINPROGRESS;
+	return -ENOENT;
 }
 
 static void *put_begin(void *ctx, const void *key, uint16_t key_len, uint64_t len,

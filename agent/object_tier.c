@@ -18,7 +18,10 @@
  * object into the block.  Every FETCH of that key parks on the fill; when
  * the read is back and checked the key is committed and they are answered
  * 0, else -ENOENT.  A remove meanwhile cancels the fill: its waiters get a
- * miss at once and the block is freed when the read is back.
+ * miss at once and the block is freed when the read is back.  A member of
+ * the pool asking for the key waits the same way, with no session: the
+ * agent's own wait (mmc_object__fetch_for) calls back instead of posting an
+ * answer, and never has this node's unwritten pages dropped for it.
  *
  * Room.  A put, or a promotion, that finds no room while demotions are
  * being written parks and is retried, in arrival order, each time a
@@ -64,12 +67,15 @@ struct fill {                    /* a promotion in flight */
 };
 
 /* A parked FETCH or RESERVE: on a fill's list (fill set), or on the list
- * of requests waiting for room. */
+ * of requests waiting for room.  Or the agent's own wait on a fill (done
+ * set: a member's GET, mmc_object__fetch_for), which no session owns. */
 struct tier_wait {
 	struct mmc_request r;        /* first: what was parked */
 	struct tier_wait *next, *prev;
 	struct fill *fill;
 	uint64_t since_ns;
+	mmc_object_fill_fn *done;
+	uint64_t token;
 };
 
 struct mmc_tier_waits {
@@ -103,7 +109,21 @@ void mmc_object__tier_destroy(struct mmc_agent *ag)
 		struct fill *f = w->fills;
 
 		w->fills = f->next;
+		while (f->waiters) {     /* sessions' requests went with them */
+			struct tier_wait *tw = f->waiters;
+
+			f->waiters = tw->next;
+			if (tw->done)
+				free(tw);
+		}
 		free(f);
+	}
+	while (w->space_head) {      /* sessions' requests went with them */
+		struct tier_wait *tw = w->space_head;
+
+		w->space_head = tw->next;
+		if (tw->done)
+			free(tw);
 	}
 	free(w);
 	ag->obj.waits = NULL;
@@ -218,7 +238,8 @@ static struct fill *fill_of(struct mmc_agent *ag, uint32_t slot)
 	return f;
 }
 
-/* Answers every FETCH parked on f with res, and forgets them. */
+/* Answers every FETCH parked on f with res (and tells the agent's own
+ * waits), and forgets them. */
 static void answer_fill(struct mmc_agent *ag, struct fill *f, int res)
 {
 	while (f->waiters) {
@@ -226,7 +247,12 @@ static void answer_fill(struct mmc_agent *ag, struct fill *f, int res)
 		struct mmc_cqe c = { .res = res };
 
 		f->waiters = tw->next;
-		mmc_request_complete(ag, &tw->r, &c);
+		if (tw->done) {
+			tw->done(ag, tw->token, res, tw->r.q.key, tw->r.q.key_len);
+			free(tw);
+		} else {
+			mmc_request_complete(ag, &tw->r, &c);
+		}
 	}
 }
 
@@ -268,24 +294,14 @@ static void on_fill(struct tier_wait *tw, struct fill *f)
 	f->waiters = tw;
 }
 
-/* Parks q of s: on fill f, or (f NULL) until room is made.  PARKED, or
- * DONE with -ENOMEM. */
-static enum mmc_ops_result park(struct mmc_agent *ag, struct mmc_session *s,
-				const struct mmc_sqe *q, struct mmc_cqe *c, struct fill *f)
+/* tw waits until room is made (space_retry), SPACE_WAIT_NS at most. */
+static void wait_space(struct mmc_agent *ag, struct tier_wait *tw)
 {
 	struct mmc_tier_waits *w = ag->obj.waits;
-	struct tier_wait *tw = (struct tier_wait *)mmc_request_park(ag, s, q, sizeof(*tw),
-								     wait_cancel);
 
-	if (!tw) {
-		c->res = -ENOMEM;
-		return MMC_OPS_DONE;
-	}
-	if (f) {
-		on_fill(tw, f);
-		return MMC_OPS_PARKED;
-	}
 	tw->since_ns = mmc_now_ns();
+	tw->fill = NULL;
+	tw->next = NULL;
 	tw->prev = w->space_tail;
 	if (w->space_tail)
 		w->space_tail->next = tw;
@@ -295,14 +311,34 @@ static enum mmc_ops_result park(struct mmc_agent *ag, struct mmc_session *s,
 	if (!mmc_timer_armed(&w->space_timer))
 		(void)mmc_timer_arm(&ag->timers, &w->space_timer, tw->since_ns + SPACE_WAIT_NS,
 				    space_timer);
+}
+
+/* Parks q of s: on fill f, or (f NULL) until room is made.  PARKED, or
+ * DONE with -ENOMEM. */
+static enum mmc_ops_result park(struct mmc_agent *ag, struct mmc_session *s,
+				const struct mmc_sqe *q, struct mmc_cqe *c, struct fill *f)
+{
+	struct tier_wait *tw = (struct tier_wait *)mmc_request_park(ag, s, q, sizeof(*tw),
+								     wait_cancel);
+
+	if (!tw) {
+		c->res = -ENOMEM;
+		return MMC_OPS_DONE;
+	}
+	if (f)
+		on_fill(tw, f);
+	else
+		wait_space(ag, tw);
 	return MMC_OPS_PARKED;
 }
 
 /* Starts reading the SSD copy sslot of key back into DRAM: 0 with *out,
  * -EINPROGRESS (no room yet, demotions are making it; may_wait), or
- * -ENOENT (no room, or the tier would not take the read: a miss). */
+ * -ENOENT (no room, or the tier would not take the read: a miss).  Room
+ * is made by dropping objects (those not written down yet are lost) only
+ * when may_drop. */
 static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
-		   uint32_t sslot, bool may_wait, struct fill **out)
+		   uint32_t sslot, bool may_wait, bool may_drop, struct fill **out)
 {
 	size_t gap = mmc_ssd_value_gap(ag->ssd);
 	uint64_t len, off, need;
@@ -317,7 +353,7 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 	if (mmc_alloc_take(ag->alloc, need, &off)) {
 		if (may_wait && ag->obj.demoting_bytes)
 			return -EINPROGRESS;
-		if (mmc_object__take_space(ag, need, &off))
+		if (!may_drop || mmc_object__take_space(ag, need, &off))
 			return -ENOENT;
 	}
 	ret = mmc_object__index_slot(ag, q->key, q->key_len, hash, len, off + gap, &slot,
@@ -348,9 +384,10 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 }
 
 /* Where a FETCH of q stands now: *res 0 (in DRAM) or -ENOENT, or a fill
- * to wait on, or -EINPROGRESS (a promotion waits for room). */
+ * to wait on, or -EINPROGRESS (a promotion waits for room).  may_wait,
+ * may_drop: as for promote(). */
 static struct fill *fetch_now(struct mmc_agent *ag, const struct mmc_sqe *q, bool may_wait,
-			      int *res)
+			      bool may_drop, int *res)
 {
 	uint64_t hash = mmc_key_hash(ag->index.seed, q->key, q->key_len);
 	uint32_t slot = mmc_index_find(&ag->index, q->key, q->key_len, hash), sslot;
@@ -369,17 +406,43 @@ static struct fill *fetch_now(struct mmc_agent *ag, const struct mmc_sqe *q, boo
 	}
 	if (!ag->ssd || (sslot = mmc_ssd_find(ag->ssd, hash)) == MMC_SSD_NONE)
 		return NULL;
-	*res = promote(ag, q, hash, sslot, may_wait, &f);
+	*res = promote(ag, q, hash, sslot, may_wait, may_drop, &f);
 	if (*res && *res != -EINPROGRESS)
 		MMC_COUNT(ag, promotion_failures, 1);
 	return *res ? NULL : f;
+}
+
+int mmc_object__fetch_for(struct mmc_agent *ag, const void *key, uint16_t key_len,
+			  mmc_object_fill_fn *done, uint64_t token)
+{
+	struct tier_wait *tw;
+	struct fill *f;
+	int res;
+
+	if (!key_len || key_len > MMC_KEY_MAX || !(tw = calloc(1, sizeof(*tw))))
+		return -ENOENT;
+	tw->r.q = (struct mmc_sqe){ .op = MMC_OP_FETCH, .key_len = key_len };
+	memcpy(tw->r.q.key, key, key_len);
+	tw->done = done;
+	tw->token = token;
+	/* It may wait for room as a client's FETCH does, but never drops this
+	 * node's pages that are not written down for a member: past the wait
+	 * it is a miss. */
+	f = fetch_now(ag, &tw->r.q, true, false, &res);
+	if (f)
+		on_fill(tw, f);
+	else if (res == -EINPROGRESS)
+		wait_space(ag, tw);
+	else
+		free(tw);
+	return f || res == -EINPROGRESS ? 1 : res;   /* else 0 in DRAM, or -ENOENT */
 }
 
 enum mmc_ops_result mmc_object_fetch(struct mmc_agent *ag, struct mmc_session *s,
 				     const struct mmc_sqe *q, struct mmc_cqe *c)
 {
 	int res;
-	struct fill *f = fetch_now(ag, q, true, &res);
+	struct fill *f = fetch_now(ag, q, true, true, &res);
 
 	if (f || res == -EINPROGRESS)
 		return park(ag, s, q, c, f);
@@ -455,7 +518,7 @@ static void space_retry(struct mmc_agent *ag, bool may_wait)
 		struct fill *f = NULL;
 
 		if (q->op == MMC_OP_FETCH)
-			f = fetch_now(ag, q, may_wait, &c.res);
+			f = fetch_now(ag, q, may_wait, !tw->done, &c.res);
 		else
 			c.res = mmc_object__reserve(ag, tw->r.s, q->key, q->key_len, q->arg,
 						    &ref, may_wait);
@@ -464,6 +527,11 @@ static void space_retry(struct mmc_agent *ag, bool may_wait)
 		space_unlink(w, tw);
 		if (f) {                        /* now it waits for the read */
 			on_fill(tw, f);
+			continue;
+		}
+		if (tw->done) {                 /* the agent's own */
+			tw->done(ag, tw->token, c.res, q->key, q->key_len);
+			free(tw);
 			continue;
 		}
 		if (!c.res && q->op != MMC_OP_FETCH)

@@ -50,6 +50,13 @@ struct pget {                    /* a GET (or EXISTS) we sent and wait for */
 	uint64_t cookie, deadline;
 };
 
+struct pserve {                  /* a member's GET whose answer lookup() put off */
+	struct pserve *next;
+	struct conn *c;              /* the asker's connection */
+	uint32_t id;                 /* its GET */
+	uint64_t token;              /* what the owner answers with */
+};
+
 struct conn {
 	struct conn *next;
 	int fd;
@@ -112,6 +119,8 @@ struct mmc_peer {
 	struct conn *conns;
 	struct conn *closed;         /* closed during this batch of events */
 	uint32_t next_id;
+	struct pserve *serves;       /* GETs the owner answers later */
+	uint64_t next_serve;
 	char *scratch;
 	struct mmc_peer_stats st;
 };

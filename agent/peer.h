@@ -73,8 +73,10 @@ struct mmc_peer_ops {
 	 * protocol; its connection is closed). */
 	void (*get_done)(void *ctx, uint64_t cookie, int res, uint32_t crc);
 	/* Serving: a member asks for key.  0 with the value (readable and
-	 * unchanged until release(*pin)), its length and crc32c; or -ENOENT. */
-	int (*lookup)(void *ctx, const void *key, uint16_t key_len,
+	 * unchanged until release(*pin)), its length and crc32c; -ENOENT; or
+	 * -EINPROGRESS: the value is on its way (read back from this node's
+	 * SSD tier) and the owner answers later with mmc_peer_answer(serve). */
+	int (*lookup)(void *ctx, const void *key, uint16_t key_len, uint64_t serve,
 		      const void **value, uint64_t *len, uint32_t *crc, uint64_t *pin);
 	/* A value given by lookup() or to mmc_peer_push() is no longer read. */
 	void (*release)(void *ctx, uint64_t pin);
@@ -99,6 +101,14 @@ struct mmc_peer_ops {
 	 * but knows who does: member (ask it; get_done comes for that ask). */
 	void (*moved)(void *ctx, uint64_t cookie, int member);
 };
+
+/* The answer to a member's GET that lookup() put off (-EINPROGRESS) with
+ * token serve: res 0 with the value (as lookup() gives it: released once
+ * sent), or -ENOENT.  Queued on the asker's connection, sent by the next
+ * poll.  0; -ENOENT when the asker is gone (its connection closed) or
+ * -ENOMEM: then the value was not taken, and the caller releases it. */
+int mmc_peer_answer(struct mmc_peer *p, uint64_t serve, int res, const void *value,
+		    uint64_t len, uint32_t crc, uint64_t pin);
 
 /* One EXISTS asks about this many keys at most, packed in at most
  * MMC_PEER_EXISTS_BYTES (mmc_peer_exists()). */

@@ -104,6 +104,16 @@ void mmc_peer__conn_close(struct mmc_peer *p, struct conn *c, int res)
 		p->ops.put_done(p->ctx, c->cookie, -ECONNRESET, 0);
 	if (c->dst_owned)
 		free(c->dst);
+	for (struct pserve **sp = &p->serves; *sp;) {   /* its answers find no one */
+		struct pserve *ps = *sp;
+
+		if (ps->c == c) {
+			*sp = ps->next;
+			free(ps);
+		} else {
+			sp = &ps->next;
+		}
+	}
 	if (c->receiving)
 		mmc_peer__fail(p, c->receiving, res);
 	while (c->gets) {
@@ -271,11 +281,27 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 	uint32_t crc = 0;
 	/* A member that asks without reading its answers gets misses, not
 	 * our memory: values wait up to queue_max, like pushes. */
+	uint64_t serve = ++p->next_serve;
 	int r = c->queued < p->cfg.queue_max ?
-		p->ops.lookup(p->ctx, c->key, c->f.key_len, &v, &len, &crc, &pin) : -ENOENT;
-	int h = r ? p->ops.holder(p->ctx, c->key, c->f.key_len) : -1;
-	const char *to = h >= 0 && h < p->nm && p->m[h].up && h != c->member ? p->m[h].id : NULL;
-	struct out *o = mmc_peer__frame(MMC_PEER_VALUE, to, to ? (uint16_t)strlen(to) : 0);
+		p->ops.lookup(p->ctx, c->key, c->f.key_len, serve, &v, &len, &crc, &pin) :
+		-ENOENT;
+	int h;
+	const char *to;
+	struct out *o;
+
+	if (r == -EINPROGRESS) {     /* mmc_peer_answer() will (no memory: the deadline) */
+		struct pserve *ps = malloc(sizeof(*ps));
+
+		if (ps) {
+			*ps = (struct pserve){ .next = p->serves, .c = c, .id = c->f.id,
+					       .token = serve };
+			p->serves = ps;
+		}
+		return;
+	}
+	h = r ? p->ops.holder(p->ctx, c->key, c->f.key_len) : -1;
+	to = h >= 0 && h < p->nm && p->m[h].up && h != c->member ? p->m[h].id : NULL;
+	o = mmc_peer__frame(MMC_PEER_VALUE, to, to ? (uint16_t)strlen(to) : 0);
 
 	if (!o) {
 		if (!r)
@@ -287,6 +313,31 @@ static void serve_get(struct mmc_peer *p, struct conn *c)
 	if (!r)
 		mmc_peer__frame_value(o, v, len, crc, pin);
 	mmc_peer__queue(p, c, o);
+}
+
+int mmc_peer_answer(struct mmc_peer *p, uint64_t serve, int res, const void *value,
+		    uint64_t len, uint32_t crc, uint64_t pin)
+{
+	struct pserve **pp, *ps;
+	struct out *o;
+
+	for (pp = &p->serves; *pp && (*pp)->token != serve; pp = &(*pp)->next)
+		;
+	if (!(ps = *pp))
+		return -ENOENT;
+	*pp = ps->next;
+	o = mmc_peer__frame(MMC_PEER_VALUE, NULL, 0);
+	if (o) {
+		mmc_peer__head(o)->id = ps->id;
+		mmc_peer__head(o)->status = res;
+		if (!res)
+			mmc_peer__frame_value(o, value, len, crc, pin);
+		/* Queued, not sent: sending may release a value, and the
+		 * owner is not called back from inside its own call. */
+		mmc_peer__queue(p, ps->c, o);
+	}
+	free(ps);
+	return o ? 0 : -ENOMEM;
 }
 
 /* A whole EXISTS is in c->dst: answers it with a FOUND.  0, or -EPROTO

@@ -2,7 +2,9 @@
 sees of the prefix an engine on node A wrote - SGLang's HiCache backend
 (MmcStore) end to end, every page checked byte for byte."""
 
+import shutil
 import socket
+import tempfile
 import time
 
 import pytest
@@ -143,3 +145,60 @@ def test_batch_exists_packs_keys_of_every_length(pool):
         assert c.batch_exists_each(list(reversed(query))) == list(reversed(want))
         assert c.batch_exists(present) == len(present)
         assert c.batch_exists(absent[:1] + present) == 0     # a gap at the start
+
+
+@pytest.fixture(scope="module")
+def pool_ssd():
+    """A (32 MiB of DRAM, an SSD tier) and B (DRAM only) in one pool."""
+    ports = {"a": free_port(), "b": free_port()}
+    peers = ", ".join("%s@127.0.0.1:%d" % (n, p) for n, p in ports.items())
+    tier_dir = tempfile.mkdtemp(prefix="mmc-pytest-tier-", dir="/var/tmp")
+    agents = {}
+    try:
+        for n, p in ports.items():
+            ssd = ("[ssd]\npath = %s/tier\nsize = 256M\nregion_size = 8M\n" % tier_dir
+                   if n == "a" else "")
+            agents[n] = Agent("32M" if n == "a" else "64M",
+                              conf_text=ssd + "[cluster]\nnode_id = %s\nlisten = 127.0.0.1:%d\n"
+                              "peers = %s\ntls = off\ntimeout_ms = 2000\n" % (n, p, peers))
+        for a in agents.values():
+            with mmc.Client(a.sock) as c:
+                end = time.monotonic() + 20
+                while c.stats()["peers_up"] != 1:
+                    assert time.monotonic() < end, a.read_log()
+                    time.sleep(0.05)
+        yield agents["a"], agents["b"]
+        for a in agents.values():
+            assert a.stop() == 0, a.read_log()
+    finally:
+        for a in agents.values():
+            a.cleanup()
+        shutil.rmtree(tier_dir, ignore_errors=True)
+
+
+def test_a_page_on_as_ssd_is_a_hit_on_b(pool_ssd):
+    """Pages A's DRAM let go to its SSD tier are still the pool's: B's
+    exists counts them and B's get brings them, byte for byte, read back
+    from A's SSD for B."""
+    a, b = pool_ssd
+    vals = {"ssd-%d" % i: pattern((1 << 20) + i, "ssd-%d" % i) for i in range(48)}
+    with mmc.Client(a.sock) as ca:
+        for k, v in vals.items():
+            ca.put(k, v)
+        st = ca.stats()
+        assert st["demotions"] >= 16 and st["objects"] < 48, st   # most only on SSD
+        promoted = st["promotions"]
+    keys = list(vals)
+    with mmc.Client(b.sock) as c:
+        assert c.batch_exists(keys) == 48               # on A's SSD counts too
+        before = c.stats()["remote_hits"]
+        got = c.batch_get(keys[:36])                 # past the pin budget: in turns
+        assert got == [vals[k] for k in keys[:36]]
+        views = c.batch_acquire(keys[36:])           # 12 MiB: within it
+        for k, view in zip(keys[36:], views):
+            assert view is not None and view.tobytes() == vals[k]
+            view.release()
+        assert c.stats()["remote_hits"] - before == 48
+        assert all(c.exists_here(k) for k in keys)
+    with mmc.Client(a.sock) as ca:
+        assert ca.stats()["promotions"] - promoted >= 16   # read back for B
