@@ -61,8 +61,10 @@
 /* Spinning with nothing to do while members talk to it (an event from
  * them in the last PEER_WARM_NS), the agent looks at the sockets this
  * often: a member's EXISTS or GET is not left for the 50 us poll.  Not
- * always: a system call every 5 us on one vCPU cost the client copying
- * on the other 18 % of its put bandwidth (bench/ab.sh). */
+ * always: a system call every 5 us is a cost on a core shared with
+ * clients, for nothing when no member talks (a first A/B run showed puts
+ * 18 % slower with it; later runs of one binary against itself spread as
+ * much, so the figure is not the reason, only the caution). */
 #define POLL_IDLE_NS   (5 * US)
 #define PEER_WARM_NS   (1 * MS)
 #define REAP_EVERY_NS  (1 * MS)
