@@ -30,14 +30,17 @@ def config(sock):
         model_name="test/llama", extra_config={"interface_v1": 1, "socket": sock})
 
 
-@pytest.fixture(scope="module")
-def pool():
+def two_agents(arena_a="64M", conf_a=""):
+    """Agents a and b in one pool on loopback (static peers, tls off), each
+    seeing the other up; a gets arena_a and conf_a besides."""
     ports = {"a": free_port(), "b": free_port()}
     peers = ", ".join("%s@127.0.0.1:%d" % (n, p) for n, p in ports.items())
     agents = {}
     try:
         for n, p in ports.items():
-            agents[n] = Agent("64M", conf_text="[cluster]\nnode_id = %s\nlisten = 127.0.0.1:%d\n"
+            agents[n] = Agent(arena_a if n == "a" else "64M",
+                              conf_text=(conf_a if n == "a" else "") +
+                              "[cluster]\nnode_id = %s\nlisten = 127.0.0.1:%d\n"
                               "peers = %s\ntls = off\ntimeout_ms = 2000\n" % (n, p, peers))
         for a in agents.values():          # bounded: each sees the other up
             with mmc.Client(a.sock) as c:
@@ -51,6 +54,11 @@ def pool():
     finally:
         for a in agents.values():
             a.cleanup()
+
+
+@pytest.fixture(scope="module")
+def pool():
+    yield from two_agents()
 
 
 def test_a_prefix_written_on_a_is_bs_own(pool):
@@ -150,29 +158,11 @@ def test_batch_exists_packs_keys_of_every_length(pool):
 @pytest.fixture(scope="module")
 def pool_ssd():
     """A (32 MiB of DRAM, an SSD tier) and B (DRAM only) in one pool."""
-    ports = {"a": free_port(), "b": free_port()}
-    peers = ", ".join("%s@127.0.0.1:%d" % (n, p) for n, p in ports.items())
     tier_dir = tempfile.mkdtemp(prefix="mmc-pytest-tier-", dir="/var/tmp")
-    agents = {}
     try:
-        for n, p in ports.items():
-            ssd = ("[ssd]\npath = %s/tier\nsize = 256M\nregion_size = 8M\n" % tier_dir
-                   if n == "a" else "")
-            agents[n] = Agent("32M" if n == "a" else "64M",
-                              conf_text=ssd + "[cluster]\nnode_id = %s\nlisten = 127.0.0.1:%d\n"
-                              "peers = %s\ntls = off\ntimeout_ms = 2000\n" % (n, p, peers))
-        for a in agents.values():
-            with mmc.Client(a.sock) as c:
-                end = time.monotonic() + 20
-                while c.stats()["peers_up"] != 1:
-                    assert time.monotonic() < end, a.read_log()
-                    time.sleep(0.05)
-        yield agents["a"], agents["b"]
-        for a in agents.values():
-            assert a.stop() == 0, a.read_log()
+        yield from two_agents("32M", "[ssd]\npath = %s/tier\nsize = 256M\n"
+                              "region_size = 8M\n" % tier_dir)
     finally:
-        for a in agents.values():
-            a.cleanup()
         shutil.rmtree(tier_dir, ignore_errors=True)
 
 
