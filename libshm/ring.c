@@ -363,7 +363,7 @@ int mmc__pipeline_each(struct mmc_client *c, size_t n, const struct mmc_req *req
 	int ret;
 
 	while (next < n || k) {
-		size_t failed[MMC_PIPELINE_MAX], nf = 0;
+		size_t failed[MMC_PIPELINE_MAX], nf = 0, was = k;
 
 		pthread_mutex_lock(&c->sq_lock);
 		while (next < n && k < MMC_PIPELINE_MAX && nf < MMC_PIPELINE_MAX &&
@@ -385,7 +385,8 @@ int mmc__pipeline_each(struct mmc_client *c, size_t n, const struct mmc_req *req
 			weight += q->weight;
 			k++;
 		}
-		mmc__flush(c);
+		if (k > was)               /* no doorbell for nothing new */
+			mmc__flush(c);
 		pthread_mutex_unlock(&c->sq_lock);
 		for (size_t j = 0; on_done && j < nf; j++)   /* never sent: done now */
 			on_done(arg, failed[j]);
