@@ -69,7 +69,7 @@ static void *aligned(size_t align, size_t len)
 }
 
 /* Opens path: O_DIRECT if the filesystem takes it, created 0600 if it is
- * not there.  Sets s->fd, s->direct, s->sector. */
+ * not there.  Sets s->fd, s->direct, s->sector, s->lead. */
 static int open_file(struct mmc_ssd *s, char *err, size_t errlen)
 {
 	struct statx sx;
@@ -97,14 +97,22 @@ static int open_file(struct mmc_ssd *s, char *err, size_t errlen)
 	if (!s->direct)
 		log_warn("[ssd] path %s: O_DIRECT not supported there; I/O goes "
 			 "through the page cache", s->path);
-	s->sector = MMC_SSD_IO_ALIGN;
+	/* Writes go in whole sectors of at least 4 KiB (ext4 serialises
+	 * smaller direct writes); reads may start at the device's own direct
+	 * I/O alignment, often 512 B: the header right before the value, not
+	 * its whole sector.  Without STATX_DIOALIGN, reads are whole sectors. */
+	s->sector = s->lead = MMC_SSD_IO_ALIGN;
 	if (!statx(s->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) &&
 	    (sx.stx_mask & STATX_DIOALIGN)) {
-		if (sx.stx_dio_offset_align > s->sector)
-			s->sector = sx.stx_dio_offset_align;
-		if (sx.stx_dio_mem_align > s->sector)
-			s->sector = sx.stx_dio_mem_align;
+		uint32_t a = sx.stx_dio_offset_align > sx.stx_dio_mem_align ?
+			sx.stx_dio_offset_align : sx.stx_dio_mem_align;
+
+		if (a > s->sector)
+			s->sector = a;
+		s->lead = a > MMC_SSD_HDR_SIZE ? a : MMC_SSD_HDR_SIZE;
 	}
+	if (!s->direct)                      /* the page cache takes any */
+		s->lead = MMC_SSD_HDR_SIZE;
 	if (s->sector > 4096 || (s->sector & (s->sector - 1)))
 		return seterr(err, errlen, -EINVAL, "[ssd] path %s: direct I/O "
 			      "alignment %u is not supported (512..4096)",
@@ -224,8 +232,8 @@ int mmc_ssd_open(const struct mmc_ssd_config *cfg, uint64_t *seed,
 	}
 	if (!read_super(s, &foreign)) {
 		if (foreign)
-			log_warn("[ssd] %s: written with another geometry or damaged: "
-				 "starting it empty", s->path);
+			log_warn("[ssd] %s: written with another geometry, another "
+				 "format version or damaged: starting it empty", s->path);
 		memset(&s->sb, 0, sizeof(s->sb));
 		s->sb.magic = MMC_SSD_MAGIC;
 		s->sb.version = MMC_SSD_VERSION;
@@ -419,7 +427,7 @@ int mmc_ssd_attach(struct mmc_ssd *s, void *tags, void *arena, size_t arena_len,
 	if (ret)
 		return seterr(err, errlen, ret, "[ssd] path %s: recovery failed: %s",
 			      s->path, strerror(-ret));
-	bc.queue_depth = s->cfg.queue_depth * 2 + 2;
+	bc.queue_depth = s->cfg.queue_depth + 2;     /* an op's I/Os: 1 */
 	bc.regions[bc.nregions++] = (struct mmc_blkio_region){ arena, arena_len };
 	bc.regions[bc.nregions++] = (struct mmc_blkio_region){ s->hdrs, (size_t)MAX_OPS * s->sector };
 	for (int i = 0; i < NTABLES; i++)

@@ -68,7 +68,10 @@ struct mmc_ssd {
 	char path[256];
 	int fd;
 	bool direct;               /* O_DIRECT (else the page cache is in the way) */
-	uint32_t sector;           /* I/O alignment and header size, >= 512 */
+	uint32_t sector;           /* write alignment and header sector, >= 4096 */
+	uint32_t lead;             /* a read starts this far before the value:
+				    * the device's direct-read alignment, at
+				    * least the header (512), at most sector */
 	uint64_t region_size;
 	uint32_t nregions;
 	uint32_t max_entries;      /* table entries per region */
@@ -105,10 +108,10 @@ int mmc_ssd__write_super(struct mmc_ssd *s);
 /* Remembers that slot holds an object of region r (for its eviction). */
 void mmc_ssd__region_add_slot(struct mmc_ssd *s, uint32_t r, uint32_t slot);
 
-static inline struct mmc_ssd_obj_hdr *mmc_ssd__op_hdr(struct mmc_ssd *s,
-						      const struct ssd_op *op)
+/* op's header sector (zeroed by the writer): the header is its last bytes. */
+static inline void *mmc_ssd__op_hdr(struct mmc_ssd *s, const struct ssd_op *op)
 {
-	return (struct mmc_ssd_obj_hdr *)((char *)s->hdrs + (size_t)(op - s->ops) * s->sector);
+	return (char *)s->hdrs + (size_t)(op - s->ops) * s->sector;
 }
 
 #endif /* MMC_AGENT_TIER_SSD_INT_H */

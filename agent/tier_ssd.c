@@ -326,6 +326,7 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 	struct mmc_ssd_entry e = { .hash = hash, .len = (uint32_t)len, .kind = MMC_SSD_ENT_OBJECT };
 	struct mmc_ssd_obj_hdr *h;
 	struct ssd_op *op;
+	char *sec;
 	int64_t ent;
 
 	if (!s->io || !key_len || key_len > sizeof(h->key))
@@ -344,8 +345,9 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 		return -EAGAIN;
 	}
 	s->next_gen++;
-	h = mmc_ssd__op_hdr(s, op);
-	memset(h, 0, s->sector);
+	sec = mmc_ssd__op_hdr(s, op);
+	memset(sec, 0, s->sector);
+	h = (struct mmc_ssd_obj_hdr *)(sec + s->sector - sizeof(*h));
 	h->magic = MMC_SSD_OBJ_MAGIC;
 	h->gen = e.gen;
 	h->value_len = len;
@@ -363,7 +365,7 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 	op->len = (uint32_t)len;
 	/* Header and value in one request: they are adjacent on the device. */
 	op->nio = op->pending = 1;
-	op->io[0] = (struct ssd_io){ .write = true, .buf = h, .len = s->sector,
+	op->io[0] = (struct ssd_io){ .write = true, .buf = sec, .len = s->sector,
 		.buf2 = (void *)value, .len2 = pad_to(len, s->sector),
 		.off = mmc_ssd__region_off(s, s->open) +
 		       (uint64_t)s->regions[s->open].table->buf[ent].off * MMC_SSD_SECTOR };
@@ -435,16 +437,26 @@ int mmc_ssd_read(struct mmc_ssd *s, uint32_t slot, const void *key, uint16_t key
 	op->key_len = key_len;
 	memcpy(op->key, key, key_len);
 	op->nio = op->pending = 1;
-	op->io[0] = (struct ssd_io){ .buf = dst, .len = mmc_ssd_read_size(s, loc->len),
-		.off = mmc_ssd__region_off(s, loc->region) + (uint64_t)loc->off * MMC_SSD_SECTOR };
+	/* From the last lead bytes of the header sector (the header is the
+	 * last 512 of them) to the value's end, padded to lead only. */
+	op->io[0] = (struct ssd_io){ .buf = (char *)dst + s->sector - s->lead,
+		.len = s->lead + pad_to(loc->len, s->lead),
+		.off = mmc_ssd__region_off(s, loc->region) + (uint64_t)loc->off * MMC_SSD_SECTOR +
+		       s->sector - s->lead };
 	op_issue(s, op);
 	return 0;
+}
+
+/* Where a read's header landed: right before the value. */
+static struct mmc_ssd_obj_hdr *read_hdr(const struct mmc_ssd *s, const struct ssd_op *op)
+{
+	return (struct mmc_ssd_obj_hdr *)((char *)op->io[0].buf + s->lead) - 1;
 }
 
 /* Is what landed at dst the object op asked for? */
 static bool read_checks(const struct mmc_ssd *s, const struct ssd_op *op)
 {
-	struct mmc_ssd_obj_hdr *h = op->io[0].buf, copy;
+	struct mmc_ssd_obj_hdr *h = read_hdr(s, op), copy;
 
 	if (h->magic != MMC_SSD_OBJ_MAGIC || h->gen != op->gen ||
 	    h->value_len != op->len || h->key_len != op->key_len ||
@@ -453,7 +465,7 @@ static bool read_checks(const struct mmc_ssd *s, const struct ssd_op *op)
 	copy = *h;
 	copy.hdr_crc = 0;
 	return mmc_crc32c(0, &copy, sizeof(copy)) == h->hdr_crc &&
-		mmc_crc32c(0, (char *)h + s->sector, op->len) == h->value_crc;
+		mmc_crc32c(0, (char *)(h + 1), op->len) == h->value_crc;
 }
 
 static void read_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_event *ev)
@@ -468,7 +480,7 @@ static void read_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_event
 	}
 	if (read_checks(s, op)) {
 		ev->result = MMC_SSD_OK;
-		ev->value_crc = ((const struct mmc_ssd_obj_hdr *)op->io[0].buf)->value_crc;
+		ev->value_crc = read_hdr(s, op)->value_crc;
 		s->st.reads++;
 		return;
 	}

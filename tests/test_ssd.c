@@ -307,9 +307,10 @@ static off_t value_offset(const char *key)
 	off_t at = -1;
 
 	ck_assert_int_ge(fd, 0);
-	for (off_t off = 4096; pread(fd, hdr, sizeof(hdr), off) == sizeof(hdr); off += 4096)
+	/* A header is the last 512 bytes of its sector, right before the value. */
+	for (off_t off = 4096 - 512; pread(fd, hdr, sizeof(hdr), off) == sizeof(hdr); off += 4096)
 		if (!memcmp(hdr, "MOBJ", 4) && !memcmp(hdr + 40, key, strlen(key) + 1)) {
-			at = off + 4096;
+			at = off + 512;
 			break;
 		}
 	close(fd);

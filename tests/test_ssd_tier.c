@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check-main.h"
@@ -179,8 +180,11 @@ static enum mmc_ssd_result read_obj(const struct obj *o, unsigned seed)
 	if (slot == MMC_SSD_NONE)
 		return MMC_SSD_GONE;
 	memset(dst, 0, mmc_ssd_read_size(S, o->len));
+	memset(dst + mmc_ssd_read_size(S, o->len), 0xa5, 4096);
 	ck_assert_int_eq(mmc_ssd_read(S, slot, o->key, (uint16_t)strlen(o->key), dst, 77), 0);
 	wait_events(1, &ev);
+	for (size_t i = 0; i < 4096; i++)           /* nothing written past it */
+		ck_assert_uint_eq(dst[mmc_ssd_read_size(S, o->len) + i], 0xa5);
 	ck_assert_int_eq(ev.kind, MMC_SSD_READ);
 	ck_assert_uint_eq(ev.cookie, 77);
 	if (ev.result == MMC_SSD_OK) {
@@ -214,6 +218,22 @@ START_TEST(roundtrip)
 	ck_assert_uint_eq(st.writes, 40);
 	ck_assert_uint_eq(st.reads, 40);
 	ck_assert_uint_eq(st.crc_failures, 0);
+	/* A read fetches the header's 512 bytes and the value, at the device's
+	 * direct-read alignment: not the header's whole 4 KiB sector. */
+	{
+		struct statx sx;
+		uint64_t want = 0, a = 4096;
+
+		if (!statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) &&
+		    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align)
+			a = sx.stx_dio_offset_align > sx.stx_dio_mem_align ?
+				sx.stx_dio_offset_align : sx.stx_dio_mem_align;
+		if (a < 512)
+			a = 512;
+		for (unsigned i = 0; i < 40; i++)
+			want += a + (o[i].len + a - 1) / a * a;
+		ck_assert_uint_eq(st.read_bytes, want);
+	}
 	/* A key with the right hash but other bytes is not that object. */
 	{
 		struct obj fake = o[5];
