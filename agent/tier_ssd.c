@@ -128,7 +128,9 @@ static void pump(struct mmc_ssd *s)
 		struct ssd_op *op = &s->ops[s->wait_head];
 		uint32_t idx = (uint32_t)(op - s->ops);
 
-		if (mmc_blkio_inflight(s->io) + op->nio > s->cfg.queue_depth * 2)
+		/* queue_depth I/Os in flight, as fio's iodepth: reads and
+		 * writes together. */
+		if (mmc_blkio_inflight(s->io) + op->nio > s->cfg.queue_depth)
 			break;
 		for (unsigned k = 0; k < op->nio; k++) {
 			struct ssd_io *io = &op->io[k];
@@ -138,7 +140,7 @@ static void pump(struct mmc_ssd *s)
 				io->write ? mmc_blkio_write(s->io, io->buf, io->len, io->off, cookie) :
 				mmc_blkio_read(s->io, io->buf, io->len, io->off, cookie);
 
-			if (r) {   /* cannot happen below 2 * depth: fail the I/O */
+			if (r) {   /* cannot happen below the depth: fail the I/O */
 				op->failed = 1;
 				op->pending--;
 			}
@@ -517,6 +519,10 @@ unsigned mmc_ssd_poll(struct mmc_ssd *s, struct mmc_ssd_event *ev, unsigned max)
 	/* Every completion is handled now (index, regions, seals); the events
 	 * are handed out as the caller has room for them. */
 	while ((got = mmc_blkio_reap(s->io, d, 64))) {
+		/* The device first: what waits for its room goes now, before
+		 * the checks below (a crc32c of every value read) leave the
+		 * queue short while they run. */
+		mmc_ssd_submit(s);
 		for (unsigned i = 0; i < got; i++) {
 			struct ssd_op *op = &s->ops[d[i].cookie >> 8];
 
