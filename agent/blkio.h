@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define MMC_BLKIO_IOV_MAX 4
+#define MMC_BLKIO_IOV_MAX 40   /* a write group of the SSD tier: 2 x 16 + 1 */
 
 struct mmc_blkio;
 

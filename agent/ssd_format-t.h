@@ -5,15 +5,17 @@
  *   4 KiB + i * R     region i, R = region_size bytes:
  *
  *     [object][object]...[object]  ...free...  [table][trailer 4 KiB]
- *      object = a header sector (MMC_SSD_IO_ALIGN or the device's larger
- *               alignment) whose last 512 bytes are the header (key,
- *               length, generation, crc32c), zeros before it; then the
- *               value, padded to the sector.  The header sits right
- *               before the value so that a read fetches both in one
- *               request of 512 B + the value where the device allows
- *               512-byte direct reads: a 64 KiB value costs 65.5 KiB of
- *               reading, not 68 (version 2; version 1 put the header at
- *               the sector's start)
+ *      object = a header block (A bytes, the header - key, length,
+ *               generation, crc32c - in its last 512, zeros before it),
+ *               then the value padded to A; A is the device's direct
+ *               I/O alignment, at least 512 (the superblock's
+ *               obj_align).  A read fetches header and value in one
+ *               request: 64 KiB + 512 B for a 64 KiB value on a device
+ *               of 512-byte sectors.  Objects written together are one
+ *               write request padded with zeros to 4 KiB (ext4 takes its
+ *               inode lock exclusively for a direct write that is not a
+ *               multiple of its block), so a burst of 64 KiB demotions
+ *               writes 64.5 KiB per object, not 68 (version 2)
  *      table  = one entry per object (and per removal) of the region
  *      trailer = where the table is, its crc, the region's sequence number
  *
@@ -37,10 +39,11 @@
 #define MMC_SSD_HDR_SIZE   512u
 #define MMC_SSD_TRAILER_SIZE 4096u
 #define MMC_SSD_SECTOR     512u      /* unit of offsets in tables */
-/* Unit of every I/O (header, value padding, object start): the block of
- * file systems and the physical sector of NVMe drives.  ext4 takes the
- * inode lock exclusively for a direct write that is not a multiple of its
- * block: 64 KiB + 512 B writes ran at 0.78 GB/s, 68 KiB ones at 1.8. */
+/* Unit of every write (a group of objects, a table, the superblock): the
+ * block of file systems and the physical sector of NVMe drives.  ext4
+ * takes the inode lock exclusively for a direct write that is not a
+ * multiple of its block: 64 KiB + 512 B writes ran at 0.78 GB/s, 68 KiB
+ * ones at 1.8. */
 #define MMC_SSD_IO_ALIGN   4096u
 
 struct mmc_ssd_super {
@@ -50,10 +53,12 @@ struct mmc_ssd_super {
 	uint64_t file_size;        /* bytes the tier uses */
 	uint64_t region_size;
 	uint32_t nregions;
-	uint32_t pad_;
+	uint32_t pad_;             /* the write unit (MMC_SSD_IO_ALIGN or more) */
 	uint64_t hash_seed;        /* key hashes are stable across restarts */
 	uint64_t clear_seq;        /* regions with a lower seq were cleared */
 	uint64_t created_ns;       /* CLOCK_REALTIME at format */
+	uint32_t obj_align;        /* A above: objects' unit (version 2) */
+	uint32_t pad2_;
 };
 
 struct mmc_ssd_obj_hdr {

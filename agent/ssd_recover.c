@@ -194,7 +194,8 @@ static bool read_super(struct mmc_ssd *s, bool *foreign)
 		ok = sb->version == MMC_SSD_VERSION &&
 			mmc_crc32c(0, &copy, sizeof(copy)) == sb->sb_crc &&
 			sb->file_size == s->cfg.size && sb->region_size == s->region_size &&
-			sb->nregions == s->nregions && sb->pad_ == s->sector;
+			sb->nregions == s->nregions && sb->pad_ == s->sector &&
+			sb->obj_align == s->lead;
 		if (ok)
 			s->sb = *sb;
 	}
@@ -241,6 +242,7 @@ int mmc_ssd_open(const struct mmc_ssd_config *cfg, uint64_t *seed,
 		s->sb.region_size = s->region_size;
 		s->sb.nregions = s->nregions;
 		s->sb.pad_ = s->sector;
+		s->sb.obj_align = s->lead;
 		s->sb.created_ns = now_ns(CLOCK_REALTIME);
 		if (getrandom(&s->sb.hash_seed, sizeof(s->sb.hash_seed), 0) != 8)
 			s->sb.hash_seed = now_ns(CLOCK_MONOTONIC) * 0x9e3779b97f4a7c15ull;
@@ -310,7 +312,7 @@ static void apply_table(struct mmc_ssd *s, uint32_t r, const struct mmc_ssd_entr
 		}
 		if (t[i].kind != MMC_SSD_ENT_OBJECT)
 			continue;
-		if ((uint64_t)t[i].off * MMC_SSD_SECTOR + s->sector + t[i].len > s->region_size)
+		if ((uint64_t)t[i].off * MMC_SSD_SECTOR + s->lead + t[i].len > s->region_size)
 			continue;   /* a table that lies: skip the entry */
 		if (slot != MMC_SSD_NONE)
 			unindex(s, slot);
@@ -407,10 +409,13 @@ int mmc_ssd_attach(struct mmc_ssd *s, void *tags, void *arena, size_t arena_len,
 	s->regions = calloc(s->nregions, sizeof(*s->regions));
 	s->ops = calloc(MAX_OPS, sizeof(*s->ops));
 	s->hdrs = aligned(4096, (size_t)MAX_OPS * s->sector);
+	s->groups = calloc(MAX_OPS, sizeof(*s->groups));
+	s->zeros = aligned(4096, s->sector);
+	s->group = SSD_NONE;
 	for (int i = 0; i < NTABLES; i++)
 		if (!(s->tables[i].buf = aligned(4096, tbytes)))
 			return seterr(err, errlen, -ENOMEM, "[ssd]: out of memory");
-	if (!s->regions || !s->ops || !s->hdrs)
+	if (!s->regions || !s->ops || !s->hdrs || !s->groups || !s->zeros)
 		return seterr(err, errlen, -ENOMEM, "[ssd]: out of memory");
 	s->op_free = SSD_NONE;
 	for (uint32_t i = MAX_OPS; i-- > 0;) {
@@ -501,6 +506,8 @@ void mmc_ssd_close(struct mmc_ssd *s)
 	free(s->regions);
 	free(s->ops);
 	free(s->hdrs);
+	free(s->groups);
+	free(s->zeros);
 	for (int i = 0; i < NTABLES; i++)
 		free(s->tables[i].buf);
 	free(s);

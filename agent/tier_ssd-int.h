@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "blkio.h"
 #include "ssd_format-t.h"
@@ -18,6 +19,7 @@
 #define SSD_NONE UINT32_MAX
 #define MAX_OPS 4096           /* objects in flight (each 1-2 I/Os) */
 #define NTABLES 4              /* regions open or being sealed at once */
+#define GROUP_MAX 16           /* objects one write request carries, at most */
 
 enum region_state { REGION_FREE = 0, REGION_OPEN, REGION_SEALING, REGION_SEALED };
 
@@ -38,7 +40,7 @@ struct ssd_region {
 	uint32_t nslots, slots_cap;
 };
 
-enum op_kind { OP_WRITE = 1, OP_READ, OP_SEAL };
+enum op_kind { OP_WRITE = 1, OP_READ, OP_SEAL, OP_GROUP };
 
 struct ssd_io {
 	bool write;
@@ -47,6 +49,18 @@ struct ssd_io {
 	uint64_t off;
 	void *buf2;                /* ... (write) a second one right after it */
 	size_t len2;
+};
+
+/* Objects appended to the open region one after the other, written as one
+ * request (an OP_GROUP op) that starts and ends on a sector: each object's
+ * header block and value, then zeros up to the sector.  The members' ops
+ * complete with it. */
+struct ssd_group {
+	uint64_t len;              /* bytes, padding included once sent */
+	uint32_t n;                /* members */
+	uint32_t ops[GROUP_MAX];
+	int niov;
+	struct iovec iov[2 * GROUP_MAX + 1];
 };
 
 struct ssd_op {
@@ -68,10 +82,11 @@ struct mmc_ssd {
 	char path[256];
 	int fd;
 	bool direct;               /* O_DIRECT (else the page cache is in the way) */
-	uint32_t sector;           /* write alignment and header sector, >= 4096 */
-	uint32_t lead;             /* a read starts this far before the value:
-				    * the device's direct-read alignment, at
-				    * least the header (512), at most sector */
+	uint32_t sector;           /* write alignment, >= 4096 */
+	uint32_t lead;             /* an object's header block (the header at
+				    * its end) and the unit objects are laid
+				    * out in: the device's direct I/O alignment,
+				    * at least the header (512), at most sector */
 	uint64_t region_size;
 	uint32_t nregions;
 	uint32_t max_entries;      /* table entries per region */
@@ -93,6 +108,9 @@ struct mmc_ssd {
 	uint32_t wait_head, wait_tail;   /* ops whose I/O the engine has no room for */
 	uint32_t done_head, done_tail;   /* ops whose events wait for a poll */
 	void *hdrs;                /* MAX_OPS header sectors, one per op */
+	struct ssd_group *groups;  /* MAX_OPS, one per op (OP_GROUP ops use it) */
+	uint32_t group;            /* the OP_GROUP op being filled, SSD_NONE */
+	void *zeros;               /* a sector of zeros: a group's padding */
 	struct mmc_ssd_stats st;
 };
 

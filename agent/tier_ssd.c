@@ -2,9 +2,13 @@
  * tier_ssd.c - the SSD tier: a log of regions on a file or block device.
  *
  * Writes.  One region is open at a time.  An object is appended to it as a
- * header sector (key, length, generation, crc32c of the value) followed by
- * the value straight from the arena, padded to the sector size: two writes
- * at adjacent offsets, no copy.  Its table entry goes into the region's
+ * header block (the header - key, length, generation, crc32c of the value -
+ * at its end; 512 bytes where the device allows) followed by the value
+ * straight from the arena, no copy.  Objects appended one after the other
+ * form a write group: one request of their headers and values, sent when
+ * it ends on a 4 KiB sector (8 values of 64 KiB) or at the next submit,
+ * padded with zeros to the sector (ext4 serialises smaller direct writes).
+ * Its table entry goes into the region's
  * table in memory.  When the next object does not fit, the region is
  * sealed: once all its object writes are back, the table and the trailer
  * (where the table is, its crc, the region's sequence number) are written
@@ -135,8 +139,9 @@ static void pump(struct mmc_ssd *s)
 		for (unsigned k = 0; k < op->nio; k++) {
 			struct ssd_io *io = &op->io[k];
 			uint64_t cookie = (uint64_t)idx << 8 | k;
-			struct iovec iov[2] = { { io->buf, io->len }, { io->buf2, io->len2 } };
-			int r = io->buf2 ? mmc_blkio_writev(s->io, iov, 2, io->off, cookie) :
+			const struct ssd_group *gr = &s->groups[idx];
+			int r = op->kind == OP_GROUP ?
+				mmc_blkio_writev(s->io, gr->iov, gr->niov, io->off, cookie) :
 				io->write ? mmc_blkio_write(s->io, io->buf, io->len, io->off, cookie) :
 				mmc_blkio_read(s->io, io->buf, io->len, io->off, cookie);
 
@@ -151,10 +156,84 @@ static void pump(struct mmc_ssd *s)
 	}
 }
 
+/* ---- write groups ---- */
+
+/* Sends the group being filled, padded with zeros to the sector: the
+ * region's next object starts a new group on a sector boundary. */
+static void group_flush(struct mmc_ssd *s)
+{
+	struct ssd_op *g;
+	struct ssd_group *gr;
+	uint64_t pad;
+
+	if (s->group == SSD_NONE)
+		return;
+	g = &s->ops[s->group];
+	gr = &s->groups[s->group];
+	s->group = SSD_NONE;
+	pad = pad_to(g->io[0].off + gr->len, s->sector) - (g->io[0].off + gr->len);
+	if (pad) {
+		gr->iov[gr->niov++] = (struct iovec){ s->zeros, pad };
+		gr->len += pad;
+		s->regions[g->region].write_off += pad;
+	}
+	g->io[0].len = gr->len;
+	op_issue(s, g);
+}
+
+/* Appends object op (header block, then value) to the group being filled,
+ * or to a new one (an op mmc_ssd_write kept free); sends the group once it
+ * ends on a sector or is full.  A burst of demotions of 64 KiB values makes
+ * groups of 8 (8 x 64.5 KiB ends on 4 KiB); a lone one is padded. */
+static void group_add(struct mmc_ssd *s, struct ssd_op *op)
+{
+	struct ssd_group *gr;
+	struct ssd_op *g;
+
+	if (s->group == SSD_NONE) {
+		g = op_take(s);
+		g->kind = OP_GROUP;
+		g->region = op->region;
+		g->nio = g->pending = 1;
+		g->io[0] = (struct ssd_io){ .write = true, .off = op->io[0].off };
+		s->group = (uint32_t)(g - s->ops);
+		s->groups[s->group].len = s->groups[s->group].n = 0;
+		s->groups[s->group].niov = 0;
+	}
+	g = &s->ops[s->group];
+	gr = &s->groups[s->group];
+	gr->ops[gr->n++] = (uint32_t)(op - s->ops);
+	gr->iov[gr->niov++] = (struct iovec){ op->io[0].buf, op->io[0].len };
+	gr->iov[gr->niov++] = (struct iovec){ op->io[0].buf2, op->io[0].len2 };
+	gr->len += op->io[0].len + op->io[0].len2;
+	if ((g->io[0].off + gr->len) % s->sector == 0 || gr->n == GROUP_MAX)
+		group_flush(s);
+}
+
+/* The group's request is back: so are its objects' writes. */
+static void write_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_event *ev);
+static void op_done(struct mmc_ssd *s, struct ssd_op *op);
+
+static void group_done(struct mmc_ssd *s, struct ssd_op *g)
+{
+	struct ssd_group *gr = &s->groups[g - s->ops];
+
+	s->st.write_bytes += gr->len;
+	for (uint32_t i = 0; i < gr->n; i++) {
+		struct ssd_op *op = &s->ops[gr->ops[i]];
+
+		op->failed = g->failed;
+		write_done(s, op, &op->ev);
+		op_done(s, op);
+	}
+	op_give(s, g);
+}
+
 int mmc_ssd_submit(struct mmc_ssd *s)
 {
 	if (!s->io)
 		return 0;
+	group_flush(s);
 	pump(s);
 	return mmc_blkio_submit(s->io);
 }
@@ -255,6 +334,8 @@ void mmc_ssd__seal(struct mmc_ssd *s, uint32_t r)
 	struct ssd_op *op;
 
 	g->state = REGION_SEALING;
+	if (s->group != SSD_NONE && s->ops[s->group].region == r)
+		group_flush(s);         /* its last objects go now */
 	if (g->inflight)
 		return;                 /* the last object write calls again */
 	op = op_take(s);
@@ -324,7 +405,7 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 		  uint64_t hash, const void *value, uint64_t len, const uint32_t *crc,
 		  uint64_t cookie)
 {
-	uint64_t need = s->sector + pad_to(len, s->sector);
+	uint64_t need = s->lead + pad_to(len, s->lead);
 	struct mmc_ssd_entry e = { .hash = hash, .len = (uint32_t)len, .kind = MMC_SSD_ENT_OBJECT };
 	struct mmc_ssd_obj_hdr *h;
 	struct ssd_op *op;
@@ -337,9 +418,11 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 		return -E2BIG;
 	if (s->failing)
 		return -EIO;
-	op = op_take(s);
-	if (!op)
+	/* Its op, perhaps a new group's, and one table_add may take to seal
+	 * the full region. */
+	if (s->ops_used + 3 > MAX_OPS)
 		return -EAGAIN;
+	op = op_take(s);
 	e.gen = s->next_gen;
 	ent = table_add(s, need, &e);
 	if (ent < 0) {
@@ -365,14 +448,15 @@ int mmc_ssd_write(struct mmc_ssd *s, const void *key, uint16_t key_len,
 	op->gen = e.gen;
 	op->hash = hash;
 	op->len = (uint32_t)len;
-	/* Header and value in one request: they are adjacent on the device. */
+	/* Header block and value, adjacent on the device, go with the
+	 * group's request. */
 	op->nio = op->pending = 1;
-	op->io[0] = (struct ssd_io){ .write = true, .buf = sec, .len = s->sector,
-		.buf2 = (void *)value, .len2 = pad_to(len, s->sector),
+	op->io[0] = (struct ssd_io){ .write = true, .buf = sec + s->sector - s->lead,
+		.len = s->lead, .buf2 = (void *)value, .len2 = pad_to(len, s->lead),
 		.off = mmc_ssd__region_off(s, s->open) +
 		       (uint64_t)s->regions[s->open].table->buf[ent].off * MMC_SSD_SECTOR };
 	s->regions[s->open].inflight++;
-	op_issue(s, op);
+	group_add(s, op);
 	return 0;
 }
 
@@ -409,7 +493,6 @@ static void write_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_even
 	}
 	if (ev->result != MMC_SSD_OK)
 		ent->kind = MMC_SSD_ENT_DEAD;
-	s->st.write_bytes += op->io[0].len + op->io[0].len2;
 	if (!--g->inflight && g->state == REGION_SEALING)
 		mmc_ssd__seal(s, op->region);
 }
@@ -439,12 +522,10 @@ int mmc_ssd_read(struct mmc_ssd *s, uint32_t slot, const void *key, uint16_t key
 	op->key_len = key_len;
 	memcpy(op->key, key, key_len);
 	op->nio = op->pending = 1;
-	/* From the last lead bytes of the header sector (the header is the
-	 * last 512 of them) to the value's end, padded to lead only. */
+	/* Header block and value; the value lands at dst + sector. */
 	op->io[0] = (struct ssd_io){ .buf = (char *)dst + s->sector - s->lead,
 		.len = s->lead + pad_to(loc->len, s->lead),
-		.off = mmc_ssd__region_off(s, loc->region) + (uint64_t)loc->off * MMC_SSD_SECTOR +
-		       s->sector - s->lead };
+		.off = mmc_ssd__region_off(s, loc->region) + (uint64_t)loc->off * MMC_SSD_SECTOR };
 	op_issue(s, op);
 	return 0;
 }
@@ -533,6 +614,10 @@ unsigned mmc_ssd_poll(struct mmc_ssd *s, struct mmc_ssd_event *ev, unsigned max)
 			if (op->kind == OP_SEAL) {
 				seal_done(s, op);
 				op_give(s, op);
+				continue;
+			}
+			if (op->kind == OP_GROUP) {
+				group_done(s, op);
 				continue;
 			}
 			if (op->kind == OP_WRITE)

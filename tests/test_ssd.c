@@ -307,8 +307,8 @@ static off_t value_offset(const char *key)
 	off_t at = -1;
 
 	ck_assert_int_ge(fd, 0);
-	/* A header is the last 512 bytes of its sector, right before the value. */
-	for (off_t off = 4096 - 512; pread(fd, hdr, sizeof(hdr), off) == sizeof(hdr); off += 4096)
+	/* A header is the 512 bytes right before its value, at 512-byte steps. */
+	for (off_t off = 4096; pread(fd, hdr, sizeof(hdr), off) == sizeof(hdr); off += 512)
 		if (!memcmp(hdr, "MOBJ", 4) && !memcmp(hdr + 40, key, strlen(key) + 1)) {
 			at = off + 512;
 			break;
