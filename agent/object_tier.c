@@ -350,7 +350,15 @@ static int promote(struct mmc_agent *ag, const struct mmc_sqe *q, uint64_t hash,
 		return -ENOENT;
 	need = mmc_ssd_read_size(ag->ssd, len);
 	mmc_object__make_room(ag, need, MMC_EVICT_DEMOTE);
-	if (mmc_alloc_take(ag->alloc, need, &off)) {
+	ret = mmc_alloc_take(ag->alloc, need, &off);
+	if (ret && !ag->obj.demoting_bytes) {
+		/* Below the watermark, but no free piece that large (DRAM in
+		 * pieces): make room anyway, writing pages down rather than
+		 * dropping them, and wait for it below. */
+		mmc_object_evict(ag, need, MMC_EVICT_DEMOTE);
+		ret = mmc_alloc_take(ag->alloc, need, &off);
+	}
+	if (ret) {
 		if (may_wait && ag->obj.demoting_bytes)
 			return -EINPROGRESS;
 		if (!may_drop || mmc_object__take_space(ag, need, &off))
