@@ -213,6 +213,21 @@ static uint64_t unit(void)
 	return a < 512 ? 512 : a;
 }
 
+/* Closes the tier and opens it again: all n of o come back (recovered)
+ * and read byte-exact (seed base + i). */
+static void reopen_reads_back(int engine, const struct obj *o, unsigned n, unsigned base)
+{
+	struct mmc_ssd_stats st;
+
+	mmc_ssd_close(S);
+	S = NULL;
+	open_tier(engine);
+	mmc_ssd_get_stats(S, &st);
+	ck_assert_uint_eq(st.recovered, n);
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_int_eq(read_obj(&o[i], base + i), MMC_SSD_OK);
+}
+
 static size_t sixty_four_k(unsigned i)
 {
 	(void)i;
@@ -239,13 +254,7 @@ START_TEST(packed)
 	ck_assert_uint_eq(st.write_bytes, 16 * (a + 65536) + (a + 65536 + 4095) / 4096 * 4096);
 	for (unsigned i = 0; i < 17; i++)
 		ck_assert_int_eq(read_obj(&o[i], 300 + i), MMC_SSD_OK);
-	mmc_ssd_close(S);
-	S = NULL;
-	open_tier(_i);
-	mmc_ssd_get_stats(S, &st);
-	ck_assert_uint_eq(st.recovered, 17);
-	for (unsigned i = 0; i < 17; i++)
-		ck_assert_int_eq(read_obj(&o[i], 300 + i), MMC_SSD_OK);
+	reopen_reads_back(_i, o, 17, 300);
 }
 END_TEST
 
@@ -350,13 +359,7 @@ START_TEST(restart)
 
 	open_tier(_i);
 	write_objs(o, 30, mixed_len, 200);
-	mmc_ssd_close(S);
-	S = NULL;
-	open_tier(_i);
-	mmc_ssd_get_stats(S, &st);
-	ck_assert_uint_eq(st.recovered, 30);
-	for (unsigned i = 0; i < 30; i++)
-		ck_assert_int_eq(read_obj(&o[i], 200 + i), MMC_SSD_OK);
+	reopen_reads_back(_i, o, 30, 200);
 	mmc_ssd_remove(S, mmc_ssd_find(S, H(o[3].key)));
 	mmc_ssd_remove(S, mmc_ssd_find(S, H(o[29].key)));
 	mmc_ssd_close(S);
