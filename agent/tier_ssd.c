@@ -210,10 +210,10 @@ static void group_add(struct mmc_ssd *s, struct ssd_op *op)
 		group_flush(s);
 }
 
-/* The group's request is back: so are its objects' writes. */
 static void write_done(struct mmc_ssd *s, struct ssd_op *op, struct mmc_ssd_event *ev);
 static void op_done(struct mmc_ssd *s, struct ssd_op *op);
 
+/* The group's request is back: so are its objects' writes. */
 static void group_done(struct mmc_ssd *s, struct ssd_op *g)
 {
 	struct ssd_group *gr = &s->groups[g - s->ops];
