@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "keyhash.h"
+#include "list.h"
 #include "log.h"
 #include "object-int.h"
 #include "ops.h"
@@ -71,7 +72,8 @@ struct fill {                    /* a promotion in flight */
  * set: a member's GET, mmc_object__fetch_for), which no session owns. */
 struct tier_wait {
 	struct mmc_request r;        /* first: what was parked */
-	struct tier_wait *next, *prev;
+	struct tier_wait *next;      /* on a fill's list */
+	struct mmc_dnode space;      /* on the list waiting for room */
 	struct fill *fill;
 	uint64_t since_ns;
 	mmc_object_fill_fn *done;
@@ -80,13 +82,19 @@ struct tier_wait {
 
 struct mmc_tier_waits {
 	struct fill *fills;
-	struct tier_wait *space_head, *space_tail;
+	struct mmc_dlist space;      /* tier_wait.space, oldest first */
 	struct mmc_timer space_timer;
 	uint32_t written[BATCH];     /* written down, DRAM copy to drop */
 	unsigned nwritten;
 };
 
 static void space_timer(void *ctx, struct mmc_timer *t);
+
+/* The oldest request waiting for room (the list is not empty). */
+static struct tier_wait *space_first(struct mmc_tier_waits *w)
+{
+	return mmc_container_of(w->space.first, struct tier_wait, space);
+}
 
 static uint64_t cookie_of(struct mmc_agent *ag, uint32_t slot)
 {
@@ -118,10 +126,10 @@ void mmc_object__tier_destroy(struct mmc_agent *ag)
 		}
 		free(f);
 	}
-	while (w->space_head) {      /* sessions' requests went with them */
-		struct tier_wait *tw = w->space_head;
+	while (w->space.first) {     /* sessions' requests went with them */
+		struct tier_wait *tw = space_first(w);
 
-		w->space_head = tw->next;
+		mmc_dlist_del(&w->space, &tw->space);
 		if (tw->done)
 			free(tw);
 	}
@@ -238,6 +246,18 @@ static struct fill *fill_of(struct mmc_agent *ag, uint32_t slot)
 	return f;
 }
 
+/* A parked request's end: its answer posted, or the agent's own wait
+ * called back (and freed). */
+static void wait_answer(struct mmc_agent *ag, struct tier_wait *tw, struct mmc_cqe *c)
+{
+	if (tw->done) {
+		tw->done(ag, tw->token, c->res, tw->r.q.key, tw->r.q.key_len);
+		free(tw);
+	} else {
+		mmc_request_complete(ag, &tw->r, c);
+	}
+}
+
 /* Answers every FETCH parked on f with res (and tells the agent's own
  * waits), and forgets them. */
 static void answer_fill(struct mmc_agent *ag, struct fill *f, int res)
@@ -247,25 +267,8 @@ static void answer_fill(struct mmc_agent *ag, struct fill *f, int res)
 		struct mmc_cqe c = { .res = res };
 
 		f->waiters = tw->next;
-		if (tw->done) {
-			tw->done(ag, tw->token, res, tw->r.q.key, tw->r.q.key_len);
-			free(tw);
-		} else {
-			mmc_request_complete(ag, &tw->r, &c);
-		}
+		wait_answer(ag, tw, &c);
 	}
-}
-
-static void space_unlink(struct mmc_tier_waits *w, struct tier_wait *tw)
-{
-	if (tw->prev)
-		tw->prev->next = tw->next;
-	else
-		w->space_head = tw->next;
-	if (tw->next)
-		tw->next->prev = tw->prev;
-	else
-		w->space_tail = tw->prev;
 }
 
 /* The session of a parked FETCH or RESERVE closed: forget it. */
@@ -280,7 +283,7 @@ static void wait_cancel(struct mmc_agent *ag, struct mmc_request *r)
 		if (*pp)
 			*pp = tw->next;
 	} else {
-		space_unlink(ag->obj.waits, tw);
+		mmc_dlist_del(&ag->obj.waits->space, &tw->space);
 	}
 	mmc_request_complete(ag, r, &c);   /* its session is gone: just freed */
 }
@@ -289,7 +292,6 @@ static void wait_cancel(struct mmc_agent *ag, struct mmc_request *r)
 static void on_fill(struct tier_wait *tw, struct fill *f)
 {
 	tw->fill = f;
-	tw->prev = NULL;
 	tw->next = f->waiters;
 	f->waiters = tw;
 }
@@ -301,13 +303,7 @@ static void wait_space(struct mmc_agent *ag, struct tier_wait *tw)
 
 	tw->since_ns = mmc_now_ns();
 	tw->fill = NULL;
-	tw->next = NULL;
-	tw->prev = w->space_tail;
-	if (w->space_tail)
-		w->space_tail->next = tw;
-	else
-		w->space_head = tw;
-	w->space_tail = tw;
+	mmc_dlist_push_tail(&w->space, &tw->space);
 	if (!mmc_timer_armed(&w->space_timer))
 		(void)mmc_timer_arm(&ag->timers, &w->space_timer, tw->since_ns + SPACE_WAIT_NS,
 				    space_timer);
@@ -518,8 +514,8 @@ static void space_retry(struct mmc_agent *ag, bool may_wait)
 {
 	struct mmc_tier_waits *w = ag->obj.waits;
 
-	while (w->space_head) {
-		struct tier_wait *tw = w->space_head;
+	while (w->space.first) {
+		struct tier_wait *tw = space_first(w);
 		const struct mmc_sqe *q = &tw->r.q;
 		struct mmc_object_ref ref;
 		struct mmc_cqe c = { 0 };
@@ -532,19 +528,14 @@ static void space_retry(struct mmc_agent *ag, bool may_wait)
 						    &ref, may_wait);
 		if (c.res == -EINPROGRESS)
 			break;
-		space_unlink(w, tw);
+		mmc_dlist_del(&w->space, &tw->space);
 		if (f) {                        /* now it waits for the read */
 			on_fill(tw, f);
 			continue;
 		}
-		if (tw->done) {                 /* the agent's own */
-			tw->done(ag, tw->token, c.res, q->key, q->key_len);
-			free(tw);
-			continue;
-		}
 		if (!c.res && q->op != MMC_OP_FETCH)
 			mmc_object_reserve_answer(&ref, &c);
-		mmc_request_complete(ag, &tw->r, &c);
+		wait_answer(ag, tw, &c);
 	}
 }
 
@@ -555,11 +546,11 @@ static void space_timer(void *ctx, struct mmc_timer *t)
 	uint64_t now = mmc_now_ns();
 
 	/* The oldest waited long enough: room by dropping, not writing. */
-	if (w->space_head && now - w->space_head->since_ns >= SPACE_WAIT_NS)
+	if (w->space.first && now - space_first(w)->since_ns >= SPACE_WAIT_NS)
 		space_retry(ag, false);
 	space_retry(ag, true);
-	if (w->space_head)
-		(void)mmc_timer_arm(&ag->timers, t, w->space_head->since_ns + SPACE_WAIT_NS,
+	if (w->space.first)
+		(void)mmc_timer_arm(&ag->timers, t, space_first(w)->since_ns + SPACE_WAIT_NS,
 				    space_timer);
 }
 
@@ -571,7 +562,7 @@ enum mmc_ops_result mmc_object_wait_space(struct mmc_agent *ag, struct mmc_sessi
 
 void mmc_object__space_freed(struct mmc_agent *ag)
 {
-	if (ag->obj.waits->space_head)
+	if (ag->obj.waits->space.first)
 		space_retry(ag, true);
 }
 

@@ -341,20 +341,21 @@ done:
 /* How many values batch_get pins at once (views per session are limited). */
 #define GET_CHUNK 256
 
-/* Pins keys [base, base + n) in v[] with one libshm batch (values that are
- * elsewhere - SSD tier, a peer - fetched together, without the GIL).
- * r[i]: 0 or the key's -errno.  0, or -1 with mmc.Error set when the
- * session failed or a key failed otherwise than by a miss (the views that
- * were taken are then released). */
-static int acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base,
-			 size_t n, struct mmc_view *v, int *r, const char *what, bool quota_ok)
+/* Pins keys kp[i] (kl[i] bytes), i < n, in v[] with one libshm batch
+ * (values that are elsewhere - SSD tier, a peer - fetched together,
+ * without the GIL).  r[i]: 0 or the key's -errno.  0, or -1 with mmc.Error
+ * set when the session failed or a key failed otherwise than by a miss
+ * (or, unless quota_ok, by the pin budget: -EDQUOT); the views that were
+ * taken are then released. */
+static int acquire_chunk(mmcpy_client *self, size_t n, const void *const *kp,
+			 const size_t *kl, struct mmc_view *v, int *r, const char *what,
+			 bool quota_ok)
 {
 	int64_t res[GET_CHUNK];
 	int ret, err = 0;
 
 	Py_BEGIN_ALLOW_THREADS
-	ret = mmc_acquire_batch(self->c, n, (const void *const *)(k->ptr + base),
-				k->len + base, v, res);
+	ret = mmc_acquire_batch(self->c, n, kp, kl, v, res);
 	Py_END_ALLOW_THREADS
 	if (ret < 0) {
 		mmcpy_error(ret, what);
@@ -418,11 +419,12 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 {
 	struct mmc_view v[GET_CHUNK];
 	const void *kp[GET_CHUNK];
-	size_t kl[GET_CHUNK], at[GET_CHUNK], left[GET_CHUNK], m;
+	/* at[] zeroed only for gcc, which sees a maybe-uninitialized read. */
+	size_t kl[GET_CHUNK], at[GET_CHUNK] = { 0 }, left[GET_CHUNK], m;
 	int r[GET_CHUNK], rr[GET_CHUNK];
-	int64_t res[GET_CHUNK];
 
-	if (acquire_chunk(self, k, base, n, v, r, "batch_get", true) < 0)
+	if (acquire_chunk(self, n, (const void *const *)(k->ptr + base), k->len + base,
+			  v, r, "batch_get", true) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		at[i] = base + i;
@@ -430,7 +432,6 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 		return -1;
 	for (;;) {
 		size_t got = 0;
-		int ret;
 
 		for (size_t i = m = 0; i < n; i++)
 			if (r[i] == -EDQUOT) {
@@ -441,27 +442,13 @@ static int batch_get_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t base
 			}
 		if (!m)
 			return 0;
-		Py_BEGIN_ALLOW_THREADS
-		ret = mmc_acquire_batch(self->c, m, kp, kl, v, res);
-		Py_END_ALLOW_THREADS
-		if (ret < 0) {
-			mmcpy_error(ret, "batch_get");
+		if (acquire_chunk(self, m, kp, kl, v, rr, "batch_get", true) < 0)
 			return -1;
-		}
 		for (size_t j = 0; j < m; j++) {
-			rr[j] = res[j] < 0 ? (int)res[j] : 0;
 			if (rr[j] != -EDQUOT)
-				r[left[j]] = rr[j] == -ENOENT ? -ENOENT : 0;
+				r[left[j]] = rr[j];     /* 0 or -ENOENT: done */
 			got += !rr[j];
 		}
-		for (size_t j = 0; j < m; j++)
-			if (rr[j] && rr[j] != -ENOENT && rr[j] != -EDQUOT) {
-				for (size_t i = 0; i < m; i++)
-					if (!rr[i])
-						mmc_release(self->c, &v[i]);
-				mmcpy_error(rr[j], "batch_get");
-				return -1;
-			}
 		if (copy_out(self, m, v, rr, at, out) < 0)
 			return -1;
 		if (!got) {                /* one value alone is past the budget */
@@ -478,7 +465,8 @@ static int batch_acquire_chunk(mmcpy_client *self, struct mmcpy_keys *k, size_t 
 	struct mmc_view v[GET_CHUNK];
 	int r[GET_CHUNK];
 
-	if (acquire_chunk(self, k, base, n, v, r, "batch_acquire", false) < 0)
+	if (acquire_chunk(self, n, (const void *const *)(k->ptr + base), k->len + base,
+			  v, r, "batch_acquire", false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		PyObject *o;
